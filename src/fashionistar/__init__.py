@@ -1,0 +1,1 @@
+"""Fashionistar: a Django 6 shop that the field guide runs."""

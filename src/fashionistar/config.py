@@ -1,0 +1,126 @@
+"""Read settings from the environment; fail at start with the variable's name when one is wrong."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+
+
+def env_required(name: str) -> str:
+    """Return a variable that must be set and not empty.
+
+    Args:
+        name: The variable.
+
+    Returns:
+        Its value.
+
+    Raises:
+        ImproperlyConfigured: It is missing or empty.
+    """
+    value = os.environ.get(name, "")
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set: the application cannot start without it")
+    return value
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    """Read a yes/no variable.
+
+    Args:
+        name: The variable.
+        default: The value when it is not set.
+
+    Returns:
+        The value.
+
+    Raises:
+        ImproperlyConfigured: It is set to something that is not a yes or a no.
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
+
+
+def env_list(name: str, *, default: list[str]) -> list[str]:
+    """Read a comma-separated variable.
+
+    Args:
+        name: The variable.
+        default: The value when it is not set.
+
+    Returns:
+        The non-empty items.
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# --8<-- [start:database_from_env]
+def database_from_env(name: str) -> dict[str, Any]:
+    """Build the ``default`` database from a ``postgres://`` URL that points at PgBouncer.
+
+    Transaction pooling hands a server connection to a client for one transaction only, so
+    nothing may outlive a transaction on the server: no server-side cursors (Django's
+    ``.iterator()`` uses them) and no server-side prepared statements (Django leaves psycopg's
+    ``prepare_threshold`` at ``None``; ``server_side_binding`` stays off). Connections are not
+    kept between requests: PgBouncer makes opening one cheap.
+
+    Args:
+        name: The variable holding the URL.
+
+    Returns:
+        A ``DATABASES`` entry.
+
+    Raises:
+        ImproperlyConfigured: The variable is missing or not a PostgreSQL URL.
+    """
+    url = env_required(name)
+    try:
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not a database URL: {error}") from error
+    if config["ENGINE"] != "django.db.backends.postgresql" or not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} must be postgres://user@host:port/dbname, got {url!r}")
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    config["CONN_HEALTH_CHECKS"] = False
+    config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    return config
+
+
+# --8<-- [end:database_from_env]
+
+
+def redis_url_from_env(name: str) -> str:
+    """Read a Redis URL.
+
+    Args:
+        name: The variable holding the URL.
+
+    Returns:
+        The URL.
+
+    Raises:
+        ImproperlyConfigured: It is missing or not a ``redis://``, ``rediss://`` or ``unix://`` URL.
+    """
+    url = env_required(name)
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES or not (parts.hostname or parts.path):
+        raise ImproperlyConfigured(f"{name} must be redis://host:port/db, got {url!r}")
+    return url

@@ -1,0 +1,113 @@
+"""``make serve``: the live shop next to the docs site, on a stack that keeps its data.
+
+Starts the stack with its data in ``.stack/`` (reused next time), migrates, loads the demo
+data, runs the app under uvicorn (ASGI) and the docs under ``mkdocs serve``, prints both URLs,
+and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fashionistar.stack import running_stack
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def local_secret_key(data_dir: Path) -> str:
+    """Return the demo's secret key, made once and kept next to its data.
+
+    Args:
+        data_dir: The stack's data directory.
+
+    Returns:
+        The key (sessions survive a restart of ``make serve``).
+    """
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def serve_commands(*, app_port: int, docs_port: int) -> list[list[str]]:
+    """Return the two long-running servers: the ASGI app and the docs.
+
+    Args:
+        app_port: Port of the shop.
+        docs_port: Port of the docs site.
+
+    Returns:
+        The command lines.
+    """
+    python = sys.executable
+    return [
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "fashionistar.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(app_port),
+            "--workers",
+            "2",
+        ],
+        [python, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{docs_port}"],
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the shop and the docs until Ctrl-C.
+
+    Args:
+        argv: Command-line arguments (``--app-port``, ``--docs-port``, ``--data-dir``).
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--app-port", type=int, default=8000)
+    parser.add_argument("--docs-port", type=int, default=8001)
+    parser.add_argument("--data-dir", type=Path, default=PROJECT_DIR / ".stack")
+    args = parser.parse_args(argv)
+    with running_stack(data_dir=args.data_dir) as stack:
+        env = {
+            **os.environ,
+            **stack.urls.environ(),
+            "DJANGO_SETTINGS_MODULE": "fashionistar.settings",
+            "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1"),
+        }
+        env.setdefault("DJANGO_SECRET_KEY", local_secret_key(args.data_dir))
+        manage = [sys.executable, str(PROJECT_DIR / "manage.py")]
+        subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)
+        subprocess.run([*manage, "load_demo"], env=env, check=True)
+        servers = [
+            subprocess.Popen(cmd, env=env, cwd=PROJECT_DIR)
+            for cmd in serve_commands(app_port=args.app_port, docs_port=args.docs_port)
+        ]
+        print(f"shop: http://127.0.0.1:{args.app_port}/  docs: http://127.0.0.1:{args.docs_port}/")
+        print("Ctrl-C stops both and the stack (data is kept in .stack/).")
+        try:
+            for server in servers:
+                server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

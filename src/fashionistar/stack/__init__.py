@@ -1,0 +1,176 @@
+"""The service stack: PostgreSQL behind PgBouncer (transaction pooling) and Redis.
+
+One module serves the tests, the executed docs and ``make serve``. It picks a provider:
+
+1. ``env``: URLs given in the environment (``DATABASE_URL`` and ``REDIS_URL``), for CI systems
+   that provide service containers. Nothing is started or stopped.
+2. ``containers``: testcontainers, when a Docker engine answers.
+3. ``native``: ``initdb``/``postgres``, ``pgbouncer`` and ``redis-server`` started in a directory
+   of their own on free loopback ports.
+
+``FASHIONISTAR_STACK`` (``env``, ``containers`` or ``native``) forces one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+PROVIDERS = ("env", "containers", "native")
+
+
+class StackError(RuntimeError):
+    """The stack could not be started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    """Where the services of a running stack answer.
+
+    Attributes:
+        database_url: PostgreSQL through PgBouncer: what the application uses.
+        redis_url: Redis.
+        direct_database_url: PostgreSQL without PgBouncer (admin work, measurements), if known.
+        pgbouncer_admin_url: PgBouncer's admin console (``SHOW POOLS``), if known.
+    """
+
+    database_url: str
+    redis_url: str
+    direct_database_url: str | None = None
+    pgbouncer_admin_url: str | None = None
+
+    def environ(self) -> dict[str, str]:
+        """Return the environment variables that point the application at this stack.
+
+        Returns:
+            ``DATABASE_URL`` and ``REDIS_URL``, plus the optional URLs that are known.
+        """
+        env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        if self.direct_database_url:
+            env["DATABASE_DIRECT_URL"] = self.direct_database_url
+        if self.pgbouncer_admin_url:
+            env["PGBOUNCER_ADMIN_URL"] = self.pgbouncer_admin_url
+        return env
+
+
+class RunningStack(Protocol):
+    """A started stack: its URLs, and a way to stop it."""
+
+    provider: str
+    urls: StackUrls
+
+    def stop(self) -> None:
+        """Stop everything this stack started (a no-op for the ``env`` provider)."""
+
+
+@dataclass
+class EnvStack:
+    """Services somebody else runs, found through environment variables."""
+
+    urls: StackUrls
+    provider: str = "env"
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | os._Environ[str]) -> EnvStack:
+        """Read the stack's URLs from the environment.
+
+        Args:
+            environ: The environment to read.
+
+        Returns:
+            The stack.
+
+        Raises:
+            StackError: ``DATABASE_URL`` or ``REDIS_URL`` is missing.
+        """
+        missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not environ.get(name)]
+        if missing:
+            raise StackError(f"FASHIONISTAR_STACK=env needs {' and '.join(missing)} to be set")
+        return cls(
+            urls=StackUrls(
+                database_url=environ["DATABASE_URL"],
+                redis_url=environ["REDIS_URL"],
+                direct_database_url=environ.get("DATABASE_DIRECT_URL"),
+                pgbouncer_admin_url=environ.get("PGBOUNCER_ADMIN_URL"),
+            )
+        )
+
+    def stop(self) -> None:
+        """Nothing to stop: the services belong to somebody else."""
+
+
+def choose_provider(environ: dict[str, str] | os._Environ[str]) -> str:
+    """Pick the provider: forced by ``FASHIONISTAR_STACK``, else the first that fits.
+
+    Args:
+        environ: The environment to read.
+
+    Returns:
+        ``env``, ``containers`` or ``native``.
+
+    Raises:
+        StackError: ``FASHIONISTAR_STACK`` names no provider.
+    """
+    forced = environ.get("FASHIONISTAR_STACK", "")
+    if forced:
+        if forced not in PROVIDERS:
+            raise StackError(f"FASHIONISTAR_STACK={forced!r} is not one of {', '.join(PROVIDERS)}")
+        return forced
+    if environ.get("DATABASE_URL") and environ.get("REDIS_URL"):
+        return "env"
+    from fashionistar.stack.containers import docker_answers
+
+    return "containers" if docker_answers() else "native"
+
+
+def start_stack(
+    *, data_dir: Path | None = None, environ: dict[str, str] | None = None
+) -> RunningStack:
+    """Start (or find) PostgreSQL, PgBouncer and Redis.
+
+    Args:
+        data_dir: Keep the data here and reuse it on the next start (``make serve``);
+            ``None`` makes a throwaway stack in a temporary directory.
+        environ: The environment to read; ``os.environ`` by default.
+
+    Returns:
+        The running stack; call ``stop()`` when done, or use :func:`running_stack`.
+    """
+    env = os.environ if environ is None else environ
+    provider = choose_provider(env)
+    if provider == "env":
+        return EnvStack.from_environ(env)
+    if provider == "containers":  # pragma: no cover - needs a Docker engine, none here
+        from fashionistar.stack.containers import ContainerStack
+
+        return ContainerStack.start()
+    from fashionistar.stack.native import NativeStack
+
+    return NativeStack.start(data_dir=data_dir)
+
+
+@contextmanager
+def running_stack(
+    *, data_dir: Path | None = None, environ: dict[str, str] | None = None
+) -> Iterator[RunningStack]:
+    """Run a stack for the duration of a ``with`` block; it stops on any exit, Ctrl-C included.
+
+    Args:
+        data_dir: See :func:`start_stack`.
+        environ: See :func:`start_stack`.
+
+    Yields:
+        The running stack.
+    """
+    started = time.perf_counter()
+    stack = start_stack(data_dir=data_dir, environ=environ)
+    print(f"stack ({stack.provider}) ready in {time.perf_counter() - started:.2f} s")
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,412 @@
+"""The native provider: PostgreSQL, PgBouncer and Redis from the machine's own binaries.
+
+Each service runs as a child process in its own session, on a free loopback port, with its
+files in one directory. PostgreSQL and PgBouncer refuse to run as root, so a root process runs
+all three as an unprivileged user. The children get a parent-death signal, so even a parent
+killed with SIGKILL leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+
+from fashionistar.stack import StackError, StackUrls
+from fashionistar.stack.pgbouncer import render_pgbouncer_ini
+
+DATABASE_NAME = "fashionistar"
+SUPERUSER = "postgres"
+MIN_POSTGRES_MAJOR = 15
+DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server")
+SERVICE_USER_FALLBACK = "fashionistar"
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths of the server programs the native stack runs."""
+
+    initdb: str
+    postgres: str
+    pgbouncer: str
+    redis_server: str
+
+
+def _postgres_bin_dirs() -> list[Path]:
+    found = shutil.which("initdb")
+    dirs = [Path(found).resolve().parent] if found else []
+
+    def major(path: Path) -> int:
+        return int(path.parent.name) if path.parent.name.isdigit() else 0
+
+    dirs += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=major, reverse=True)
+    return dirs
+
+
+def find_binaries() -> Binaries | None:
+    """Look for the server programs on ``PATH`` and in Debian's PostgreSQL folders.
+
+    Returns:
+        Their paths, or ``None`` when one is missing.
+    """
+    pg_dir = next((d for d in _postgres_bin_dirs() if (d / "postgres").exists()), None)
+    pgbouncer = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
+    redis_server = shutil.which("redis-server")
+    if pg_dir is None or pgbouncer is None or redis_server is None:
+        return None
+    return Binaries(
+        initdb=str(pg_dir / "initdb"),
+        postgres=str(pg_dir / "postgres"),
+        pgbouncer=pgbouncer,
+        redis_server=redis_server,
+    )
+
+
+def ensure_binaries() -> Binaries:
+    """Find the server programs, installing Debian's packages when root and they are missing.
+
+    Returns:
+        The programs' paths.
+
+    Raises:
+        StackError: They are missing and cannot be installed here.
+    """
+    binaries = find_binaries()
+    if binaries is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"installing {' '.join(DEBIAN_PACKAGES)} with apt-get ...")
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DEBIAN_PACKAGES],
+            check=True,
+            env=apt_env,
+        )
+        binaries = find_binaries()
+    if binaries is None:
+        raise StackError(
+            "PostgreSQL, PgBouncer and Redis servers are needed for the native stack. "
+            f"Install the packages {', '.join(DEBIAN_PACKAGES)} (Debian/Ubuntu names), "
+            "or set DATABASE_URL and REDIS_URL to running services."
+        )
+    version = subprocess.run(
+        [binaries.postgres, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"(\d+)(?:\.\d+)?", version)
+    if match is None or int(match.group(1)) < MIN_POSTGRES_MAJOR:
+        raise StackError(f"PostgreSQL {MIN_POSTGRES_MAJOR} or newer is needed, found: {version}")
+    return binaries
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port.
+
+    Returns:
+        A port number that was free a moment ago.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def service_user() -> pwd.struct_passwd | None:
+    """Return the unprivileged user the servers run as when we are root.
+
+    Uses ``postgres`` when it exists, else creates a system user ``fashionistar``.
+
+    Returns:
+        The user's passwd entry, or ``None`` when we are not root (the servers run as us).
+    """
+    if os.geteuid() != 0:
+        return None
+    for name in (SUPERUSER, SERVICE_USER_FALLBACK):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", SERVICE_USER_FALLBACK], check=True)
+    return pwd.getpwnam(SERVICE_USER_FALLBACK)
+
+
+def _die_with_parent(sig: signal.Signals) -> Callable[[], None]:
+    def set_parent_death_signal() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+
+    return set_parent_death_signal
+
+
+@dataclass
+class Service:
+    """One server process of the stack."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    stop_signal: signal.Signals
+
+    def log_tail(self, lines: int = 20) -> str:
+        """Return the end of the service's log, for error messages.
+
+        Args:
+            lines: How many lines.
+
+        Returns:
+            The last lines of the log.
+        """
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop the process: its own shutdown signal first, SIGKILL if it hangs."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(self.stop_signal)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class NativeStack:
+    """A native stack; use :meth:`start` to make one."""
+
+    root: Path
+    persistent: bool
+    binaries: Binaries
+    user: pwd.struct_passwd | None
+    services: list[Service] = field(default_factory=list)
+    urls: StackUrls = field(default=StackUrls(database_url="", redis_url=""))
+    provider: str = "native"
+
+    @classmethod
+    def start(cls, *, data_dir: Path | None = None) -> NativeStack:
+        """Start PostgreSQL, then PgBouncer in front of it, then Redis.
+
+        Args:
+            data_dir: Keep data here and reuse it next time; ``None`` for a throwaway stack.
+
+        Returns:
+            The running stack.
+
+        Raises:
+            StackError: A server did not start; the message carries the end of its log.
+        """
+        binaries = ensure_binaries()
+        if data_dir is None:
+            root = Path(tempfile.mkdtemp(prefix="fashionistar-stack-"))
+        else:
+            root = data_dir.resolve()
+            root.mkdir(parents=True, exist_ok=True)
+        stack = cls(
+            root=root, persistent=data_dir is not None, binaries=binaries, user=service_user()
+        )
+        try:
+            stack._start_all()
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
+
+    @property
+    def pids(self) -> list[int]:
+        """Return the process ids of the running servers.
+
+        Returns:
+            One pid per service.
+        """
+        return [service.process.pid for service in self.services]
+
+    def _chown(self, path: Path) -> None:
+        if self.user is not None:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+
+    def _dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.root)
+        self._chown(path)
+        return path
+
+    def _run(self, args: list[str]) -> None:
+        result = subprocess.run(
+            args, capture_output=True, text=True, user=self._uid(), group=self._gid(), check=False
+        )
+        if result.returncode != 0:
+            raise StackError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+    def _uid(self) -> int | None:
+        return self.user.pw_uid if self.user else None
+
+    def _gid(self) -> int | None:
+        return self.user.pw_gid if self.user else None
+
+    def _spawn(self, name: str, args: list[str], stop_signal: signal.Signals) -> Service:
+        log_path = self._dir("logs") / f"{name}.log"
+        with open(log_path, "ab") as log:
+            self._chown(log_path)
+            process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=self._uid(),
+                group=self._gid(),
+                extra_groups=[] if self.user else None,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(stop_signal),
+                cwd=self.root,
+            )
+        service = Service(name=name, process=process, log_path=log_path, stop_signal=stop_signal)
+        self.services.append(service)
+        return service
+
+    def _wait_ready(self, service: Service, probe: Callable[[], object]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if service.process.poll() is not None:
+                raise StackError(f"{service.name} exited at start:\n{service.log_tail()}")
+            try:
+                probe()
+                return
+            except (OSError, psycopg.Error, redis.RedisError) as error:
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"{service.name} not ready after {READY_TIMEOUT_S:.0f} s ({error}):\n"
+                        f"{service.log_tail()}"
+                    ) from error
+                time.sleep(0.05)
+
+    def _start_all(self) -> None:
+        pg_port, bouncer_port, redis_port = free_port(), free_port(), free_port()
+        self._start_postgres(pg_port)
+        self._start_pgbouncer(pg_port, bouncer_port)
+        self._start_redis(redis_port)
+        self.urls = StackUrls(
+            database_url=f"postgres://{SUPERUSER}@127.0.0.1:{bouncer_port}/{DATABASE_NAME}",
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            direct_database_url=f"postgres://{SUPERUSER}@127.0.0.1:{pg_port}/{DATABASE_NAME}",
+            pgbouncer_admin_url=f"postgres://{SUPERUSER}@127.0.0.1:{bouncer_port}/pgbouncer",
+        )
+
+    def _start_postgres(self, port: int) -> None:
+        data = self.root / "postgres"
+        if not (data / "PG_VERSION").exists():
+            self._dir("postgres")
+            self._run(
+                [
+                    self.binaries.initdb,
+                    "-D",
+                    str(data),
+                    "-U",
+                    SUPERUSER,
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            )
+        socket_dir = self._dir("sockets")
+        durability = [] if self.persistent else ["-c", "fsync=off", "-c", "full_page_writes=off"]
+        service = self._spawn(
+            "postgres",
+            [
+                self.binaries.postgres,
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={socket_dir}",
+                "-c",
+                "max_connections=200",
+                *durability,
+            ],
+            # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, then stop.
+            signal.SIGINT,
+        )
+        admin_url = f"postgres://{SUPERUSER}@127.0.0.1:{port}/postgres"
+        self._wait_ready(service, lambda: psycopg.connect(admin_url, connect_timeout=2).close())
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+    def _start_pgbouncer(self, pg_port: int, port: int) -> None:
+        conf_dir = self._dir("pgbouncer")
+        auth_file = conf_dir / "userlist.txt"
+        auth_file.write_text(f'"{SUPERUSER}" ""\n')
+        ini = conf_dir / "pgbouncer.ini"
+        ini.write_text(
+            render_pgbouncer_ini(
+                postgres_host="127.0.0.1",
+                postgres_port=pg_port,
+                listen_port=port,
+                auth_file=str(auth_file),
+                logfile=str(conf_dir / "pgbouncer.log"),
+                pidfile=str(conf_dir / "pgbouncer.pid"),
+            )
+        )
+        for path in (auth_file, ini):
+            self._chown(path)
+        service = self._spawn("pgbouncer", [self.binaries.pgbouncer, str(ini)], signal.SIGTERM)
+        url = f"postgres://{SUPERUSER}@127.0.0.1:{port}/{DATABASE_NAME}"
+        self._wait_ready(service, lambda: psycopg.connect(url, connect_timeout=2).close())
+
+    def _start_redis(self, port: int) -> None:
+        data = self._dir("redis")
+        persistence = ["--save", "60 1"] if self.persistent else ["--save", ""]
+        service = self._spawn(
+            "redis",
+            [
+                self.binaries.redis_server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data),
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                *persistence,
+            ],
+            signal.SIGTERM,
+        )
+        client = redis.Redis(port=port, socket_connect_timeout=2)
+        self._wait_ready(service, client.ping)
+        client.close()
+
+    def stop(self) -> None:
+        """Stop the servers in reverse order and remove a throwaway stack's directory."""
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()
+        if not self.persistent:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Test support: the pytest plugin and the docs runner."""

@@ -1,0 +1,133 @@
+"""pytest plugin: a throwaway stack for the whole run, Django on top of it, docs pages as tests.
+
+Loaded from the root ``conftest.py``. It starts PostgreSQL, PgBouncer and Redis before Django
+reads its settings, points Django at them through the environment, and stops them when the run
+ends: after a failure and after Ctrl-C too (pytest runs its clean-ups then).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import django
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from pytest_django.plugin import DjangoDbBlocker
+
+from fashionistar.stack import RunningStack, start_stack
+from fashionistar.testing.docs import docs_sybil
+
+STACK_KEY = pytest.StashKey[RunningStack]()
+STARTED_IN_KEY = pytest.StashKey[float]()
+COLLECT_DOCS_KEY = pytest.StashKey[Callable[[Path, pytest.Collector], pytest.Collector | None]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the stack and point Django at it, before pytest-django sets Django up.
+
+    Args:
+        config: pytest's configuration.
+    """
+    if config.option.help or config.option.version:
+        return
+    config.stash[COLLECT_DOCS_KEY] = docs_sybil(
+        docs_dir=config.rootpath / "docs", fixtures=("docs_page",)
+    ).pytest()
+    started = time.perf_counter()
+    stack = start_stack()
+    config.stash[STARTED_IN_KEY] = time.perf_counter() - started
+    config.stash[STACK_KEY] = stack
+    config.add_cleanup(stack.stop)
+    os.environ.update(stack.urls.environ())
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+    django.setup()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say which stack the run uses.
+
+    Args:
+        config: pytest's configuration.
+
+    Returns:
+        A header line.
+    """
+    stack = config.stash.get(STACK_KEY, None)
+    if stack is None:
+        return None
+    return (
+        f"stack: {stack.provider}, ready in {config.stash[STARTED_IN_KEY]:.2f} s, "
+        f"database through PgBouncer at {stack.urls.database_url}"
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(pytestconfig: pytest.Config) -> RunningStack:
+    """The run's stack: its URLs (``stack.urls``) and provider.
+
+    Args:
+        pytestconfig: pytest's configuration.
+
+    Returns:
+        The running stack.
+    """
+    return pytestconfig.stash[STACK_KEY]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: DjangoDbBlocker) -> None:
+    """Migrate the stack's own database: it is thrown away after the run.
+
+    pytest-django's default would create a ``test_`` database next to it; through PgBouncer
+    that database cannot be dropped at the end (PgBouncer keeps server connections to it).
+
+    Args:
+        django_db_blocker: pytest-django's database access switch.
+    """
+    with django_db_blocker.unblock():
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+def reset_data() -> None:
+    """Empty every table and the cache: what one docs page writes, the next does not see."""
+    call_command("flush", verbosity=0, interactive=False)
+    cache.clear()
+
+
+@pytest.fixture(scope="module")
+def docs_page(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
+    """Give a docs page the database and Redis, and wipe what it wrote when it ends.
+
+    Sybil treats each page as a module, so this runs once per page.
+
+    Args:
+        django_db_setup: The migrated database.
+        django_db_blocker: pytest-django's database access switch.
+
+    Yields:
+        Nothing; the page's blocks run inside.
+    """
+    with django_db_blocker.unblock():
+        yield
+        reset_data()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``docs/**/*.md`` pages as tests.
+
+    Args:
+        file_path: A file pytest found.
+        parent: Its collector.
+
+    Returns:
+        A Sybil collector for a docs page, else ``None``.
+    """
+    collect_docs = parent.config.stash.get(COLLECT_DOCS_KEY, None)
+    return collect_docs(file_path, parent) if collect_docs else None

@@ -1,0 +1,149 @@
+"""The docs pipeline: every Python fence runs or says why not; lint; includes resolve."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_examples import CodeExample, EvalExample, find_examples
+from sybil.example import SybilFailure
+
+from fashionistar.testing.docs import docs_sybil, fence_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(DOCS)))
+def test_every_python_fence_runs_or_gives_a_reason(page: Path) -> None:
+    assert [str(problem) for problem in fence_problems(page)] == []
+
+
+def write_page(tmp_path: Path, body: str) -> Path:
+    page = tmp_path / "page.md"
+    page.write_text(body)
+    return page
+
+
+def test_guard_flags_a_fence_the_runner_would_drop(tmp_path: Path) -> None:
+    page = write_page(tmp_path, "# x\n\n```pyi\ndef f() -> int: ...\n```\n")
+    problems = fence_problems(page)
+    assert [(p.line, p.problem) for p in problems] == [
+        (3, "Python fence the docs tests do not run")
+    ]
+
+
+def test_guard_flags_a_skip_without_reason(tmp_path: Path) -> None:
+    page = write_page(tmp_path, "# x\n\n<!-- skip: next -->\n```python\nraise SystemExit\n```\n")
+    assert "skip without a reason" in str(fence_problems(page)[0])
+
+
+def test_titled_and_short_fences_are_run_not_dropped(tmp_path: Path) -> None:
+    body = (
+        '```python title="broken.py"\nraise ValueError("titled fence ran")\n```\n\n'
+        "```py\nraise ValueError('py fence ran')\n```\n"
+    )
+    page = write_page(tmp_path, body)
+    assert fence_problems(page) == []
+    examples = list(docs_sybil(docs_dir=tmp_path).parse(page).examples())
+    assert len(examples) == 2
+    for example, message in zip(examples, ["titled fence ran", "py fence ran"], strict=True):
+        with pytest.raises(ValueError, match=message):
+            example.evaluate()
+
+
+def test_a_broken_block_fails_and_a_wrong_doctest_output_fails(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "```python\nvalue = 1\nassert value == 2\n```\n\n```python\n>>> 1 + 1\n3\n```\n",
+    )
+    broken, wrong_output = docs_sybil(docs_dir=tmp_path).parse(page).examples()
+    with pytest.raises(AssertionError):
+        broken.evaluate()
+    with pytest.raises(SybilFailure, match="Expected:\n    3\nGot:\n    2"):
+        wrong_output.evaluate()
+
+
+def test_top_level_await_runs_in_the_page_namespace(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "```python\nimport asyncio\n\nanswer = await asyncio.sleep(0, result=42)\n```\n\n"
+        "```python\nassert answer == 42\n```\n",
+    )
+    for example in docs_sybil(docs_dir=tmp_path).parse(page).examples():
+        example.evaluate()
+
+
+DOC_EXAMPLES = list(find_examples(str(DOCS)))
+SRC_EXAMPLES = list(find_examples(str(ROOT / "src")))
+
+
+@pytest.mark.parametrize("example", DOC_EXAMPLES, ids=str)
+def test_docs_blocks_pass_ruff_and_black(example: CodeExample, eval_example: EvalExample) -> None:
+    if "--8<--" in example.source:
+        pytest.skip("an include: the included file is linted where it lives")
+    # F704: top-level await is allowed on our pages; F821: a page's blocks share one namespace;
+    # D, ANN: a block is a fragment, not a module; S105/S106: demo passwords are published.
+    eval_example.set_config(
+        line_length=100, ruff_ignore=["F704", "F821", "D", "ANN", "S105", "S106"]
+    )
+    if example.source.lstrip().startswith(">>>"):
+        # A doctest: lint the statements; the lines it prints are output, not code.
+        statements = doctest.DocTestParser().get_examples(example.source)
+        code = "".join(statement.source for statement in statements)
+        # I001, B018: a session has no blank line after imports and shows bare expressions.
+        eval_example.config.ruff_ignore.extend(["I001", "B018"])
+        eval_example.lint_ruff(CodeExample.create(code, path=example.path))
+        return
+    eval_example.lint(example)
+
+
+@pytest.mark.parametrize("example", SRC_EXAMPLES, ids=str)
+def test_docstring_examples_print_what_they_say(
+    example: CodeExample, eval_example: EvalExample
+) -> None:
+    eval_example.set_config(line_length=100, ruff_ignore=["D100"])
+    eval_example.lint(example)
+    eval_example.run_print_check(example)
+
+
+def test_there_are_docstring_examples_to_check() -> None:
+    assert SRC_EXAMPLES
+
+
+def build_site(site_root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "--site-dir",
+            str(site_root / "site"),
+        ],
+        cwd=site_root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
+def test_a_renamed_snippet_section_fails_the_build(tmp_path: Path) -> None:
+    for name in ("docs", "src"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    assert build_site(tmp_path).returncode == 0
+    config = tmp_path / "src/fashionistar/config.py"
+    config.write_text(config.read_text().replace("[start:database_from_env]", "[start:renamed]"))
+    result = build_site(tmp_path)
+    assert result.returncode != 0
+    assert "database_from_env" in result.stderr + result.stdout

@@ -1,0 +1,184 @@
+"""The service stack: providers, start and stop, and no server left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from fashionistar.stack import StackError, choose_provider, native, running_stack, start_stack
+from fashionistar.stack.native import NativeStack
+
+NATIVE = {"FASHIONISTAR_STACK": "native"}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [pid for pid in pids if alive(pid)]
+        if not left:
+            return []
+        time.sleep(0.1)
+    return [pid for pid in pids if alive(pid)]
+
+
+def child_pids(parent: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().split(")")[-1].split()
+            except FileNotFoundError:
+                continue
+            if int(fields[1]) == parent:
+                children.append(int(entry.name))
+    return children
+
+
+def test_native_stack_serves_postgres_pgbouncer_redis_and_stops_clean() -> None:
+    stack = start_stack(environ=NATIVE)
+    assert isinstance(stack, NativeStack)
+    root, pids = stack.root, stack.pids
+    try:
+        assert len(pids) == 3
+        with psycopg.connect(stack.urls.database_url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("fashionistar",)
+        with psycopg.connect(stack.urls.pgbouncer_admin_url, autocommit=True) as admin:
+            modes = {row[0]: row[-1] for row in admin.execute("SHOW POOLS").fetchall()}
+        assert modes["fashionistar"] == "transaction"
+        assert redis.Redis.from_url(stack.urls.redis_url).ping()
+    finally:
+        stack.stop()
+    assert wait_gone(pids) == []
+    assert not root.exists()
+
+
+def test_persistent_stack_keeps_its_data() -> None:
+    # Under /tmp, not pytest's tmp_path: the servers run as an unprivileged user, which
+    # cannot enter root's private pytest folders.
+    tmp_path = Path(tempfile.mkdtemp(prefix="fashionistar-test-"))
+    with (
+        running_stack(data_dir=tmp_path, environ=NATIVE) as stack,
+        psycopg.connect(stack.urls.database_url, autocommit=True) as conn,
+    ):
+        conn.execute("CREATE TABLE kept (value text)")
+        conn.execute("INSERT INTO kept VALUES ('still here')")
+    with (
+        running_stack(data_dir=tmp_path, environ=NATIVE) as stack,
+        psycopg.connect(stack.urls.database_url) as conn,
+    ):
+        assert conn.execute("SELECT value FROM kept").fetchall() == [("still here",)]
+    assert (tmp_path / "postgres" / "PG_VERSION").exists()
+    shutil.rmtree(tmp_path)
+
+
+def test_ctrl_c_stops_every_server() -> None:
+    env = {**os.environ, **NATIVE}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fashionistar.stack"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(5)]
+    assert any(line.startswith("export DATABASE_URL=") for line in lines), lines
+    servers = child_pids(process.pid)
+    assert len(servers) == 3
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    assert wait_gone(servers) == []
+
+
+def test_a_killed_parent_leaves_no_server() -> None:
+    env = {**os.environ, **NATIVE}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fashionistar.stack"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    while not process.stdout.readline().startswith("export REDIS_URL="):
+        pass
+    servers = child_pids(process.pid)
+    assert len(servers) == 3
+    process.kill()
+    process.wait()
+    assert wait_gone(servers) == []
+
+
+def test_command_runs_with_the_stack_environment() -> None:
+    code = "import os, sys; sys.exit(42 if os.environ['DATABASE_URL'][:11] == 'postgres://' else 1)"
+    result = subprocess.run(
+        [sys.executable, "-m", "fashionistar.stack", "--", sys.executable, "-c", code],
+        env={**os.environ, **NATIVE},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 42, result.stderr
+    assert "stack (native) ready in" in result.stdout
+
+
+def test_env_provider_uses_the_given_services(stack) -> None:
+    environ = stack.urls.environ()
+    assert choose_provider(environ) == "env"
+    found = start_stack(environ=environ)
+    assert found.provider == "env"
+    assert found.urls == stack.urls
+    found.stop()
+    with psycopg.connect(found.urls.database_url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_auto_provider_without_urls_or_docker_is_native() -> None:
+    assert choose_provider({}) == "native"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"FASHIONISTAR_STACK": "kubernetes"}, "FASHIONISTAR_STACK='kubernetes' is not one of"),
+        ({"FASHIONISTAR_STACK": "env", "REDIS_URL": "redis://x"}, "needs DATABASE_URL to be set"),
+    ],
+)
+def test_wrong_provider_settings_say_what_is_wrong(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(StackError, match=message):
+        start_stack(environ=environ)
+
+
+def test_missing_servers_name_the_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native, "find_binaries", lambda: None)
+    monkeypatch.setattr(native.os, "geteuid", lambda: 1000)
+    with pytest.raises(StackError, match="postgresql, pgbouncer, redis-server"):
+        native.ensure_binaries()
+
+
+def test_a_server_that_dies_at_start_reports_its_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = native.ensure_binaries()
+    broken = native.Binaries(
+        initdb=real.initdb,
+        postgres=real.postgres,
+        pgbouncer="/bin/false",
+        redis_server=real.redis_server,
+    )
+    monkeypatch.setattr(native, "ensure_binaries", lambda: broken)
+    before = set(child_pids(os.getpid()))
+    with pytest.raises(StackError, match="pgbouncer exited at start"):
+        start_stack(environ=NATIVE)
+    assert wait_gone(sorted(set(child_pids(os.getpid())) - before)) == []

@@ -74,6 +74,6 @@ def test_local_secret_key_is_made_once(tmp_path: Path) -> None:
 
 @pytest.mark.django_db
 def test_demo_load_is_idempotent(django_user_model) -> None:
-    assert demo_load() == {"users": 1}
-    assert demo_load() == {"users": 0}
+    assert demo_load() == {"users": 1, "categories": 3, "products": 6}
+    assert demo_load() == {"users": 0, "categories": 0, "products": 0}
     assert django_user_model.objects.get(username=DEMO_USERNAME).check_password("fashionistar-demo")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import django
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from pytest_django.plugin import DjangoDbBlocker
@@ -48,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
     django.setup()
+    # A slow password hash protects production; tests create hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

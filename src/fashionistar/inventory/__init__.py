@@ -1,0 +1,1 @@
+"""Inventory: stock per variant and the reservations orders hold."""

@@ -1,0 +1,207 @@
+"""Order writes: place, pay, cancel, ship. Each entry service owns its transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from fashionistar.accounts.models import User
+from fashionistar.catalog.models import Variant
+from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.inventory.services import stock_release, stock_reserve
+from fashionistar.orders.models import ALLOWED_TRANSITIONS, Order, OrderLine, OrderStatus
+
+MAX_LINES = 50
+MAX_QUANTITY = 100
+
+
+class InvalidOrder(ApplicationError):
+    """The order asks for something the shop cannot sell as asked."""
+
+    code = "invalid_order"
+
+
+class InvalidTransition(ApplicationError):
+    """The order's status does not allow this step."""
+
+    status_code = 409
+    code = "invalid_transition"
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    """One line a customer asks for.
+
+    Attributes:
+        variant_id: The variant.
+        quantity: Units, 1 to ``MAX_QUANTITY``.
+    """
+
+    variant_id: int
+    quantity: int
+
+
+def _quantities(items: Sequence[OrderItem]) -> Counter[int]:
+    if not items:
+        raise InvalidOrder("An order needs at least one item.")
+    if len(items) > MAX_LINES:
+        raise InvalidOrder(f"An order has at most {MAX_LINES} items.")
+    quantities: Counter[int] = Counter()
+    for item in items:
+        if not 1 <= item.quantity <= MAX_QUANTITY:
+            raise InvalidOrder(
+                f"Quantity must be between 1 and {MAX_QUANTITY}.",
+                extra={"variant_id": item.variant_id, "quantity": item.quantity},
+            )
+        quantities[item.variant_id] += item.quantity
+    return quantities
+
+
+# --8<-- [start:order_place]
+@transaction.atomic
+def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
+    """Place an order: price it, take the stock, all in one transaction.
+
+    Prices come from the catalog at this moment, never from the client. Stock rows are locked
+    in primary-key order (``stock_reserve``), so concurrent orders for the last units cannot
+    oversell and cannot deadlock.
+
+    Args:
+        user: The customer.
+        items: What they ask for; lines for the same variant are added up.
+
+    Returns:
+        The placed order, with its lines.
+
+    Raises:
+        InvalidOrder: No items, too many, a bad quantity, an unknown variant, or mixed
+            currencies.
+        OutOfStock: Not enough units left (nothing is written).
+    """
+    quantities = _quantities(items)
+    variants = {
+        v.pk: v
+        for v in Variant.objects.select_related("product").filter(
+            pk__in=quantities, product__is_active=True
+        )
+    }
+    unknown = sorted(set(quantities) - set(variants))
+    if unknown:
+        raise InvalidOrder("Unknown variants.", extra={"variant_ids": unknown})
+    currencies = {v.product.currency for v in variants.values()}
+    if len(currencies) != 1:
+        raise InvalidOrder("All items of an order must be in one currency.")
+    lines = [
+        OrderLine(
+            variant_id=variant_id,
+            quantity=quantity,
+            unit_price=variants[variant_id].product.price,
+            line_total=variants[variant_id].product.price * quantity,
+        )
+        for variant_id, quantity in sorted(quantities.items())
+    ]
+    order = Order.objects.create(
+        user=user,
+        currency=currencies.pop(),
+        total=sum((line.line_total for line in lines), Decimal("0")),
+    )
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    stock_reserve(order_id=order.pk, quantities=quantities)
+    return order
+
+
+# --8<-- [end:order_place]
+
+
+def order_lock(*, order_id: int, user: User | None = None) -> Order:
+    """Lock one order row (``SELECT ... FOR UPDATE``) for a status change.
+
+    Must be called inside ``transaction.atomic()``.
+
+    Args:
+        order_id: The order.
+        user: When given, the order must be theirs.
+
+    Returns:
+        The locked order.
+
+    Raises:
+        NotFound: No such order (or not the user's).
+    """
+    queryset = Order.objects.select_for_update().filter(pk=order_id)
+    if user is not None:
+        queryset = queryset.filter(user=user)
+    order = queryset.first()
+    if order is None:
+        raise NotFound("Order not found.", extra={"order_id": order_id})
+    return order
+
+
+def _transition(order: Order, status: OrderStatus) -> Order:
+    if status not in ALLOWED_TRANSITIONS[order.status]:
+        raise InvalidTransition(
+            f"An order that is {order.status} cannot become {status}.",
+            extra={"order_id": order.pk, "status": order.status},
+        )
+    order.status = status
+    order.save(update_fields=["status", "updated_at"])
+    return order
+
+
+def order_mark_paid(*, order_id: int) -> Order:
+    """Move a placed order to paid. Must be called inside ``transaction.atomic()``.
+
+    Args:
+        order_id: The order.
+
+    Returns:
+        The paid order.
+
+    Raises:
+        NotFound: No such order.
+        InvalidTransition: It is not placed.
+    """
+    return _transition(order_lock(order_id=order_id), OrderStatus.PAID)
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, user: User) -> Order:
+    """Cancel a placed order and give its units back to stock.
+
+    Args:
+        order_id: The order.
+        user: The customer; it must be their order.
+
+    Returns:
+        The cancelled order.
+
+    Raises:
+        NotFound: No such order of theirs.
+        InvalidTransition: It is no longer placed.
+    """
+    order = _transition(order_lock(order_id=order_id, user=user), OrderStatus.CANCELLED)
+    stock_release(order_id=order.pk)
+    return order
+
+
+@transaction.atomic
+def order_ship(*, order_id: int) -> Order:
+    """Mark a paid order as shipped (staff).
+
+    Args:
+        order_id: The order.
+
+    Returns:
+        The shipped order.
+
+    Raises:
+        NotFound: No such order.
+        InvalidTransition: It is not paid.
+    """
+    return _transition(order_lock(order_id=order_id), OrderStatus.SHIPPED)

@@ -89,9 +89,10 @@ def test_docs_blocks_pass_ruff_and_black(example: CodeExample, eval_example: Eva
     if "--8<--" in example.source:
         pytest.skip("an include: the included file is linted where it lives")
     # F704: top-level await is allowed on our pages; F821: a page's blocks share one namespace;
-    # D, ANN: a block is a fragment, not a module; S105/S106: demo passwords are published.
+    # D, ANN: a block is a fragment, not a module; S105/S106: demo passwords are published;
+    # PT: readers run blocks without pytest.
     eval_example.set_config(
-        line_length=100, ruff_ignore=["F704", "F821", "D", "ANN", "S105", "S106"]
+        line_length=100, ruff_ignore=["F704", "F821", "D", "ANN", "S105", "S106", "PT"]
     )
     if example.source.lstrip().startswith(">>>"):
         # A doctest: lint the statements; the lines it prints are output, not code.

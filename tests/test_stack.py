@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import redis
@@ -57,13 +58,16 @@ def test_native_stack_serves_postgres_pgbouncer_redis_and_stops_clean() -> None:
     assert isinstance(stack, NativeStack)
     root, pids = stack.root, stack.pids
     try:
-        assert len(pids) == 3
+        assert len(pids) == 4
         with psycopg.connect(stack.urls.database_url) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("fashionistar",)
         with psycopg.connect(stack.urls.pgbouncer_admin_url, autocommit=True) as admin:
             modes = {row[0]: row[-1] for row in admin.execute("SHOW POOLS").fetchall()}
         assert modes["fashionistar"] == "transaction"
         assert redis.Redis.from_url(stack.urls.redis_url).ping()
+        assert stack.urls.payment_gateway_url is not None
+        health = httpx.get(f"{stack.urls.payment_gateway_url}/v1/health", timeout=5)
+        assert health.json() == {"status": "ok"}
     finally:
         stack.stop()
     assert wait_gone(pids) == []
@@ -101,7 +105,7 @@ def test_ctrl_c_stops_every_server() -> None:
     lines = [process.stdout.readline() for _ in range(5)]
     assert any(line.startswith("export DATABASE_URL=") for line in lines), lines
     servers = child_pids(process.pid)
-    assert len(servers) == 3
+    assert len(servers) == 4
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
     assert wait_gone(servers) == []
@@ -116,7 +120,7 @@ def test_a_killed_parent_leaves_no_server() -> None:
     while not process.stdout.readline().startswith("export REDIS_URL="):
         pass
     servers = child_pids(process.pid)
-    assert len(servers) == 3
+    assert len(servers) == 4
     process.kill()
     process.wait()
     assert wait_gone(servers) == []

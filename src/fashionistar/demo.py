@@ -47,8 +47,11 @@ def _slug(name: str) -> str:
 
 
 @transaction.atomic
-def demo_load() -> dict[str, int]:
+def demo_load(*, stock_per_variant: int = DEMO_STOCK_PER_VARIANT) -> dict[str, int]:
     """Create the demo customer and catalog where missing.
+
+    Args:
+        stock_per_variant: Opening stock of each new variant (load runs want a deep stock).
 
     Returns:
         How many rows of each kind were created.
@@ -81,7 +84,7 @@ def demo_load() -> dict[str, int]:
                         sku=f"{slug}-{size}-{colour}".upper(),
                         size=size,
                         colour=colour,
-                        stock=DEMO_STOCK_PER_VARIANT,
+                        stock=stock_per_variant,
                     )
                     for size in sizes
                     for colour in colours

@@ -6,7 +6,8 @@ One module serves the tests, the executed docs and ``make serve``. It picks a pr
    that provide service containers. Nothing is started or stopped.
 2. ``containers``: testcontainers, when a Docker engine answers.
 3. ``native``: ``initdb``/``postgres``, ``pgbouncer`` and ``redis-server`` started in a directory
-   of their own on free loopback ports.
+   of their own on free loopback ports, plus the fake card gateway
+   (``fashionistar.payments.fake_gateway``).
 
 ``FASHIONISTAR_STACK`` (``env``, ``containers`` or ``native``) forces one.
 """
@@ -37,12 +38,14 @@ class StackUrls:
         redis_url: Redis.
         direct_database_url: PostgreSQL without PgBouncer (admin work, measurements), if known.
         pgbouncer_admin_url: PgBouncer's admin console (``SHOW POOLS``), if known.
+        payment_gateway_url: The (fake) card gateway, ``http://host:port``, if one runs.
     """
 
     database_url: str
     redis_url: str
     direct_database_url: str | None = None
     pgbouncer_admin_url: str | None = None
+    payment_gateway_url: str | None = None
 
     def environ(self) -> dict[str, str]:
         """Return the environment variables that point the application at this stack.
@@ -55,6 +58,8 @@ class StackUrls:
             env["DATABASE_DIRECT_URL"] = self.direct_database_url
         if self.pgbouncer_admin_url:
             env["PGBOUNCER_ADMIN_URL"] = self.pgbouncer_admin_url
+        if self.payment_gateway_url:
+            env["PAYMENT_GATEWAY_URL"] = self.payment_gateway_url
         return env
 
 
@@ -97,6 +102,7 @@ class EnvStack:
                 redis_url=environ["REDIS_URL"],
                 direct_database_url=environ.get("DATABASE_DIRECT_URL"),
                 pgbouncer_admin_url=environ.get("PGBOUNCER_ADMIN_URL"),
+                payment_gateway_url=environ.get("PAYMENT_GATEWAY_URL"),
             )
         )
 

@@ -2,8 +2,9 @@
 
 Each service runs as a child process in its own session, on a free loopback port, with its
 files in one directory. PostgreSQL and PgBouncer refuse to run as root, so a root process runs
-all three as an unprivileged user. The children get a parent-death signal, so even a parent
-killed with SIGKILL leaves no server behind.
+all three as an unprivileged user. A fourth child, the fake card gateway
+(``fashionistar.payments.fake_gateway``), runs with this interpreter as the current user. The
+children get a parent-death signal, so even a parent killed with SIGKILL leaves no server behind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -200,7 +202,7 @@ class NativeStack:
 
     @classmethod
     def start(cls, *, data_dir: Path | None = None) -> NativeStack:
-        """Start PostgreSQL, then PgBouncer in front of it, then Redis.
+        """Start PostgreSQL, then PgBouncer in front of it, then Redis, then the fake gateway.
 
         Args:
             data_dir: Keep data here and reuse it next time; ``None`` for a throwaway stack.
@@ -260,8 +262,16 @@ class NativeStack:
     def _gid(self) -> int | None:
         return self.user.pw_gid if self.user else None
 
-    def _spawn(self, name: str, args: list[str], stop_signal: signal.Signals) -> Service:
+    def _spawn(
+        self,
+        name: str,
+        args: list[str],
+        stop_signal: signal.Signals,
+        *,
+        as_service_user: bool = True,
+    ) -> Service:
         log_path = self._dir("logs") / f"{name}.log"
+        drop = as_service_user and self.user is not None
         with open(log_path, "ab") as log:
             self._chown(log_path)
             process = subprocess.Popen(
@@ -269,9 +279,9 @@ class NativeStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                user=self._uid(),
-                group=self._gid(),
-                extra_groups=[] if self.user else None,
+                user=self._uid() if drop else None,
+                group=self._gid() if drop else None,
+                extra_groups=[] if drop else None,
                 start_new_session=True,
                 preexec_fn=_die_with_parent(stop_signal),
                 cwd=self.root,
@@ -298,14 +308,17 @@ class NativeStack:
 
     def _start_all(self) -> None:
         pg_port, bouncer_port, redis_port = free_port(), free_port(), free_port()
+        gateway_port = free_port()
         self._start_postgres(pg_port)
         self._start_pgbouncer(pg_port, bouncer_port)
         self._start_redis(redis_port)
+        self._start_payment_gateway(gateway_port)
         self.urls = StackUrls(
             database_url=f"postgres://{SUPERUSER}@127.0.0.1:{bouncer_port}/{DATABASE_NAME}",
             redis_url=f"redis://127.0.0.1:{redis_port}/0",
             direct_database_url=f"postgres://{SUPERUSER}@127.0.0.1:{pg_port}/{DATABASE_NAME}",
             pgbouncer_admin_url=f"postgres://{SUPERUSER}@127.0.0.1:{bouncer_port}/pgbouncer",
+            payment_gateway_url=f"http://127.0.0.1:{gateway_port}",
         )
 
     def _start_postgres(self, port: int) -> None:
@@ -402,6 +415,19 @@ class NativeStack:
         client = redis.Redis(port=port, socket_connect_timeout=2)
         self._wait_ready(service, client.ping)
         client.close()
+
+    def _start_payment_gateway(self, port: int) -> None:
+        # Our own Python code, not a system server: it runs as the current user, with this
+        # interpreter, so it finds the project's packages.
+        service = self._spawn(
+            "payment-gateway",
+            [sys.executable, "-m", "fashionistar.payments.fake_gateway", "--port", str(port)],
+            signal.SIGTERM,
+            as_service_user=False,
+        )
+        self._wait_ready(
+            service, lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        )
 
     def stop(self) -> None:
         """Stop the servers in reverse order and remove a throwaway stack's directory."""

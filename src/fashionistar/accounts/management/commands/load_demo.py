@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from fashionistar.demo import demo_load
+from fashionistar.demo import DEMO_STOCK_PER_VARIANT, demo_load
 
 
 class Command(BaseCommand):
@@ -14,9 +14,13 @@ class Command(BaseCommand):
 
     help = "Load the demo data (idempotent)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Add ``--stock``."""
+        parser.add_argument("--stock", type=int, default=DEMO_STOCK_PER_VARIANT)
+
     def handle(self, *args: Any, **options: Any) -> None:
         """Load and report what was created."""
-        created = demo_load()
+        created = demo_load(stock_per_variant=options["stock"])
         self.stdout.write(
             ", ".join(f"{count} {kind}" for kind, count in created.items()) + " created"
         )

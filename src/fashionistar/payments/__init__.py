@@ -1,0 +1,1 @@
+"""Payments: idempotent charges through a card gateway over HTTP."""

@@ -51,7 +51,9 @@ async def drive(
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=10
+    ) as client:
 
         async def loop() -> None:
             nonlocal errors
@@ -104,7 +106,12 @@ def main() -> int:
         }
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)
-        subprocess.run([*manage, "load_demo", "--stock", "1000000"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*manage, "load_demo", "--stock", "1000000"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port),
@@ -119,11 +126,15 @@ def main() -> int:
                 json={"username": "demo", "password": "fashionistar-demo"},
             ).json()["token"]
             variant_id = int(
-                httpx.get(f"{base}/api/sync/catalog/products").json()["results"][0]["variants"][0]["id"]
+                httpx.get(f"{base}/api/sync/catalog/products").json()["results"][0]["variants"][0][
+                    "id"
+                ]
             )
             order = {"items": [{"variant_id": variant_id, "quantity": 1}]}
             scenarios = {
-                f"{flavour} catalog list": (lambda c, f=flavour: c.get(f"/api/{f}/catalog/products"))
+                f"{flavour} catalog list": (
+                    lambda c, f=flavour: c.get(f"/api/{f}/catalog/products")
+                )
                 for flavour in ("async", "sync")
             } | {
                 f"{flavour} order placement": (

@@ -39,3 +39,6 @@ class Reservation(models.Model):
                 fields=["order", "variant"], name="reservation_one_per_variant"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id}: {self.quantity} x {self.variant_id}"

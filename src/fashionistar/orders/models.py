@@ -70,3 +70,6 @@ class OrderLine(models.Model):
             ),
             models.UniqueConstraint(fields=["order", "variant"], name="order_line_one_per_variant"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.variant_id}"

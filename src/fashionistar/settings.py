@@ -7,6 +7,7 @@ variable. ``fashionistar.stack`` produces the first two for tests, docs and ``ma
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fashionistar.config import (
@@ -31,8 +32,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "ninja",
     "fashionistar.accounts",
+    "fashionistar.catalog",
+    "fashionistar.inventory",
+    "fashionistar.orders",
+    "fashionistar.payments",
+    "fashionistar.audit",
 ]
 
 MIDDLEWARE = [
@@ -41,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fashionistar.audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -69,6 +78,7 @@ DATABASES = {"default": database_from_env("DATABASE_URL")}
 # --8<-- [end:databases]
 
 REDIS_URL = redis_url_from_env("REDIS_URL")
+PAYMENT_GATEWAY_URL = "".join(env_list("PAYMENT_GATEWAY_URL", default=[]))  # "" when not set
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -90,3 +100,44 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR.parent.parent / "var" / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --8<-- [start:api_settings]
+# Bodies above this size answer 413 in both APIs: both read the body through request.body,
+# where Django checks it (DRF 3.18's JSON parser does too).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+# Requests per client and window, for both APIs: "anon" by IP, "user" by user id.
+API_THROTTLE_RATES = {
+    "anon": os.environ.get("API_THROTTLE_ANON", "1000/minute"),
+    "user": os.environ.get("API_THROTTLE_USER", "2000/minute"),
+}
+
+# Trust X-Forwarded-For for the client IP (audit log, anonymous throttling) only behind a proxy
+# that sets it.
+TRUST_X_FORWARDED_FOR = env_bool("DJANGO_TRUST_X_FORWARDED_FOR", default=False)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes "not authenticated" a 401, not a 403.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "fashionistar.apis.drf.AnonThrottle",
+        "fashionistar.apis.drf.UserThrottle",
+    ],
+    "EXCEPTION_HANDLER": "fashionistar.api.drf_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Fashionistar sync API (DRF)",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+# --8<-- [end:api_settings]

@@ -26,3 +26,6 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ("-created_at", "-pk")
         verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status_code} ({self.action})"

@@ -1,0 +1,1 @@
+"""API entry points: `drf` (sync, Django REST Framework) and `ninja` (async, django-ninja)."""

@@ -1,0 +1,221 @@
+"""What both API flavours share: the error shape, pagination limits, the client's IP.
+
+``drf`` holds the DRF plumbing (parser, throttles, pagination), ``ninja`` the Ninja plumbing
+(async auth, async throttle, async pagination). The exception mappers live in
+:mod:`fashionistar.api`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from fashionistar.errors import ApplicationError, NotFound
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class InvalidInput(ApplicationError):
+    """The request's fields do not validate; ``extra["fields"]`` says which, and why."""
+
+    code = "invalid_input"
+
+
+class MalformedRequest(ApplicationError):
+    """The body is not JSON."""
+
+    code = "malformed_request"
+
+
+class NotAuthenticated(ApplicationError):
+    """No credentials, or wrong ones."""
+
+    status_code = 401
+    code = "not_authenticated"
+
+
+class PermissionDenied(ApplicationError):
+    """Authenticated, but not allowed (for example a failed CSRF check)."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
+class MethodNotAllowed(ApplicationError):
+    """The path exists, the method does not."""
+
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class RequestTooLarge(ApplicationError):
+    """The body is larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+
+    status_code = 413
+    code = "request_too_large"
+
+
+class UnsupportedMediaType(ApplicationError):
+    """The body is not ``application/json``."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Throttled(ApplicationError):
+    """Too many requests; ``extra["retry_after"]`` seconds until the next window."""
+
+    status_code = 429
+    code = "throttled"
+
+
+class ServerError(ApplicationError):
+    """A bug: logged with its traceback, answered without details."""
+
+    status_code = 500
+    code = "server_error"
+
+
+# Fixed messages, so that both APIs answer the same bytes for the same failure.
+MESSAGES = {
+    InvalidInput: "Invalid input.",
+    MalformedRequest: "The request body is not valid JSON.",
+    NotAuthenticated: "Authentication credentials were not provided or are not valid.",
+    PermissionDenied: "You do not have permission to do this.",
+    MethodNotAllowed: "Method not allowed.",
+    RequestTooLarge: "The request body is too large.",
+    UnsupportedMediaType: "The request body must be application/json.",
+    Throttled: "Too many requests.",
+    ServerError: "Internal server error.",
+}
+
+
+def api_error(kind: type[ApplicationError], **extra: Any) -> ApplicationError:
+    """Build one of the framework errors above with its fixed message.
+
+    Args:
+        kind: The error class.
+        **extra: Its ``extra``.
+
+    Returns:
+        The error, ready to raise or to render with ``as_dict()``.
+    """
+    return kind(MESSAGES.get(kind, "Error."), extra=extra)
+
+
+def throttled(wait: int) -> Throttled:
+    """Build the 429 error.
+
+    Args:
+        wait: Seconds until the client may retry.
+
+    Returns:
+        The error; ``extra["retry_after"]`` matches the ``Retry-After`` header.
+    """
+    error = api_error(Throttled, retry_after=wait)
+    assert isinstance(error, Throttled)  # api_error builds the class it is given
+    return error
+
+
+def retry_after(error: ApplicationError) -> int | None:
+    """Return the ``Retry-After`` seconds of a 429 error, else ``None``.
+
+    Args:
+        error: Any application error.
+
+    Returns:
+        The seconds, or ``None``.
+    """
+    if isinstance(error, Throttled):
+        return int(error.extra.get("retry_after", 1))
+    return None
+
+
+def page_not_found(page: int) -> NotFound:
+    """Build the 404 for a page past the last one.
+
+    Args:
+        page: The page asked for.
+
+    Returns:
+        The error.
+    """
+    return NotFound("Page not found.", extra={"page": page})
+
+
+def invalid_input(fields: Mapping[str, Sequence[str]]) -> InvalidInput:
+    """Build the 400 for fields that do not validate.
+
+    Args:
+        fields: Messages by dotted field path (``items.0.quantity``).
+
+    Returns:
+        The error: ``extra = {"fields": {path: [message, ...]}}``.
+    """
+    error = api_error(InvalidInput, fields={path: list(msgs) for path, msgs in fields.items()})
+    assert isinstance(error, InvalidInput)  # api_error builds the class it is given
+    return error
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """Return the client's IP address.
+
+    ``REMOTE_ADDR`` unless ``settings.TRUST_X_FORWARDED_FOR`` says a proxy in front sets
+    ``X-Forwarded-For`` (then its first entry). A value that is not an IP address gives ``None``.
+
+    Args:
+        request: The request.
+
+    Returns:
+        The address, or ``None``.
+    """
+    raw = request.META.get("REMOTE_ADDR", "")
+    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            raw = forwarded.split(",")[0].strip()
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """Parse a throttle rate such as ``"100/minute"``.
+
+    Args:
+        rate: ``<requests>/<second|minute|hour|day>`` (only the first letter of the period counts,
+            as in DRF).
+
+    Returns:
+        ``(requests, window in seconds)``.
+
+    Raises:
+        ValueError: Not a rate.
+    """
+    count, _, period = rate.partition("/")
+    periods = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if period[:1] not in periods:
+        raise ValueError(f"Not a throttle rate: {rate!r}")
+    return int(count), periods[period[:1]]
+
+
+def window_wait(window: int, *, now: float | None = None) -> int:
+    """Return the seconds left in the current fixed window (at least 1).
+
+    Args:
+        window: The window length in seconds.
+        now: The current UNIX time (for tests).
+
+    Returns:
+        Whole seconds, rounded up.
+    """
+    current = time.time() if now is None else now
+    return max(1, math.ceil(window - current % window))

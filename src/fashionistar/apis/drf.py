@@ -1,0 +1,133 @@
+"""DRF plumbing shared by every app's ``apis/drf.py``: throttles, pagination, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import EmptyPage, Paginator
+from django.db.models import Model, QuerySet
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+from fashionistar.apis import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    client_ip,
+    page_not_found,
+)
+
+
+def _rate(scope: str) -> str | None:
+    rates: dict[str, str] = getattr(settings, "API_THROTTLE_RATES", {})
+    return rates.get(scope)
+
+
+class AnonThrottle(AnonRateThrottle):
+    """Anonymous requests per IP; the rate is read from ``settings.API_THROTTLE_RATES`` each time.
+
+    DRF's own throttles copy their rates when the class is imported, so a changed setting (or
+    ``override_settings`` in a test) would be ignored.
+    """
+
+    def __init__(self) -> None:
+        self.rate = _rate(self.scope or "")
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+
+    def get_ident(self, request: Request) -> str:
+        """Identify the client by IP, trusting ``X-Forwarded-For`` only when configured.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The IP (or ``"unknown"``).
+        """
+        return client_ip(request._request) or "unknown"
+
+
+class UserThrottle(UserRateThrottle):
+    """Authenticated requests per user (anonymous ones per IP), rate from settings."""
+
+    def __init__(self) -> None:
+        self.rate = _rate(self.scope or "")
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+
+    def get_ident(self, request: Request) -> str:
+        """Identify an anonymous client by IP (see :class:`AnonThrottle`).
+
+        Args:
+            request: The request.
+
+        Returns:
+            The IP (or ``"unknown"``).
+        """
+        return client_ip(request._request) or "unknown"
+
+
+class PageInput(serializers.Serializer[Any]):
+    """``page`` and ``page_size`` query parameters."""
+
+    page = serializers.IntegerField(min_value=1, default=1)
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
+    )
+
+
+def paginate[M: Model](
+    queryset: QuerySet[M],
+    *,
+    page: int,
+    page_size: int,
+    serialize: Callable[[list[M]], Any],
+) -> dict[str, Any]:
+    """Cut one page out of a queryset and wrap it in the envelope both APIs answer with.
+
+    Args:
+        queryset: An ordered queryset.
+        page: The page number, from 1.
+        page_size: Items per page.
+        serialize: Turns the page's objects into JSON-ready data.
+
+    Returns:
+        ``{"count", "page", "page_size", "results"}``.
+
+    Raises:
+        NotFound: The page is past the last one (page 1 always exists).
+    """
+    paginator = Paginator(queryset, page_size)
+    try:
+        current = paginator.page(page)
+    except EmptyPage as error:
+        raise page_not_found(page) from error
+    return {
+        "count": paginator.count,
+        "page": page,
+        "page_size": page_size,
+        "results": serialize(list(current.object_list)),
+    }
+
+
+def validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
+    """Validate a serializer (DRF raises ``ValidationError``; the handler maps it to 400).
+
+    Args:
+        serializer: An unvalidated serializer with ``data``.
+
+    Returns:
+        Its validated data.
+    """
+    serializer.is_valid(raise_exception=True)
+    data: dict[str, Any] = dict(serializer.validated_data)
+    return data
+
+
+__all__ = [
+    "AnonThrottle",
+    "PageInput",
+    "UserThrottle",
+    "paginate",
+    "validated",
+]

@@ -1,0 +1,275 @@
+"""Ninja plumbing shared by every app's ``apis/ninja.py``: async auth, throttle, pagination.
+
+Nothing here blocks the event loop: the token is looked up with the async ORM, the session
+with ``request.auser()``, and the throttle counts in Redis through ``redis.asyncio``.
+"""
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.core.paginator import AsyncPaginator, EmptyPage
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from ninja import Field, Schema
+from ninja.security.base import AuthBase
+from ninja.utils import check_csrf
+from pydantic import PlainSerializer, ValidationInfo, field_validator
+from redis.exceptions import RedisError
+from rest_framework.authtoken.models import Token
+
+from fashionistar.accounts.models import User
+from fashionistar.apis import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    PermissionDenied,
+    api_error,
+    client_ip,
+    page_not_found,
+    parse_rate,
+    throttled,
+    window_wait,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _timestamp(value: datetime) -> str:
+    # The same text as DRF's DateTimeField: ISO 8601 in UTC, "Z" for "+00:00".
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Money = Annotated[Decimal, PlainSerializer(_money, return_type=str)]
+"""A decimal amount, written as a string with two decimals (``"89.00"``), as in DRF."""
+
+Timestamp = Annotated[datetime, PlainSerializer(_timestamp, return_type=str)]
+"""A datetime, written as DRF writes it."""
+
+
+class PageQuery(Schema):
+    """``page`` and ``page_size`` query parameters.
+
+    A blank parameter (``?page=``) counts as not given, as DRF treats blank optional fields.
+    """
+
+    page: int = Field(1, ge=1)
+    page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        if value == "" and info.field_name is not None:
+            return cls.model_fields[info.field_name].default
+        return value
+
+
+class Page[T](Schema):
+    """The envelope of every list, the same in both APIs."""
+
+    count: int
+    page: int
+    page_size: int
+    results: list[T]
+
+
+async def apaginate[M: Model, T](
+    queryset: QuerySet[M],
+    *,
+    page: int,
+    page_size: int,
+    serialize: Callable[[Sequence[M]], list[T]],
+) -> Page[T]:
+    """Cut one page out of a queryset with Django's ``AsyncPaginator`` (new in 6.0).
+
+    Args:
+        queryset: An ordered queryset (prefetches run when the page is fetched).
+        page: The page number, from 1.
+        page_size: Items per page.
+        serialize: Turns the page's objects into schemas.
+
+    Returns:
+        The page envelope.
+
+    Raises:
+        NotFound: The page is past the last one (page 1 always exists).
+    """
+    paginator = AsyncPaginator(queryset, page_size)
+    try:
+        current = await paginator.apage(page)
+    except EmptyPage as error:
+        raise page_not_found(page) from error
+    objects = await current.aget_object_list()
+    return Page(
+        count=await paginator.acount(), page=page, page_size=page_size, results=serialize(objects)
+    )
+
+
+# --8<-- [start:async_token_auth]
+class AsyncTokenAuth(AuthBase):
+    """``Authorization: Token <key>``, looked up with the async ORM (DRF's token table)."""
+
+    openapi_type = "apiKey"
+    openapi_in = "header"
+    openapi_name = "Authorization"
+
+    async def __call__(self, request: HttpRequest) -> User | None:
+        """Return the token's user, or ``None`` so that the next auth class is tried.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The active user owning the token, else ``None``.
+        """
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "token" or not key.strip():
+            return None
+        return await self.authenticate(request, key.strip())
+
+    async def authenticate(self, request: HttpRequest, key: str) -> User | None:
+        """Look the key up.
+
+        Args:
+            request: The request.
+            key: The token key.
+
+        Returns:
+            The active user owning the token, else ``None``.
+        """
+        try:
+            token = await Token.objects.select_related("user").aget(key=key)
+        except Token.DoesNotExist:
+            return None
+        user = token.user
+        if not isinstance(user, User) or not user.is_active:
+            return None
+        request.user = user  # what the audit middleware and Django's helpers read
+        return user
+
+
+class AsyncSessionAuth(AuthBase):
+    """Django's session, read with ``request.auser()``; unsafe methods need a CSRF token."""
+
+    openapi_type = "apiKey"
+    openapi_in = "cookie"
+    openapi_name = settings.SESSION_COOKIE_NAME
+
+    async def __call__(self, request: HttpRequest) -> User | None:
+        """Return the session's user, or ``None``.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The logged-in user, else ``None``.
+
+        Raises:
+            ApplicationError: A logged-in user's unsafe request without a valid CSRF token (403).
+        """
+        user = await request.auser()
+        if not isinstance(user, User) or not user.is_authenticated:
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and check_csrf(request):
+            raise api_error(PermissionDenied, reason="csrf")
+        return user
+
+
+# --8<-- [end:async_token_auth]
+
+auth = [AsyncTokenAuth(), AsyncSessionAuth()]
+"""The auth of every endpoint that needs a user: a token, else the session."""
+
+
+# --8<-- [start:async_throttle]
+async def throttle_check(request: HttpRequest) -> None:
+    """Count the request in a fixed window in Redis; refuse it past the rate.
+
+    Authenticated requests count per user (rate ``API_THROTTLE_RATES["user"]``), anonymous ones
+    per IP (``["anon"]``). ``INCR`` and ``EXPIRE`` go in one ``MULTI`` through
+    ``redis.asyncio``, so the event loop never waits on a socket. If Redis is down the request
+    is let through (and logged): throttling protects the shop, it must not take it down.
+
+    Args:
+        request: The request (``request.auth`` is set by the auth classes).
+
+    Raises:
+        Throttled: Over the rate (429; ``Retry-After`` says when the window ends).
+    """
+    user = getattr(request, "auth", None)
+    if isinstance(user, User):
+        scope, ident = "user", str(user.pk)
+    else:
+        scope, ident = "anon", client_ip(request) or "unknown"
+    limit, window = parse_rate(settings.API_THROTTLE_RATES[scope])
+    now = time.time()
+    key = f"throttle:ninja:{scope}:{ident}:{window}:{int(now // window)}"
+    client = aioredis.from_url(settings.REDIS_URL)
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window)
+            count, _ = await pipe.execute()
+    except RedisError:
+        logger.warning("Throttle skipped: Redis did not answer", exc_info=True)
+        return
+    finally:
+        await client.aclose()
+    if int(count) > limit:
+        raise throttled(window_wait(window, now=now))
+
+
+def async_throttle[T](
+    operation: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    """Throttle an async Ninja operation (put it under the ``@router`` decorator).
+
+    Ninja's own throttles call the cache synchronously, which would block the event loop on a
+    Redis round trip. This check runs after authentication (so it can count per user) and
+    raises :class:`fashionistar.apis.Throttled`, which the API maps to 429 with ``Retry-After``.
+    The decorated module must not use ``from __future__ import annotations``: Ninja resolves
+    string annotations in the wrapper's module.
+
+    Args:
+        operation: The operation.
+
+    Returns:
+        The throttled operation.
+    """
+
+    @functools.wraps(operation)
+    async def throttled_operation(request: HttpRequest, *args: Any, **kwargs: Any) -> T:
+        await throttle_check(request)
+        return await operation(request, *args, **kwargs)
+
+    return throttled_operation
+
+
+# --8<-- [end:async_throttle]
+
+
+def auth_user(request: HttpRequest) -> User:
+    """Return the user the auth classes put on the request.
+
+    Args:
+        request: An authenticated request.
+
+    Returns:
+        The user.
+
+    Raises:
+        TypeError: The operation has no auth (a bug).
+    """
+    user = getattr(request, "auth", None)
+    if not isinstance(user, User):
+        raise TypeError("This operation needs auth=auth")
+    return user

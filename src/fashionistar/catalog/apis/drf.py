@@ -1,0 +1,129 @@
+"""Catalog, sync API (DRF): list and show products. Public."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fashionistar.apis.drf import PageInput, paginate, validated
+from fashionistar.catalog.models import Variant
+from fashionistar.catalog.selectors import product_get, product_list
+
+
+def _available(variant: Variant) -> int:
+    stock = getattr(variant, "stock", None)  # a variant without a stock row has none
+    return int(stock.quantity) if stock is not None else 0
+
+
+class CategorySerializer(serializers.Serializer[Any]):
+    """A product's category."""
+
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class VariantSerializer(serializers.Serializer[Any]):
+    """One size and colour, with the units left."""
+
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    size = serializers.CharField()
+    colour = serializers.CharField()
+    available = serializers.SerializerMethodField()
+
+    def get_available(self, variant: Variant) -> int:
+        """Units left.
+
+        Args:
+            variant: The variant.
+
+        Returns:
+            Units on hand (0 without a stock row).
+        """
+        return _available(variant)
+
+
+class ProductSerializer(serializers.Serializer[Any]):
+    """A product as both APIs show it."""
+
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    category = CategorySerializer()
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    currency = serializers.CharField()
+    variants = VariantSerializer(many=True, source="variants.all")
+
+
+class ProductListApi(APIView):
+    """``GET catalog/products``: search, filter, sort, paginate."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    class FilterSerializer(PageInput):
+        """Search, filters, sort and page; unknown sorts and currencies are the selector's call."""
+
+        search = serializers.CharField(default="", allow_blank=True, max_length=200)
+        category = serializers.CharField(default="", allow_blank=True, max_length=200)
+        currency = serializers.CharField(default="", allow_blank=True, max_length=200)
+        min_price = serializers.DecimalField(
+            max_digits=10, decimal_places=2, min_value=Decimal(0), required=False
+        )
+        max_price = serializers.DecimalField(
+            max_digits=10, decimal_places=2, min_value=Decimal(0), required=False
+        )
+        sort = serializers.CharField(default="name", max_length=200)
+
+    OutputSerializer = ProductSerializer
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: ProductSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """List active products, one page.
+
+        Args:
+            request: The request.
+
+        Returns:
+            ``{"count", "page", "page_size", "results"}``.
+        """
+        filters = validated(self.FilterSerializer(data=request.query_params))
+        page, page_size = filters.pop("page"), filters.pop("page_size")
+        products = product_list(**filters)
+        body = paginate(
+            products,
+            page=page,
+            page_size=page_size,
+            serialize=lambda objects: self.OutputSerializer(objects, many=True).data,
+        )
+        return Response(body)
+
+
+class ProductDetailApi(APIView):
+    """``GET catalog/products/{slug}``."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    OutputSerializer = ProductSerializer
+
+    @extend_schema(responses={200: ProductSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        """Show one active product.
+
+        Args:
+            request: The request.
+            slug: The product's slug.
+
+        Returns:
+            The product.
+        """
+        return Response(self.OutputSerializer(product_get(slug=slug)).data)

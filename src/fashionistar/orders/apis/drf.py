@@ -1,0 +1,169 @@
+"""Orders, sync API (DRF): list, place, show, cancel. A user only ever sees their own orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fashionistar.accounts.models import User
+from fashionistar.apis.drf import PageInput, paginate, validated
+from fashionistar.audit.services import audit_mark
+from fashionistar.orders.selectors import order_get, order_list
+from fashionistar.orders.services import OrderItem, order_cancel, order_place
+
+MAX_ID = 2**63 - 1
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    if not isinstance(user, User):  # IsAuthenticated let the request in
+        raise TypeError("An authenticated view got no user")
+    return user
+
+
+class OrderItemSerializer(serializers.Serializer[Any]):
+    """One item asked for; the quantity's range (1 to 100) is ``order_place``'s rule."""
+
+    variant_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    quantity = serializers.IntegerField()
+
+
+class OrderLineSerializer(serializers.Serializer[Any]):
+    """One line of an order, at the price it had when placed."""
+
+    variant_id = serializers.IntegerField()
+    sku = serializers.CharField(source="variant.sku")
+    product_name = serializers.CharField(source="variant.product.name")
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+class OrderSerializer(serializers.Serializer[Any]):
+    """An order as both APIs show it."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    created_at = serializers.DateTimeField()
+    lines = OrderLineSerializer(many=True, source="lines.all")
+
+
+class OrderListApi(APIView):
+    """``GET orders``: the user's orders, newest first, one page."""
+
+    permission_classes = (IsAuthenticated,)
+
+    class FilterSerializer(PageInput):
+        """The page."""
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: OrderSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """List the user's orders.
+
+        Args:
+            request: The request.
+
+        Returns:
+            ``{"count", "page", "page_size", "results"}``.
+        """
+        filters = validated(OrderListApi.FilterSerializer(data=request.query_params))
+        body = paginate(
+            order_list(user=_user(request)),
+            page=filters["page"],
+            page_size=filters["page_size"],
+            serialize=lambda orders: OrderSerializer(orders, many=True).data,
+        )
+        return Response(body)
+
+
+class OrderPlaceApi(APIView):
+    """``POST orders``: place an order; prices come from the catalog, never from the client."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema_serializer(component_name="OrderPlaceInput")
+    class InputSerializer(serializers.Serializer[Any]):
+        """The items asked for."""
+
+        items = OrderItemSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={201: OrderSerializer})
+    def post(self, request: Request) -> Response:
+        """Place the order.
+
+        Args:
+            request: The request: ``{"items": [{"variant_id", "quantity"}]}``.
+
+        Returns:
+            201 with the order and its lines.
+        """
+        data = validated(OrderPlaceApi.InputSerializer(data=request.data))
+        user = _user(request)
+        order = order_place(user=user, items=[OrderItem(**item) for item in data["items"]])
+        audit_mark(request, action="order.place", object_type="order", object_id=order.pk)
+        return Response(OrderSerializer(order_get(order_id=order.pk, user=user)).data, status=201)
+
+
+class OrdersApi(OrderListApi, OrderPlaceApi):
+    """``orders``: GET lists (:class:`OrderListApi`), POST places (:class:`OrderPlaceApi`)."""
+
+
+# --8<-- [start:drf_order_detail]
+class OrderDetailApi(APIView):
+    """``GET orders/{id}``: one of the user's orders; anybody else's is a 404."""
+
+    permission_classes = (IsAuthenticated,)
+
+    OutputSerializer = OrderSerializer
+
+    @extend_schema(responses={200: OrderSerializer})
+    def get(self, request: Request, order_id: int) -> Response:
+        """Show the order.
+
+        The selector filters by user, so another user's order is "not found", the same answer
+        as an id that does not exist: the API never confirms that an id is taken.
+
+        Args:
+            request: The request.
+            order_id: The order.
+
+        Returns:
+            The order with its lines.
+        """
+        order = order_get(order_id=order_id, user=_user(request))
+        return Response(self.OutputSerializer(order).data)
+
+
+# --8<-- [end:drf_order_detail]
+
+
+class OrderCancelApi(APIView):
+    """``POST orders/{id}/cancel``: cancel a placed order; its units go back to stock."""
+
+    permission_classes = (IsAuthenticated,)
+
+    OutputSerializer = OrderSerializer
+
+    @extend_schema(request=None, responses={200: OrderSerializer})
+    def post(self, request: Request, order_id: int) -> Response:
+        """Cancel the order.
+
+        Args:
+            request: The request.
+            order_id: The order.
+
+        Returns:
+            The cancelled order.
+        """
+        audit_mark(request, action="order.cancel", object_type="order", object_id=order_id)
+        user = _user(request)
+        order_cancel(order_id=order_id, user=user)
+        return Response(self.OutputSerializer(order_get(order_id=order_id, user=user)).data)

@@ -1,0 +1,178 @@
+"""Orders, async API (Ninja): list, place, show, cancel. A user only ever sees their own orders.
+
+Reads use the async ORM; writes that need a transaction and row locks (``order_place``,
+``order_cancel``) are sync services called through ``sync_to_async``.
+"""
+
+from collections.abc import Sequence
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.responses import Status
+
+from fashionistar.apis.ninja import (
+    Money,
+    Page,
+    PageQuery,
+    Timestamp,
+    apaginate,
+    async_throttle,
+    auth,
+    auth_user,
+)
+from fashionistar.audit.services import audit_mark
+from fashionistar.orders.models import Order, OrderLine
+from fashionistar.orders.selectors import aorder_get, order_list
+from fashionistar.orders.services import OrderItem, order_cancel, order_place
+
+router = Router(tags=["orders"], auth=auth)
+
+MAX_ID = 2**63 - 1
+
+
+class OrderItemIn(Schema):
+    """One item asked for; the quantity's range (1 to 100) is ``order_place``'s rule."""
+
+    variant_id: int = Field(ge=1, le=MAX_ID)
+    quantity: int
+
+
+class OrderPlaceIn(Schema):
+    """The body of ``POST orders``."""
+
+    items: list[OrderItemIn]
+
+
+class OrderLineOut(Schema):
+    """One line of an order, at the price it had when placed."""
+
+    variant_id: int
+    sku: str
+    product_name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class OrderOut(Schema):
+    """An order as both APIs show it."""
+
+    id: int
+    status: str
+    currency: str
+    total: Money
+    created_at: Timestamp
+    lines: list[OrderLineOut]
+
+
+def _line_out(line: OrderLine) -> OrderLineOut:
+    return OrderLineOut(
+        variant_id=line.variant_id,
+        sku=line.variant.sku,
+        product_name=line.variant.product.name,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        line_total=line.line_total,
+    )
+
+
+def order_out(order: Order) -> OrderOut:
+    """Build the schema of an order whose lines are prefetched (from an order selector).
+
+    Args:
+        order: The order.
+
+    Returns:
+        The schema.
+    """
+    return OrderOut(
+        id=order.pk,
+        status=order.status,
+        currency=order.currency,
+        total=order.total,
+        created_at=order.created_at,
+        lines=[_line_out(line) for line in order.lines.all()],
+    )
+
+
+def _orders_out(orders: Sequence[Order]) -> list[OrderOut]:
+    return [order_out(order) for order in orders]
+
+
+@router.get("/orders", response=Page[OrderOut], url_name="order-list")
+@async_throttle
+async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[OrderOut]:
+    """List the user's orders, newest first.
+
+    Args:
+        request: The request.
+        query: The page.
+
+    Returns:
+        ``{"count", "page", "page_size", "results"}``.
+    """
+    orders = order_list(user=auth_user(request))
+    return await apaginate(
+        orders, page=query.page, page_size=query.page_size, serialize=_orders_out
+    )
+
+
+# --8<-- [start:ninja_order_place]
+@router.post("/orders", response={201: OrderOut}, url_name="order-place")
+@async_throttle
+async def order_place_op(request: HttpRequest, payload: OrderPlaceIn) -> Status[OrderOut]:
+    """Place an order; prices come from the catalog, never from the client.
+
+    ``order_place`` locks stock rows inside a transaction, which the async ORM cannot open:
+    it runs in a worker thread through ``sync_to_async``. The answer is read back with the
+    async selector, so it is the same order the detail endpoint shows.
+
+    Args:
+        request: The request.
+        payload: ``{"items": [{"variant_id", "quantity"}]}``.
+
+    Returns:
+        201 and the order with its lines.
+    """
+    user = auth_user(request)
+    items = [OrderItem(variant_id=i.variant_id, quantity=i.quantity) for i in payload.items]
+    order = await sync_to_async(order_place)(user=user, items=items)
+    audit_mark(request, action="order.place", object_type="order", object_id=order.pk)
+    return Status(201, order_out(await aorder_get(order_id=order.pk, user=user)))
+
+
+# --8<-- [end:ninja_order_place]
+
+
+@router.get("/orders/{int:order_id}", response=OrderOut, url_name="order-detail")
+@async_throttle
+async def order_detail_op(request: HttpRequest, order_id: int) -> OrderOut:
+    """Show one of the user's orders; anybody else's is a 404.
+
+    Args:
+        request: The request.
+        order_id: The order.
+
+    Returns:
+        The order with its lines.
+    """
+    return order_out(await aorder_get(order_id=order_id, user=auth_user(request)))
+
+
+@router.post("/orders/{int:order_id}/cancel", response=OrderOut, url_name="order-cancel")
+@async_throttle
+async def order_cancel_op(request: HttpRequest, order_id: int) -> OrderOut:
+    """Cancel a placed order; its units go back to stock.
+
+    Args:
+        request: The request.
+        order_id: The order.
+
+    Returns:
+        The cancelled order.
+    """
+    audit_mark(request, action="order.cancel", object_type="order", object_id=order_id)
+    user = auth_user(request)
+    await sync_to_async(order_cancel)(order_id=order_id, user=user)
+    return order_out(await aorder_get(order_id=order_id, user=user))

@@ -1,0 +1,59 @@
+"""Payments, sync API (DRF): pay an order, safely retried with an ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fashionistar.accounts.models import User
+from fashionistar.audit.services import audit_mark
+from fashionistar.payments.services import InvalidPayment, payment_charge
+
+
+class OrderPayApi(APIView):
+    """``POST orders/{id}/pay``: the answer is ``payment_charge``'s, status and body verbatim."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        request=inline_serializer("PayIn", {"card_token": serializers.CharField()}),
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
+        ],
+        responses={201: dict[str, Any], 402: dict[str, Any], 409: dict[str, Any]},
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        """Charge the order's total to the card.
+
+        Args:
+            request: The request: ``{"card_token": ...}`` and an ``Idempotency-Key`` header.
+            order_id: The order.
+
+        Returns:
+            The charge's status and body; a replay has ``Idempotent-Replayed: true``.
+
+        Raises:
+            InvalidPayment: The body is not a JSON object.
+        """
+        audit_mark(request, action="order.pay", object_type="order", object_id=order_id)
+        if not isinstance(request.data, dict):
+            raise InvalidPayment("The request body must be a JSON object.")
+        user = request.user
+        if not isinstance(user, User):  # IsAuthenticated let the request in
+            raise TypeError("An authenticated view got no user")
+        outcome = payment_charge(
+            user=user,
+            order_id=order_id,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            payload=dict(request.data),
+        )
+        response = Response(outcome.body, status=outcome.status_code)
+        if outcome.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response

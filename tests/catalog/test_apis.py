@@ -1,0 +1,142 @@
+"""Catalog endpoints, in both APIs: list (filters, sorts, pages) and detail."""
+
+from __future__ import annotations
+
+import pytest
+
+from fashionistar.catalog.models import Product
+from tests.api_support import assert_error, both_apis, call
+from tests.factories import make_product
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def shelf() -> dict[str, Product]:
+    return {
+        "dress": make_product(
+            name="Silk Dress", price="89.00", category="dresses", sizes=("S", "M")
+        ),
+        "coat": make_product(name="Wool Coat", price="240.50", category="coats"),
+        "scarf": make_product(name="Silk Scarf", price="19.90", category="accessories"),
+        "boots": make_product(name="Boots", price="120.00", currency="USD", category="shoes"),
+    }
+
+
+def names(answer) -> list[str]:
+    return [product["name"] for product in answer.body["results"]]
+
+
+@both_apis
+def test_the_list_is_paginated_in_one_envelope_with_money_as_strings(api, shelf) -> None:
+    answer = call(api, "get", "catalog/products")
+
+    assert answer.status == 200
+    assert set(answer.body) == {"count", "page", "page_size", "results"}
+    assert answer.body["count"] == 4
+    assert answer.body["page"] == 1
+    assert answer.body["page_size"] == 20
+    assert names(answer) == ["Boots", "Silk Dress", "Silk Scarf", "Wool Coat"]
+    dress = answer.body["results"][1]
+    assert dress["price"] == "89.00"
+    assert dress["currency"] == "EUR"
+    assert dress["category"] == {"slug": "dresses", "name": "Dresses"}
+    assert [v["size"] for v in dress["variants"]] == ["S", "M"]
+    assert dress["variants"][0]["available"] == 10
+
+
+@both_apis
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"search": "silk"}, ["Silk Dress", "Silk Scarf"]),
+        ({"search": "silk scarf"}, ["Silk Scarf"]),
+        ({"category": "coats"}, ["Wool Coat"]),
+        ({"currency": "USD"}, ["Boots"]),
+        ({"min_price": "89.00", "max_price": "120"}, ["Boots", "Silk Dress"]),
+        ({"sort": "price"}, ["Silk Scarf", "Silk Dress", "Boots", "Wool Coat"]),
+        ({"sort": "-price"}, ["Wool Coat", "Boots", "Silk Dress", "Silk Scarf"]),
+        ({"sort": "-name", "page_size": 3}, ["Wool Coat", "Silk Scarf", "Silk Dress"]),
+        ({"sort": "-name", "page_size": 3, "page": 2}, ["Boots"]),
+    ],
+)
+def test_filters_sorts_and_pages(api, shelf, query, expected) -> None:
+    answer = call(api, "get", "catalog/products", query=query)
+
+    assert answer.status == 200, answer.body
+    assert names(answer) == expected
+
+
+@both_apis
+def test_inactive_products_are_hidden(api, shelf) -> None:
+    Product.objects.filter(pk=shelf["coat"].pk).update(is_active=False)
+
+    assert "Wool Coat" not in names(call(api, "get", "catalog/products"))
+    assert_error(call(api, "get", f"catalog/products/{shelf['coat'].slug}"), 404, "not_found")
+
+
+@both_apis
+def test_a_page_past_the_last_is_404(api, shelf) -> None:
+    answer = call(api, "get", "catalog/products", query={"page": 3, "page_size": 2})
+
+    assert_error(answer, 404, "not_found")
+    assert answer.body["extra"] == {"page": 3}
+
+
+@both_apis
+def test_an_empty_catalog_has_an_empty_first_page(api) -> None:
+    answer = call(api, "get", "catalog/products")
+
+    assert answer.status == 200
+    assert answer.body == {"count": 0, "page": 1, "page_size": 20, "results": []}
+
+
+@both_apis
+def test_the_detail_shows_one_product(api, shelf) -> None:
+    answer = call(api, "get", f"catalog/products/{shelf['dress'].slug}")
+
+    assert answer.status == 200
+    assert answer.body["id"] == shelf["dress"].pk
+    assert answer.body["name"] == "Silk Dress"
+    assert answer.body["price"] == "89.00"
+    assert len(answer.body["variants"]) == 2
+
+
+@both_apis
+def test_an_unknown_slug_is_404(api) -> None:
+    answer = call(api, "get", "catalog/products/no-such-thing")
+
+    assert_error(answer, 404, "not_found")
+    assert answer.body["extra"] == {"slug": "no-such-thing"}
+
+
+@both_apis
+def test_the_catalog_is_public_even_with_a_bad_token(api, shelf) -> None:
+    assert call(api, "get", "catalog/products", token="nope").status == 200
+
+
+def test_interactive_docs_and_schemas_are_served() -> None:
+    from django.test import Client
+
+    client = Client()
+    assert client.get("/api/async/docs").status_code == 200
+    assert client.get("/api/async/openapi.json").json()["paths"]
+    assert client.get("/api/sync/docs").status_code == 200
+    schema = client.get("/api/sync/schema", headers={"Accept": "application/json"})
+    assert schema.status_code == 200
+    assert "/api/sync/orders" in schema.json()["paths"]
+
+
+def test_the_browsable_api_renders_html() -> None:
+    from django.test import Client
+
+    response = Client().get("/api/sync/catalog/products", headers={"Accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_the_sync_schema_validates_without_warnings(tmp_path) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))

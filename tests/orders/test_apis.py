@@ -1,0 +1,339 @@
+"""Order endpoints, in both APIs: auth, place, list, detail, cancel, pay, token, throttling."""
+
+from __future__ import annotations
+
+import pytest
+
+from fashionistar.inventory.models import Reservation, Stock
+from fashionistar.orders.models import Order, OrderLine, OrderStatus
+from fashionistar.payments.fake_gateway import serve_in_thread
+from fashionistar.payments.models import Payment
+from tests.api_support import (
+    ASYNC,
+    SYNC,
+    assert_error,
+    both_apis,
+    call,
+    fresh_throttles,  # noqa: F401 - fixture
+    token_for,
+)
+from tests.factories import make_product, make_user, variant_of
+from tests.payments.helpers import charges_made
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob():
+    return make_user("bob")
+
+
+@pytest.fixture
+def dress():
+    return make_product(name="Dress", price="89.00", stock=5, sizes=("S", "M"))
+
+
+def place(api, user, dress, quantity=2, **kwargs):
+    body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": quantity}]}
+    return call(api, "post", "orders", user=user, body=body, **kwargs)
+
+
+def stock_of(dress, index=0) -> int:
+    return Stock.objects.get(variant=variant_of(dress, index)).quantity
+
+
+@both_apis
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "orders"),
+        ("post", "orders"),
+        ("get", "orders/1"),
+        ("post", "orders/1/cancel"),
+        ("post", "orders/1/pay"),
+    ],
+)
+def test_orders_need_authentication(api, method, path) -> None:
+    answer = call(api, method, path)
+
+    assert_error(answer, 401, "not_authenticated")
+    assert answer.headers["WWW-Authenticate"] == "Token"
+
+
+@both_apis
+def test_a_bad_token_is_401(api) -> None:
+    assert_error(call(api, "get", "orders", token="not-a-token"), 401, "not_authenticated")
+
+
+@both_apis
+def test_an_inactive_users_token_is_401(api, alice) -> None:
+    token = token_for(alice)
+    alice.is_active = False
+    alice.save()
+
+    assert_error(call(api, "get", "orders", token=token), 401, "not_authenticated")
+
+
+@both_apis
+def test_placing_an_order_writes_it_and_takes_the_stock(api, alice, dress) -> None:
+    answer = place(api, alice, dress, quantity=2)
+
+    assert answer.status == 201, answer.body
+    order = Order.objects.get()
+    assert order.user == alice
+    assert answer.body == {
+        "id": order.pk,
+        "status": "placed",
+        "currency": "EUR",
+        "total": "178.00",
+        "created_at": answer.body["created_at"],
+        "lines": [
+            {
+                "variant_id": variant_of(dress).pk,
+                "sku": variant_of(dress).sku,
+                "product_name": "Dress",
+                "quantity": 2,
+                "unit_price": "89.00",
+                "line_total": "178.00",
+            }
+        ],
+    }
+    assert answer.body["created_at"].endswith("Z")
+    assert OrderLine.objects.get().quantity == 2
+    assert stock_of(dress) == 3
+    assert Reservation.objects.get().quantity == 2
+
+
+@both_apis
+def test_a_session_works_as_well_as_a_token(api, alice, dress) -> None:
+    body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": 1}]}
+
+    answer = call(api, "post", "orders", session=alice, body=body)
+
+    assert answer.status == 201, answer.body
+    assert Order.objects.get().user == alice
+
+
+@both_apis
+def test_a_session_without_a_csrf_token_is_refused(api, alice, dress) -> None:
+    body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": 1}]}
+
+    answer = call(api, "post", "orders", session=alice, body=body, enforce_csrf=True)
+
+    assert_error(answer, 403, "permission_denied")
+    assert not Order.objects.exists()
+
+
+@both_apis
+def test_out_of_stock_is_409_and_writes_nothing(api, alice, dress) -> None:
+    answer = place(api, alice, dress, quantity=6)
+
+    assert_error(answer, 409, "out_of_stock")
+    assert answer.body["extra"] == {"available": {str(variant_of(dress).pk): 5}}
+    assert not Order.objects.exists()
+    assert stock_of(dress) == 5
+
+
+@both_apis
+def test_the_list_shows_only_my_orders_newest_first_in_pages(api, alice, bob, dress) -> None:
+    mine = [place(api, alice, dress, quantity=1).body["id"] for _ in range(3)]
+    place(api, bob, dress, quantity=1)
+
+    first = call(api, "get", "orders", user=alice, query={"page_size": 2})
+    second = call(api, "get", "orders", user=alice, query={"page_size": 2, "page": 2})
+
+    assert first.status == 200
+    assert first.body["count"] == 3
+    assert [o["id"] for o in first.body["results"]] == [mine[2], mine[1]]
+    assert [o["id"] for o in second.body["results"]] == [mine[0]]
+    assert first.body["results"][0]["lines"][0]["quantity"] == 1
+
+
+@both_apis
+def test_the_detail_shows_my_order(api, alice, dress) -> None:
+    order_id = place(api, alice, dress).body["id"]
+
+    answer = call(api, "get", f"orders/{order_id}", user=alice)
+
+    assert answer.status == 200
+    assert answer.body["id"] == order_id
+    assert answer.body["total"] == "178.00"
+
+
+@both_apis
+@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("post", "/cancel"), ("post", "/pay")])
+def test_another_users_order_is_404(api, alice, bob, dress, method, suffix) -> None:
+    order_id = place(api, alice, dress).body["id"]
+
+    answer = call(
+        api,
+        method,
+        f"orders/{order_id}{suffix}",
+        user=bob,
+        body={"card_token": "tok_visa"},
+        headers={"Idempotency-Key": "k1"},
+    )
+
+    assert_error(answer, 404, "not_found")
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.PLACED
+    assert not Payment.objects.exists()
+
+
+@both_apis
+def test_an_unknown_order_is_404(api, alice) -> None:
+    answer = call(api, "get", "orders/999999", user=alice)
+
+    assert_error(answer, 404, "not_found")
+    assert answer.body["extra"] == {"order_id": 999999}
+
+
+@both_apis
+def test_cancelling_gives_the_stock_back_once(api, alice, dress) -> None:
+    order_id = place(api, alice, dress, quantity=2).body["id"]
+
+    answer = call(api, "post", f"orders/{order_id}/cancel", user=alice)
+    again = call(api, "post", f"orders/{order_id}/cancel", user=alice)
+
+    assert answer.status == 200
+    assert answer.body["status"] == "cancelled"
+    assert answer.body["lines"][0]["quantity"] == 2
+    assert Order.objects.get().status == OrderStatus.CANCELLED
+    assert stock_of(dress) == 5
+    assert_error(again, 409, "invalid_transition")
+    assert stock_of(dress) == 5
+
+
+@both_apis
+def test_paying_charges_once_and_replays_the_answer(api, alice, dress, settings) -> None:
+    order_id = place(api, alice, dress).body["id"]
+    with serve_in_thread() as gateway:
+        settings.PAYMENT_GATEWAY_URL = gateway.url
+        pay = {"body": {"card_token": "tok_visa"}, "headers": {"Idempotency-Key": "pay-1"}}
+
+        first = call(api, "post", f"orders/{order_id}/pay", user=alice, **pay)
+        second = call(api, "post", f"orders/{order_id}/pay", user=alice, **pay)
+
+        assert charges_made(gateway) == 1
+    assert first.status == 201, first.body
+    assert first.body["order_id"] == order_id
+    assert first.body["amount"] == "178.00"
+    assert first.body["status"] == "succeeded"
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.status == 201
+    assert second.body == first.body
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert Payment.objects.count() == 1
+
+
+@both_apis
+def test_a_declined_card_is_402(api, alice, dress, settings) -> None:
+    order_id = place(api, alice, dress).body["id"]
+    with serve_in_thread() as gateway:
+        settings.PAYMENT_GATEWAY_URL = gateway.url
+        answer = call(
+            api,
+            "post",
+            f"orders/{order_id}/pay",
+            user=alice,
+            body={"card_token": "tok_declined"},
+            headers={"Idempotency-Key": "pay-2"},
+        )
+
+    assert_error(answer, 402, "payment_declined")
+    assert Order.objects.get().status == OrderStatus.PLACED
+
+
+@both_apis
+@pytest.mark.parametrize(
+    ("headers", "raw", "status", "code"),
+    [
+        ({}, '{"card_token": "tok_visa"}', 400, "idempotency_key_missing"),
+        ({"Idempotency-Key": "k"}, "{}", 400, "invalid_payment"),
+        ({"Idempotency-Key": "k"}, '["tok_visa"]', 400, "invalid_payment"),
+        ({"Idempotency-Key": "k"}, '{"card_token": 5}', 400, "invalid_payment"),
+        ({"Idempotency-Key": "k"}, "{nope", 400, "malformed_request"),
+    ],
+)
+def test_bad_payment_requests_are_4xx(api, alice, dress, headers, raw, status, code) -> None:
+    order_id = place(api, alice, dress).body["id"]
+
+    answer = call(api, "post", f"orders/{order_id}/pay", user=alice, raw=raw, headers=headers)
+
+    assert_error(answer, status, code)
+    assert not Payment.objects.exists()
+
+
+@both_apis
+def test_a_token_is_obtained_with_username_and_password(api, alice) -> None:
+    answer = call(
+        api, "post", "auth/token", body={"username": "alice", "password": "a-long-passphrase"}
+    )
+
+    assert answer.status == 200
+    assert answer.body == {"token": token_for(alice)}
+    assert call(api, "get", "orders", token=answer.body["token"]).status == 200
+
+
+@both_apis
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "alice", "password": "wrong"},
+        {"username": "nobody", "password": "a-long-passphrase"},
+    ],
+)
+def test_wrong_credentials_get_no_token(api, alice, body) -> None:
+    assert_error(call(api, "post", "auth/token", body=body), 400, "invalid_credentials")
+
+
+@both_apis
+def test_missing_credentials_are_invalid_input(api) -> None:
+    answer = call(api, "post", "auth/token", body={"username": "alice"})
+
+    assert_error(answer, 400, "invalid_input")
+    assert list(answer.body["extra"]["fields"]) == ["password"]
+
+
+@pytest.mark.usefixtures("fresh_throttles")
+@both_apis
+def test_users_are_throttled_with_retry_after(api, alice, settings) -> None:
+    settings.API_THROTTLE_RATES = {"anon": "1000/minute", "user": "3/minute"}
+
+    answers = [call(api, "get", "orders", user=alice) for _ in range(4)]
+
+    assert [a.status for a in answers] == [200, 200, 200, 429]
+    assert_error(answers[-1], 429, "throttled")
+    wait = int(answers[-1].headers["Retry-After"])
+    assert 1 <= wait <= 60
+    assert answers[-1].body["extra"] == {"retry_after": wait}
+    # Another user has a budget of their own.
+    assert call(api, "get", "orders", user=make_user()).status == 200
+
+
+@pytest.mark.usefixtures("fresh_throttles")
+@both_apis
+def test_anonymous_clients_are_throttled_by_ip(api, settings) -> None:
+    settings.API_THROTTLE_RATES = {"anon": "2/minute", "user": "1000/minute"}
+
+    answers = [call(api, "get", "catalog/products") for _ in range(3)]
+
+    assert [a.status for a in answers] == [200, 200, 429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+@pytest.mark.usefixtures("fresh_throttles")
+@pytest.mark.parametrize("api", [SYNC, ASYNC], ids=["drf", "ninja"])
+def test_x_forwarded_for_does_not_dodge_the_throttle(api, settings) -> None:
+    settings.API_THROTTLE_RATES = {"anon": "1/minute", "user": "1000/minute"}
+
+    first = call(api, "get", "catalog/products", headers={"X-Forwarded-For": "10.0.0.1"})
+    second = call(api, "get", "catalog/products", headers={"X-Forwarded-For": "10.0.0.2"})
+
+    assert (first.status, second.status) == (200, 429)

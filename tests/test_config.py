@@ -46,7 +46,7 @@ def test_bad_urls_name_their_variable(monkeypatch, name, value, reader, message)
         reader(name)
 
 
-def test_booleans_and_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_booleans_lists_and_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLAG", "Yes")
     assert config.env_bool("FLAG", default=False) is True
     monkeypatch.setenv("FLAG", "off")
@@ -59,6 +59,10 @@ def test_booleans_and_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOSTS", "a.example, b.example,,")
     assert config.env_list("HOSTS", default=[]) == ["a.example", "b.example"]
     assert config.env_list("NOT_SET_ANYWHERE", default=["x"]) == ["x"]
+    monkeypatch.setenv("URL", "  http://gateway:8090 ")
+    assert config.env_str("URL", default="") == "http://gateway:8090"
+    monkeypatch.setenv("URL", " ")
+    assert config.env_str("URL", default="fallback") == "fallback"
 
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"])

@@ -32,6 +32,19 @@ def env_required(name: str) -> str:
     return value
 
 
+def env_str(name: str, *, default: str) -> str:
+    """Read an optional variable.
+
+    Args:
+        name: The variable.
+        default: The value when it is not set or empty.
+
+    Returns:
+        The value, stripped of surrounding blanks.
+    """
+    return os.environ.get(name, "").strip() or default
+
+
 def env_bool(name: str, *, default: bool) -> bool:
     """Read a yes/no variable.
 

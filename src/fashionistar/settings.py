@@ -15,6 +15,7 @@ from fashionistar.config import (
     env_bool,
     env_list,
     env_required,
+    env_str,
     redis_url_from_env,
 )
 
@@ -78,7 +79,10 @@ DATABASES = {"default": database_from_env("DATABASE_URL")}
 # --8<-- [end:databases]
 
 REDIS_URL = redis_url_from_env("REDIS_URL")
-PAYMENT_GATEWAY_URL = "".join(env_list("PAYMENT_GATEWAY_URL", default=[]))  # "" when not set
+PAYMENT_GATEWAY_URL = env_str("PAYMENT_GATEWAY_URL", default="")
+# The partners that checkout asks over HTTP; the fake gateway serves them too by default.
+SHIPPING_SERVICE_URL = env_str("SHIPPING_SERVICE_URL", default=PAYMENT_GATEWAY_URL)
+FRAUD_SERVICE_URL = env_str("FRAUD_SERVICE_URL", default=PAYMENT_GATEWAY_URL)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -10,7 +10,7 @@ from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from fashionistar.apis import (
     DEFAULT_PAGE_SIZE,
@@ -20,20 +20,16 @@ from fashionistar.apis import (
 )
 
 
-def _rate(scope: str) -> str | None:
-    rates: dict[str, str] = getattr(settings, "API_THROTTLE_RATES", {})
-    return rates.get(scope)
-
-
-class AnonThrottle(AnonRateThrottle):
-    """Anonymous requests per IP; the rate is read from ``settings.API_THROTTLE_RATES`` each time.
+class _SettingsRateThrottle(SimpleRateThrottle):
+    """Reads its rate from ``settings.API_THROTTLE_RATES`` each time, and the IP like Ninja does.
 
     DRF's own throttles copy their rates when the class is imported, so a changed setting (or
     ``override_settings`` in a test) would be ignored.
     """
 
     def __init__(self) -> None:
-        self.rate = _rate(self.scope or "")
+        rates: dict[str, str] = getattr(settings, "API_THROTTLE_RATES", {})
+        self.rate = rates.get(self.scope or "")
         self.num_requests, self.duration = self.parse_rate(self.rate)
 
     def get_ident(self, request: Request) -> str:
@@ -48,23 +44,12 @@ class AnonThrottle(AnonRateThrottle):
         return client_ip(request._request) or "unknown"
 
 
-class UserThrottle(UserRateThrottle):
-    """Authenticated requests per user (anonymous ones per IP), rate from settings."""
+class AnonThrottle(_SettingsRateThrottle, AnonRateThrottle):
+    """Anonymous requests per IP."""
 
-    def __init__(self) -> None:
-        self.rate = _rate(self.scope or "")
-        self.num_requests, self.duration = self.parse_rate(self.rate)
 
-    def get_ident(self, request: Request) -> str:
-        """Identify an anonymous client by IP (see :class:`AnonThrottle`).
-
-        Args:
-            request: The request.
-
-        Returns:
-            The IP (or ``"unknown"``).
-        """
-        return client_ip(request._request) or "unknown"
+class UserThrottle(_SettingsRateThrottle, UserRateThrottle):
+    """Authenticated requests per user (anonymous ones per IP)."""
 
 
 class PageInput(serializers.Serializer[Any]):

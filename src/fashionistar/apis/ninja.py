@@ -7,7 +7,7 @@ with ``request.auser()``, and the throttle counts in Redis through ``redis.async
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -87,7 +87,7 @@ async def apaginate[M: Model, T](
     *,
     page: int,
     page_size: int,
-    serialize: Callable[[Sequence[M]], list[T]],
+    serialize: Callable[[M], T],
 ) -> Page[T]:
     """Cut one page out of a queryset with Django's ``AsyncPaginator`` (new in 6.0).
 
@@ -95,7 +95,7 @@ async def apaginate[M: Model, T](
         queryset: An ordered queryset (prefetches run when the page is fetched).
         page: The page number, from 1.
         page_size: Items per page.
-        serialize: Turns the page's objects into schemas.
+        serialize: Turns one object of the page into its schema.
 
     Returns:
         The page envelope.
@@ -110,7 +110,10 @@ async def apaginate[M: Model, T](
         raise page_not_found(page) from error
     objects = await current.aget_object_list()
     return Page(
-        count=await paginator.acount(), page=page, page_size=page_size, results=serialize(objects)
+        count=await paginator.acount(),
+        page=page,
+        page_size=page_size,
+        results=[serialize(obj) for obj in objects],
     )
 
 

@@ -15,6 +15,17 @@ Run it with ``python -m fashionistar.payments.fake_gateway --port 8090 --latency
   so tests can count them.
 - ``GET /v1/health``: ``200``.
 
+Listing charges takes the same latency as making one. The server also stands in for two partners
+that checkout asks (see ``fashionistar.orders.async_services``), with the same latency:
+
+- ``POST /v1/shipping/quotes`` with ``{"country": "DE", "items": 2}``: ``200`` and
+  ``{"amount": "5.90", "currency": "EUR", "days": 2}``.
+- ``POST /v1/fraud/checks`` with ``{"amount": "89.00", "currency": "EUR", "customer": "42"}``:
+  ``200`` and ``{"score": 0.02, "verdict": "accept"}`` (``"review"`` from a score of 0.5).
+
+``GatewayState.peak_in_flight`` counts the most requests it ever served at once, so a test can
+prove that a client really overlapped its calls without timing anything.
+
 Only the standard library is used, so the server starts in a few milliseconds.
 """
 
@@ -39,6 +50,10 @@ from urllib.parse import parse_qs, urlsplit
 DECLINED_TOKEN = "tok_declined"  # noqa: S105 - a test card, not a secret
 MAX_BODY_BYTES = 64 * 1024
 CHARGE_FIELDS = ("amount", "currency", "card_token", "reference")
+EU_COUNTRIES = frozenset(
+    ["AT", "BE", "DE", "DK", "ES", "FI", "FR", "IE", "IT", "LU", "NL", "PT", "SE"]
+)
+FRAUD_REVIEW_SCORE = 0.5
 
 
 @dataclass
@@ -54,7 +69,7 @@ class GatewayState:
     """What the gateway remembers: the charges it made and its idempotency keys.
 
     Attributes:
-        latency_s: Seconds every charge request takes.
+        latency_s: Seconds every request but the health check takes.
         failure_rate: Share of charge requests answered with ``503`` (0 to 1).
         charges: Every charge made, declined ones included, in order.
     """
@@ -62,6 +77,8 @@ class GatewayState:
     latency_s: float = 0.0
     failure_rate: float = 0.0
     charges: list[dict[str, Any]] = field(default_factory=list)
+    peak_in_flight: int = 0
+    _in_flight: int = 0
     _keys: dict[str, _Stored] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _random: random.Random = field(default_factory=random.Random)
@@ -92,7 +109,7 @@ class GatewayState:
                     return 409, _error("idempotency_key_in_flight", "Request in progress."), False
                 else:
                     return stored.status, stored.body, True
-        time.sleep(self.latency_s)
+        self.wait()
         with self._lock:
             if self._random.random() < self.failure_rate:
                 if key is not None:
@@ -113,6 +130,17 @@ class GatewayState:
             if key is not None:
                 self._keys[key] = _Stored(fingerprint, done=True, status=status, body=charge)
             return status, charge, False
+
+    def wait(self) -> None:
+        """Take ``latency_s`` to answer, counting the requests being answered at once."""
+        with self._lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            time.sleep(self.latency_s)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def charges_for(self, reference: str | None) -> list[dict[str, Any]]:
         """Return the charges made, for one reference or all.
@@ -145,15 +173,74 @@ def validate_charge(body: object) -> dict[str, Any] | str:
     missing = [name for name in CHARGE_FIELDS if not isinstance(body.get(name), str)]
     if missing:
         return f"Missing or not a string: {', '.join(missing)}."
-    try:
-        amount = Decimal(body["amount"])
-    except InvalidOperation:
-        return "amount is not a decimal number."
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+    amount = _positive_amount(body["amount"])
+    if amount is None or amount != amount.quantize(Decimal("0.01")):
         return "amount must be positive, with at most 2 decimals."
-    if len(body["currency"]) != 3 or not body["currency"].isalpha():
+    if not _currency_ok(body["currency"]):
         return "currency must be a 3-letter code."
     return {name: body[name] for name in CHARGE_FIELDS}
+
+
+def _positive_amount(value: object) -> Decimal | None:
+    try:
+        amount = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        return None
+    if amount is None or not amount.is_finite() or amount <= 0:
+        return None
+    return amount
+
+
+def _currency_ok(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 3 and value.isalpha()
+
+
+def shipping_quote(body: object) -> tuple[int, dict[str, Any]]:
+    """Quote shipping for a number of items to a country.
+
+    Args:
+        body: The parsed JSON: ``{"country": "DE", "items": 2}``.
+
+    Returns:
+        The status and the JSON body.
+    """
+    if not isinstance(body, dict):
+        return 400, _error("invalid_request", "The body must be a JSON object.")
+    country, items = body.get("country"), body.get("items")
+    if not (isinstance(country, str) and len(country) == 2 and country.isalpha()):
+        return 400, _error("invalid_request", "country must be a 2-letter code.")
+    if not isinstance(items, int) or isinstance(items, bool) or not 1 <= items <= 1000:
+        return 400, _error("invalid_request", "items must be an integer from 1 to 1000.")
+    amount = Decimal("4.90") + (items - 1) * Decimal("1.00")
+    return 200, {
+        "amount": str(amount),
+        "currency": "EUR",
+        "days": 2 if country.upper() in EU_COUNTRIES else 6,
+    }
+
+
+def fraud_check(body: object) -> tuple[int, dict[str, Any]]:
+    """Score a payment: the larger the amount, the riskier.
+
+    Args:
+        body: The parsed JSON: ``{"amount": "89.00", "currency": "EUR", "customer": "42"}``.
+
+    Returns:
+        The status and the JSON body.
+    """
+    if not isinstance(body, dict):
+        return 400, _error("invalid_request", "The body must be a JSON object.")
+    amount = _positive_amount(body.get("amount"))
+    if amount is None or not _currency_ok(body.get("currency")):
+        return 400, _error("invalid_request", "amount must be positive, currency 3 letters.")
+    if not isinstance(body.get("customer"), str):
+        return 400, _error("invalid_request", "customer must be a string.")
+    score = round(min(float(amount) / 5000, 0.99), 2)
+    verdict = "review" if score >= FRAUD_REVIEW_SCORE else "accept"
+    return 200, {"score": score, "verdict": verdict}
+
+
+PARTNER_ENDPOINTS = {"/v1/shipping/quotes": shipping_quote, "/v1/fraud/checks": fraud_check}
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -210,14 +297,17 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok"})
         elif parts.path == "/v1/charges":
             reference = parse_qs(parts.query).get("reference", [None])[0]
+            self.server.state.wait()
             charges = self.server.state.charges_for(reference)
             self._send(200, {"count": len(charges), "data": charges})
         else:
             self._send(404, _error("not_found", "No such endpoint."))
 
     def do_POST(self) -> None:
-        """Make a charge."""
-        if urlsplit(self.path).path != "/v1/charges":
+        """Make a charge, quote shipping or check for fraud."""
+        path = urlsplit(self.path).path
+        partner = PARTNER_ENDPOINTS.get(path)
+        if path != "/v1/charges" and partner is None:
             self._send(404, _error("not_found", "No such endpoint."))
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -229,6 +319,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
             parsed: object = json.loads(self.rfile.read(length) or b"null")
         except ValueError:
             parsed = None
+        if partner is not None:
+            self.server.state.wait()
+            self._send(*partner(parsed))
+            return
         body = validate_charge(parsed)
         if isinstance(body, str):
             self._send(400, _error("invalid_request", body))

@@ -1,6 +1,6 @@
 """The card gateway client: one charge call over HTTP, sync and async, with hard timeouts.
 
-Both variants build the request with :func:`build_charge_request` and read the answer with
+Both variants build the request with :meth:`ChargeRequest.http_request` and read the answer with
 :func:`read_charge_response`, so they cannot drift apart. The base URL is the Django setting
 ``PAYMENT_GATEWAY_URL``. Every charge carries an ``Idempotency-Key`` header: a retry with the
 same key cannot charge twice at the gateway.
@@ -75,53 +75,55 @@ def gateway_base_url() -> str:
     return url.rstrip("/")
 
 
-# --8<-- [start:build_charge_request]
-def build_charge_request(
-    *,
-    amount: Decimal,
-    currency: str,
-    card_token: str,
-    reference: str,
-    idempotency_key: str,
-    base_url: str | None = None,
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-) -> httpx.Request:
-    """Build the ``POST /v1/charges`` request that both client variants send.
+@dataclass(frozen=True)
+class ChargeRequest:
+    """One charge to ask the gateway for.
 
-    Args:
+    Attributes:
         amount: The amount, from the order, never from the client.
         currency: ISO 4217 code.
         card_token: The tokenised card.
         reference: Our reference for the charge (the order), shown in the gateway's records.
         idempotency_key: Sent as ``Idempotency-Key``: the same key never charges twice.
-        base_url: The gateway; the ``PAYMENT_GATEWAY_URL`` setting by default.
-        timeout: Connect, read and write limits.
-
-    Returns:
-        The request, its timeouts attached.
     """
-    return httpx.Request(
-        "POST",
-        f"{base_url or gateway_base_url()}{CHARGES_PATH}",
-        json={
-            "amount": str(amount),
-            "currency": currency,
-            "card_token": card_token,
-            "reference": reference,
-        },
-        headers={"Idempotency-Key": idempotency_key, "Accept": "application/json"},
-        extensions={"timeout": timeout.as_dict()},
-    )
 
+    amount: Decimal
+    currency: str
+    card_token: str
+    reference: str
+    idempotency_key: str
 
-# --8<-- [end:build_charge_request]
+    def http_request(
+        self, *, base_url: str | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    ) -> httpx.Request:
+        """Build the ``POST /v1/charges`` request that both client variants send.
+
+        Args:
+            base_url: The gateway; the ``PAYMENT_GATEWAY_URL`` setting by default.
+            timeout: Connect, read and write limits.
+
+        Returns:
+            The request, its timeouts attached.
+        """
+        return httpx.Request(
+            "POST",
+            f"{base_url or gateway_base_url()}{CHARGES_PATH}",
+            json={
+                "amount": str(self.amount),
+                "currency": self.currency,
+                "card_token": self.card_token,
+                "reference": self.reference,
+            },
+            headers={"Idempotency-Key": self.idempotency_key, "Accept": "application/json"},
+            extensions={"timeout": timeout.as_dict()},
+        )
 
 
 def read_charge_response(response: httpx.Response) -> GatewayCharge:
     """Turn the gateway's answer into a charge or a domain error.
 
     Args:
-        response: The answer to :func:`build_charge_request`.
+        response: The gateway's answer to a charge request.
 
     Returns:
         The charge (status ``201``).
@@ -163,25 +165,14 @@ def _unavailable(error: httpx.TransportError) -> GatewayUnavailable:
 
 # --8<-- [start:gateway_charge]
 def gateway_charge(
-    *,
-    amount: Decimal,
-    currency: str,
-    card_token: str,
-    reference: str,
-    idempotency_key: str,
-    base_url: str | None = None,
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    *, charge: ChargeRequest, base_url: str | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT
 ) -> GatewayCharge:
     """Charge a card. Never call this inside a database transaction: it waits on the network.
 
     Args:
-        amount: See :func:`build_charge_request`.
-        currency: See :func:`build_charge_request`.
-        card_token: See :func:`build_charge_request`.
-        reference: See :func:`build_charge_request`.
-        idempotency_key: See :func:`build_charge_request`.
-        base_url: See :func:`build_charge_request`.
-        timeout: See :func:`build_charge_request`.
+        charge: What to charge, and under which idempotency key.
+        base_url: The gateway; the ``PAYMENT_GATEWAY_URL`` setting by default.
+        timeout: Connect, read and write limits.
 
     Returns:
         The charge.
@@ -190,15 +181,7 @@ def gateway_charge(
         PaymentDeclined: The card was declined.
         GatewayUnavailable: Timeout, connection error, 5xx or an unexpected answer.
     """
-    request = build_charge_request(
-        amount=amount,
-        currency=currency,
-        card_token=card_token,
-        reference=reference,
-        idempotency_key=idempotency_key,
-        base_url=base_url,
-        timeout=timeout,
-    )
+    request = charge.http_request(base_url=base_url, timeout=timeout)
     try:
         with httpx.Client() as client:
             response = client.send(request)
@@ -208,48 +191,3 @@ def gateway_charge(
 
 
 # --8<-- [end:gateway_charge]
-
-
-async def gateway_charge_async(
-    *,
-    amount: Decimal,
-    currency: str,
-    card_token: str,
-    reference: str,
-    idempotency_key: str,
-    base_url: str | None = None,
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-) -> GatewayCharge:
-    """Charge a card without blocking the event loop; see :func:`gateway_charge`.
-
-    Args:
-        amount: See :func:`build_charge_request`.
-        currency: See :func:`build_charge_request`.
-        card_token: See :func:`build_charge_request`.
-        reference: See :func:`build_charge_request`.
-        idempotency_key: See :func:`build_charge_request`.
-        base_url: See :func:`build_charge_request`.
-        timeout: See :func:`build_charge_request`.
-
-    Returns:
-        The charge.
-
-    Raises:
-        PaymentDeclined: The card was declined.
-        GatewayUnavailable: Timeout, connection error, 5xx or an unexpected answer.
-    """
-    request = build_charge_request(
-        amount=amount,
-        currency=currency,
-        card_token=card_token,
-        reference=reference,
-        idempotency_key=idempotency_key,
-        base_url=base_url,
-        timeout=timeout,
-    )
-    try:
-        async with httpx.AsyncClient() as client:
-            response = await client.send(request)
-    except httpx.TransportError as error:
-        raise _unavailable(error) from error
-    return read_charge_response(response)

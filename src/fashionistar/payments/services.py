@@ -30,6 +30,7 @@ from fashionistar.errors import ApplicationError, NotFound
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.orders.services import order_mark_paid
 from fashionistar.payments.gateway import (
+    ChargeRequest,
     GatewayCharge,
     GatewayUnavailable,
     PaymentDeclined,
@@ -305,11 +306,13 @@ def _charge_under_key(
     # No transaction is open here: the gateway call may take seconds, and nothing is locked.
     try:
         charge = gateway_charge(
-            amount=payment.amount,
-            currency=payment.currency,
-            card_token=card_token,
-            reference=f"order-{order.pk}",
-            idempotency_key=str(payment.gateway_key),
+            charge=ChargeRequest(
+                amount=payment.amount,
+                currency=payment.currency,
+                card_token=card_token,
+                reference=f"order-{order.pk}",
+                idempotency_key=str(payment.gateway_key),
+            )
         )
     except PaymentDeclined as declined:
         declined.extra.update(order_id=order.pk, payment_id=payment.pk)

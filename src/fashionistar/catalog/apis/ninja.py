@@ -1,6 +1,5 @@
 """Catalog, async API (Ninja): list and show products. Public."""
 
-from collections.abc import Sequence
 from decimal import Decimal
 
 from django.http import HttpRequest
@@ -86,10 +85,6 @@ def product_out(product: Product) -> ProductOut:
     )
 
 
-def _products_out(products: Sequence[Product]) -> list[ProductOut]:
-    return [product_out(p) for p in products]
-
-
 @router.get("/catalog/products", response=Page[ProductOut], url_name="product-list")
 @async_throttle
 async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) -> Page[ProductOut]:
@@ -111,7 +106,7 @@ async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) 
         sort=filters.sort,
     )
     return await apaginate(
-        products, page=filters.page, page_size=filters.page_size, serialize=_products_out
+        products, page=filters.page, page_size=filters.page_size, serialize=product_out
     )
 
 

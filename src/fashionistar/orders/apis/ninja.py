@@ -4,8 +4,6 @@ Reads use the async ORM; writes that need a transaction and row locks (``order_p
 ``order_cancel``) are sync services called through ``sync_to_async``.
 """
 
-from collections.abc import Sequence
-
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -22,6 +20,7 @@ from fashionistar.apis.ninja import (
     auth_user,
 )
 from fashionistar.audit.services import audit_mark
+from fashionistar.orders.async_services import CheckoutSummary, acheckout_summary
 from fashionistar.orders.models import Order, OrderLine
 from fashionistar.orders.selectors import aorder_get, order_list
 from fashionistar.orders.services import OrderItem, order_cancel, order_place
@@ -66,6 +65,32 @@ class OrderOut(Schema):
     lines: list[OrderLineOut]
 
 
+class CheckoutQuery(Schema):
+    """``country``: where to ship, a 2-letter code."""
+
+    country: str = Field(pattern=r"^[A-Za-z]{2}$")
+
+
+class ShippingOut(Schema):
+    """A shipping quote."""
+
+    amount: Money
+    currency: str
+    days: int
+
+
+class CheckoutOut(Schema):
+    """What a customer sees before paying; a partner that did not answer shows as null."""
+
+    order_id: int
+    total: Money
+    currency: str
+    shipping: ShippingOut | None
+    fraud_verdict: str
+    gateway_charges: int | None
+    recent_views: int | None
+
+
 def _line_out(line: OrderLine) -> OrderLineOut:
     return OrderLineOut(
         variant_id=line.variant_id,
@@ -96,10 +121,6 @@ def order_out(order: Order) -> OrderOut:
     )
 
 
-def _orders_out(orders: Sequence[Order]) -> list[OrderOut]:
-    return [order_out(order) for order in orders]
-
-
 @router.get("/orders", response=Page[OrderOut], url_name="order-list")
 @async_throttle
 async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[OrderOut]:
@@ -113,9 +134,7 @@ async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[O
         ``{"count", "page", "page_size", "results"}``.
     """
     orders = order_list(user=auth_user(request))
-    return await apaginate(
-        orders, page=query.page, page_size=query.page_size, serialize=_orders_out
-    )
+    return await apaginate(orders, page=query.page, page_size=query.page_size, serialize=order_out)
 
 
 # --8<-- [start:ninja_order_place]
@@ -176,3 +195,26 @@ async def order_cancel_op(request: HttpRequest, order_id: int) -> OrderOut:
     user = auth_user(request)
     await sync_to_async(order_cancel)(order_id=order_id, user=user)
     return order_out(await aorder_get(order_id=order_id, user=user))
+
+
+@router.get("/orders/{int:order_id}/checkout", response=CheckoutOut, url_name="order-checkout")
+@async_throttle
+async def order_checkout_op(
+    request: HttpRequest, order_id: int, query: Query[CheckoutQuery]
+) -> CheckoutSummary:
+    """Summarise an order before payment: shipping, fraud check and gateway, asked at once.
+
+    Async only: its point is waiting on several services concurrently, which a sync view
+    cannot do. See ``acheckout_summary``.
+
+    Args:
+        request: The request.
+        order_id: The order.
+        query: ``country``.
+
+    Returns:
+        The summary.
+    """
+    return await acheckout_summary(
+        user=auth_user(request), order_id=order_id, country=query.country.upper()
+    )

@@ -12,6 +12,7 @@ export NO_MKDOCS_2_WARNING := 1
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
+	@npm ci --prefix deploy/tools --no-audit --no-fund --silent
 
 serve: setup
 	$(RUN) python -m fashionistar.serve

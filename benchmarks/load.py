@@ -14,9 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import secrets
 import statistics
 import subprocess
 import sys
@@ -25,17 +22,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from common import ROOT, machine, percentile, prepared_stack
 
-from fashionistar.stack import running_stack
 from fashionistar.stack.native import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def percentile(samples: list[float], share: float) -> float:
-    """Return the nearest-rank percentile of the samples (seconds)."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 async def drive(
@@ -96,23 +85,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with running_stack(environ={"FASHIONISTAR_STACK": "native"}) as stack:
-        env = {
-            **os.environ,
-            **stack.urls.environ(),
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_SETTINGS_MODULE": "fashionistar.settings",
-            "API_THROTTLE_ANON": "10000000/minute",
-            "API_THROTTLE_USER": "10000000/minute",
-        }
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)
-        subprocess.run(
-            [*manage, "load_demo", "--stock", "1000000"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    with prepared_stack(demo_stock=1_000_000) as env:
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port),
@@ -164,7 +137,7 @@ def main() -> int:
             server.terminate()
             server.wait()
     report = {
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "server": "uvicorn, 2 workers, ASGI",
         "client": f"httpx asyncio, concurrency {args.concurrency}, same machine",
         "seconds_per_scenario": args.seconds,

@@ -139,7 +139,7 @@ def build_site(site_root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_renamed_snippet_section_fails_the_build(tmp_path: Path) -> None:
-    for name in ("docs", "src"):
+    for name in ("docs", "src", "deploy"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     assert build_site(tmp_path).returncode == 0

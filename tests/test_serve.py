@@ -42,11 +42,11 @@ def descendants(pid: int) -> list[int]:
 
 def test_serve_runs_shop_and_docs_until_ctrl_c() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="fashionistar-serve-"))
-    app_port, docs_port = free_port(), free_port()
+    app_port, docs_port, smtp_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     process = subprocess.Popen(
         [sys.executable, "-m", "fashionistar.serve", "--app-port", str(app_port),
-         "--docs-port", str(docs_port), "--data-dir", str(data_dir)],
+         "--docs-port", str(docs_port), "--smtp-port", str(smtp_port), "--data-dir", str(data_dir)],
         env={**env, "FASHIONISTAR_STACK": "native"},
     )  # fmt: skip
     try:

@@ -22,6 +22,13 @@ from fashionistar.stack.native import NativeStack
 NATIVE = {"FASHIONISTAR_STACK": "native"}
 
 
+def native_environ() -> dict[str, str]:
+    """This process's environment, asking for the native stack in its default profile."""
+    env = {**os.environ, **NATIVE}
+    env.pop("FASHIONISTAR_REDIS_HA", None)  # the HA profile has its own tests (tests/stack/)
+    return env
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -94,10 +101,9 @@ def test_persistent_stack_keeps_its_data() -> None:
 
 
 def test_ctrl_c_stops_every_server() -> None:
-    env = {**os.environ, **NATIVE}
     process = subprocess.Popen(
         [sys.executable, "-m", "fashionistar.stack"],
-        env=env,
+        env=native_environ(),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -112,9 +118,11 @@ def test_ctrl_c_stops_every_server() -> None:
 
 
 def test_a_killed_parent_leaves_no_server() -> None:
-    env = {**os.environ, **NATIVE}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fashionistar.stack"], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "fashionistar.stack"],
+        env=native_environ(),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     while not process.stdout.readline().startswith("export REDIS_URL="):
@@ -130,7 +138,7 @@ def test_command_runs_with_the_stack_environment() -> None:
     code = "import os, sys; sys.exit(42 if os.environ['DATABASE_URL'][:11] == 'postgres://' else 1)"
     result = subprocess.run(
         [sys.executable, "-m", "fashionistar.stack", "--", sys.executable, "-c", code],
-        env={**os.environ, **NATIVE},
+        env=native_environ(),
         capture_output=True,
         text=True,
         check=False,

@@ -1,10 +1,19 @@
-"""Liveness: the process answers and can reach PostgreSQL (through PgBouncer) and Redis."""
+"""Health endpoints: liveness (``/healthz``) and readiness (``/readyz``)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
+import psycopg
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+from fashionistar.redis_client import aredis_client
+
+READY_TIMEOUT_SECONDS = 1.0
+"""Each readiness check gives up after this long (the probe's own timeout must be longer)."""
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -30,3 +39,53 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["cache"] = f"error: {error.__class__.__name__}"
     status = 200 if all(value == "ok" for value in checks.values()) else 503
     return JsonResponse(checks, status=status)
+
+
+# --8<-- [start:readyz]
+async def _database_answers() -> None:
+    """Open a new connection the way Django does (through PgBouncer) and run ``SELECT 1``."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory")  # Django's sync cursor class
+    async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as database:
+        await database.execute("SELECT 1")
+
+
+async def _redis_answers() -> None:
+    """``PING`` the Redis master (through Sentinel when there is one) on a new connection."""
+    client = aredis_client(socket_timeout=READY_TIMEOUT_SECONDS)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def _outcome(check: Awaitable[None]) -> str:
+    try:
+        await asyncio.wait_for(check, READY_TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
+        return f"error: {error.__class__.__name__}"
+    return "ok"
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Report whether this process can serve: PostgreSQL (through PgBouncer) and Redis answer.
+
+    Both checks run at once on new connections, each with a
+    :data:`READY_TIMEOUT_SECONDS` limit, so a hung server fails the check instead of the probe.
+
+    Args:
+        request: The request.
+
+    Returns:
+        ``{"database": "ok", "redis": "ok"}`` with 200, else 503 with the failing check's
+        error class, for example ``{"database": "ok", "redis": "error: TimeoutError"}``.
+    """
+    database, redis = await asyncio.gather(
+        _outcome(_database_answers()), _outcome(_redis_answers())
+    )
+    checks = {"database": database, "redis": redis}
+    status = 200 if all(value == "ok" for value in checks.values()) else 503
+    return JsonResponse(checks, status=status)
+
+
+# --8<-- [end:readyz]

@@ -1,8 +1,9 @@
 """``make serve``: the live shop next to the docs site, on a stack that keeps its data.
 
 Starts the stack with its data in ``.stack/`` (reused next time), migrates, loads the demo
-data, runs the app under uvicorn (ASGI) and the docs under ``mkdocs serve``, prints both URLs,
-and stops everything on Ctrl-C.
+data, runs the app under uvicorn (ASGI), a task worker for every queue, a local SMTP server
+that prints the shop's mail, and the docs under ``mkdocs serve``; prints the URLs, and stops
+everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,18 +38,30 @@ def local_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def serve_commands(*, app_port: int, docs_port: int) -> list[list[str]]:
-    """Return the two long-running servers: the ASGI app and the docs.
+def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> list[list[str]]:
+    """Return the long-running processes: the ASGI app, a worker, an SMTP sink, the docs.
 
     Args:
         app_port: Port of the shop.
         docs_port: Port of the docs site.
+        smtp_port: Port of the SMTP server that prints mail (aiosmtpd's debugging handler).
 
     Returns:
         The command lines.
     """
     python = sys.executable
     return [
+        [python, str(PROJECT_DIR / "manage.py"), "run_worker"],
+        [
+            python,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-c",
+            "aiosmtpd.handlers.Debugging",
+            "-l",
+            f"127.0.0.1:{smtp_port}",
+        ],
         [
             python,
             "-m",
@@ -77,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--app-port", type=int, default=8000)
     parser.add_argument("--docs-port", type=int, default=8001)
+    parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--data-dir", type=Path, default=PROJECT_DIR / ".stack")
     args = parser.parse_args(argv)
     with running_stack(data_dir=args.data_dir) as stack:
@@ -85,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             **stack.urls.environ(),
             "DJANGO_SETTINGS_MODULE": "fashionistar.settings",
             "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1"),
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(args.smtp_port),
         }
         env.setdefault("DJANGO_SECRET_KEY", local_secret_key(args.data_dir))
         manage = [sys.executable, str(PROJECT_DIR / "manage.py")]
@@ -92,9 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         subprocess.run([*manage, "load_demo"], env=env, check=True)
         servers = [
             subprocess.Popen(cmd, env=env, cwd=PROJECT_DIR)
-            for cmd in serve_commands(app_port=args.app_port, docs_port=args.docs_port)
+            for cmd in serve_commands(
+                app_port=args.app_port, docs_port=args.docs_port, smtp_port=args.smtp_port
+            )
         ]
         print(f"shop: http://127.0.0.1:{args.app_port}/  docs: http://127.0.0.1:{args.docs_port}/")
+        print(f"mail the shop sends is printed here (SMTP on port {args.smtp_port})")
         print("Ctrl-C stops both and the stack (data is kept in .stack/).")
         try:
             for server in servers:

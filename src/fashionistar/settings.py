@@ -18,6 +18,7 @@ from fashionistar.config import (
     env_str,
     redis_url_from_env,
 )
+from fashionistar.observability.logging import log_level_from_env, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -42,10 +43,20 @@ INSTALLED_APPS = [
     "fashionistar.orders",
     "fashionistar.payments",
     "fashionistar.audit",
+    "fashionistar.tasks",
+    "fashionistar.events",
+    "fashionistar.analytics",
+    "fashionistar.observability",
 ]
 
+# --8<-- [start:middleware]
 MIDDLEWARE = [
+    # First: every line logged during the request carries its id; its latency covers the rest.
+    "fashionistar.observability.middleware.RequestIdMiddleware",
+    "fashionistar.observability.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Adds the header only when SECURE_CSP is set (settings_production sets it).
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -54,6 +65,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# --8<-- [end:middleware]
+
+# JSON lines with ECS field names on stdout, written by a background thread.
+LOGGING = logging_config(level=log_level_from_env("LOG_LEVEL", default="INFO"))
 
 ROOT_URLCONF = "fashionistar.urls"
 ASGI_APPLICATION = "fashionistar.asgi.application"
@@ -83,12 +98,58 @@ PAYMENT_GATEWAY_URL = env_str("PAYMENT_GATEWAY_URL", default="")
 # The partners that checkout asks over HTTP; the fake gateway serves them too by default.
 SHIPPING_SERVICE_URL = env_str("SHIPPING_SERVICE_URL", default=PAYMENT_GATEWAY_URL)
 FRAUD_SERVICE_URL = env_str("FRAUD_SERVICE_URL", default=PAYMENT_GATEWAY_URL)
+# With Sentinels ("host:port,..."), every Redis client (cache, queues, throttle) asks them for
+# the master and follows a failover; REDIS_URL is then only the first master's address.
+REDIS_SENTINELS = env_list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", default="fashionistar")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # fashionistar.redis_client.RedisCache, counting hits and misses for /metrics.
+        "BACKEND": "fashionistar.observability.cache.MeteredRedisCache",
         "LOCATION": REDIS_URL,
     }
 }
+
+# --8<-- [start:tasks_settings]
+TASKS = {
+    "default": {
+        "BACKEND": "fashionistar.tasks.backend.RQTaskBackend",
+        "QUEUES": ["emails", "critical", "analytics"],
+        "OPTIONS": {
+            # Retries after the first attempt, and seconds before each (RQ's scheduler waits).
+            "RETRY": {
+                "emails": {"max": 3, "intervals": [10, 60, 300]},
+                "critical": {"max": 3, "intervals": [1, 2, 4]},
+                "analytics": {"max": 3, "intervals": [5, 30, 120]},
+            },
+            "JOB_TIMEOUT_S": 60,
+            # A pending outbox entry older than this is checked against Redis by the sweep.
+            "SWEEP_AFTER_S": float(os.environ.get("TASKS_SWEEP_AFTER_S", "30")),
+        },
+    }
+}
+TASK_WORKER = {
+    "maintenance_interval": int(os.environ.get("TASK_WORKER_MAINTENANCE_S", "10")),
+    "job_monitoring_interval": int(os.environ.get("TASK_WORKER_MONITORING_S", "5")),
+}
+# --8<-- [end:tasks_settings]
+
+# A placed order waits this long for its payment before the critical queue cancels it.
+ORDER_PAYMENT_WINDOW_S = int(os.environ.get("ORDER_PAYMENT_WINDOW_S", "1800"))
+
+# "default" enqueues each mail on the emails queue; the worker delivers it through "smtp".
+MAILERS = {
+    "default": {"BACKEND": "fashionistar.tasks.email.TaskEmailBackend"},
+    "smtp": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": env_str("EMAIL_HOST", default="localhost"),
+            "port": int(os.environ.get("EMAIL_PORT", "1025")),
+            "timeout": 10,
+        },
+    },
+}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="shop@fashionistar.example")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,19 +1,28 @@
-"""URL configuration: the sync API (DRF), the async API (Ninja), health and the admin."""
+"""URL configuration: the sync API (DRF), the async API (Ninja), health, metrics, the admin."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.decorators.csp import csp_override
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from fashionistar.accounts.apis.drf import TokenObtainApi
 from fashionistar.api import ninja_urls
 from fashionistar.catalog.apis.drf import ProductDetailApi, ProductListApi
-from fashionistar.health import healthz
+from fashionistar.health import healthz, readyz
+from fashionistar.observability.metrics import metrics_view
 from fashionistar.orders.apis.drf import OrderCancelApi, OrderDetailApi, OrdersApi
 from fashionistar.payments.apis.drf import OrderPayApi
 
 handler404 = "fashionistar.api.api_not_found"
+
+# Swagger UI with its script in a separate request (no inline script); its own CSP, which
+# allows the CDN it loads from, when the settings give one (settings_production does).
+drf_docs = SpectacularSwaggerSplitView.as_view(url_name="sync:schema")
+if drf_docs_csp := getattr(settings, "DRF_DOCS_CSP", None):
+    drf_docs = csp_override(drf_docs_csp)(drf_docs)
 
 sync_patterns = [
     path("catalog/products", ProductListApi.as_view(), name="product-list"),
@@ -24,11 +33,13 @@ sync_patterns = [
     path("orders/<int:order_id>/pay", OrderPayApi.as_view(), name="order-pay"),
     path("auth/token", TokenObtainApi.as_view(), name="token-obtain"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="sync:schema"), name="docs"),
+    path("docs", drf_docs, name="docs"),
 ]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/sync/", include((sync_patterns, "sync"))),
     path("api/async/", ninja_urls()),

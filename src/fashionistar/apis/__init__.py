@@ -21,6 +21,15 @@ from fashionistar.errors import ApplicationError, NotFound
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
+# The error statuses that the OpenAPI schemas of both APIs declare, each with the error shape
+# ``{"code", "message", "extra"}``; an operation adds its own (404, 409, ...) to these groups.
+ERRORS_ALWAYS = (400, 429)
+"""Any operation: a parameter or body that does not validate; too many requests."""
+ERRORS_NEEDS_USER = (401, 403)
+"""Operations that need a user: no or bad credentials; a session without its CSRF token."""
+ERRORS_WITH_BODY = (413, 415)
+"""Operations that read a JSON body: the body is too large; it is not JSON."""
+
 
 class InvalidInput(ApplicationError):
     """The request's fields do not validate; ``extra["fields"]`` says which, and why."""
@@ -162,6 +171,27 @@ def invalid_input(fields: Mapping[str, Sequence[str]]) -> InvalidInput:
     error = api_error(InvalidInput, fields={path: list(msgs) for path, msgs in fields.items()})
     assert isinstance(error, InvalidInput)  # api_error builds the class it is given
     return error
+
+
+MAX_TOKEN_KEY_LENGTH = 40  # rest_framework.authtoken's Token.key
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+"""What a product slug can be (Django's ``SlugField``): anything else is refused as input."""
+
+
+def is_token_key(key: str) -> bool:
+    """Say whether a string can be an API token's key: up to 40 ASCII letters and digits.
+
+    Both APIs check this before looking a key up, so that a key that cannot exist (for example
+    one with a NUL character, which PostgreSQL refuses in a query) fails authentication (401)
+    instead of reaching the database.
+
+    Args:
+        key: The key from the ``Authorization`` header.
+
+    Returns:
+        Whether it is worth looking up.
+    """
+    return 0 < len(key) <= MAX_TOKEN_KEY_LENGTH and key.isascii() and key.isalnum()
 
 
 def client_ip(request: HttpRequest) -> str | None:

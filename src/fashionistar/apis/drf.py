@@ -1,4 +1,9 @@
-"""DRF plumbing shared by every app's ``apis/drf.py``: throttles, pagination, validation."""
+"""DRF plumbing shared by every app's ``apis/drf.py``: throttles, pagination, validation.
+
+The base view of every API view is in :mod:`fashionistar.apis.drf_view`: this module is
+imported by ``rest_framework.views`` itself (through the throttle settings), so it must not
+import that module.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from fashionistar.apis import (
     DEFAULT_PAGE_SIZE,
+    ERRORS_ALWAYS,
     MAX_PAGE_SIZE,
     client_ip,
     page_not_found,
@@ -50,6 +57,51 @@ class AnonThrottle(_SettingsRateThrottle, AnonRateThrottle):
 
 class UserThrottle(_SettingsRateThrottle, UserRateThrottle):
     """Authenticated requests per user (anonymous ones per IP)."""
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer[Any]):
+    """The body of every error of both APIs."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    extra = serializers.DictField()
+
+
+def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
+    """Declare a view's answers for its OpenAPI schema (``extend_schema(responses=...)``).
+
+    Args:
+        ok: The success statuses and their serializers, ``{200: ProductSerializer}``.
+        *errors: The error statuses of this view besides ``ERRORS_ALWAYS`` (400, 429), often
+            the groups ``ERRORS_NEEDS_USER`` and ``ERRORS_WITH_BODY`` of
+            :mod:`fashionistar.apis`.
+
+    Returns:
+        The statuses and serializers, every error with :class:`ErrorSerializer`.
+    """
+    return {**ok, **dict.fromkeys(sorted({*ERRORS_ALWAYS, *errors}), ErrorSerializer)}
+
+
+def page_of(name: str, item: serializers.Serializer[Any]) -> serializers.Serializer[Any]:
+    """Describe the page envelope of a list for the OpenAPI schema.
+
+    Args:
+        name: The component's name, ``ProductPage``.
+        item: An instance of the serializer of one result.
+
+    Returns:
+        A serializer of ``{"count", "page", "page_size", "results"}``.
+    """
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "page": serializers.IntegerField(),
+            "page_size": serializers.IntegerField(),
+            "results": serializers.ListField(child=item),
+        },
+    )
 
 
 class PageInput(serializers.Serializer[Any]):
@@ -111,8 +163,11 @@ def validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
 
 __all__ = [
     "AnonThrottle",
+    "ErrorSerializer",
     "PageInput",
     "UserThrottle",
+    "page_of",
     "paginate",
+    "responses",
     "validated",
 ]

@@ -20,17 +20,19 @@ from django.http import HttpRequest
 from ninja import Field, Schema
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
-from pydantic import PlainSerializer, ValidationInfo, field_validator
+from pydantic import AfterValidator, PlainSerializer, ValidationInfo, field_validator
 from redis.exceptions import RedisError
 from rest_framework.authtoken.models import Token
 
 from fashionistar.accounts.models import User
 from fashionistar.apis import (
     DEFAULT_PAGE_SIZE,
+    ERRORS_ALWAYS,
     MAX_PAGE_SIZE,
     PermissionDenied,
     api_error,
     client_ip,
+    is_token_key,
     page_not_found,
     parse_rate,
     throttled,
@@ -54,6 +56,40 @@ Money = Annotated[Decimal, PlainSerializer(_money, return_type=str)]
 
 Timestamp = Annotated[datetime, PlainSerializer(_timestamp, return_type=str)]
 """A datetime, written as DRF writes it."""
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string input without NUL characters, which PostgreSQL refuses in a query (a 500 before);
+DRF's ``CharField`` refuses them too, with the same message."""
+
+
+class ErrorOut(Schema):
+    """The body of every error of both APIs."""
+
+    code: str
+    message: str
+    extra: dict[str, Any]
+
+
+def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
+    """Declare an operation's answers for its OpenAPI schema (Ninja's ``response=``).
+
+    Args:
+        ok: The success statuses and their schemas, ``{200: ProductOut}``.
+        *errors: The error statuses of this operation besides ``ERRORS_ALWAYS`` (400, 429),
+            often the groups ``ERRORS_NEEDS_USER`` and ``ERRORS_WITH_BODY`` of
+            :mod:`fashionistar.apis`.
+
+    Returns:
+        The statuses and schemas, every error with :class:`ErrorOut`.
+    """
+    return {**ok, **dict.fromkeys(sorted({*ERRORS_ALWAYS, *errors}), ErrorOut)}
 
 
 class PageQuery(Schema):
@@ -135,7 +171,7 @@ class AsyncTokenAuth(AuthBase):
             The active user owning the token, else ``None``.
         """
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "token" or not key.strip():
+        if scheme.lower() != "token" or not is_token_key(key.strip()):
             return None
         return await self.authenticate(request, key.strip())
 

@@ -7,12 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
 from fashionistar.accounts.models import User
 from fashionistar.catalog.models import Variant
 from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.events.bus import publish
 from fashionistar.inventory.services import stock_release, stock_reserve
+from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.models import ALLOWED_TRANSITIONS, Order, OrderLine, OrderStatus
 
 MAX_LINES = 50
@@ -113,6 +117,13 @@ def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
         line.order = order
     OrderLine.objects.bulk_create(lines)
     stock_reserve(order_id=order.pk, quantities=quantities)
+    publish(
+        OrderPlaced,
+        order_id=order.pk,
+        user_id=user.pk,
+        total=str(order.total),
+        currency=order.currency,
+    )  # dispatched after commit, never if this transaction rolls back
     return order
 
 
@@ -205,3 +216,55 @@ def order_ship(*, order_id: int) -> Order:
         InvalidTransition: It is not paid.
     """
     return _transition(order_lock(order_id=order_id), OrderStatus.SHIPPED)
+
+
+@transaction.atomic
+def order_expire_unpaid(*, order_id: int) -> Order:
+    """Cancel an order still unpaid when its payment window closes, releasing its stock.
+
+    Idempotent: an order that is paid, cancelled or shipped is left as it is.
+
+    Args:
+        order_id: The order.
+
+    Returns:
+        The order, as it is now.
+
+    Raises:
+        NotFound: No such order.
+    """
+    order = order_lock(order_id=order_id)
+    if order.status != OrderStatus.PLACED:
+        return order
+    order = _transition(order, OrderStatus.CANCELLED)
+    stock_release(order_id=order.pk)
+    return order
+
+
+@transaction.atomic
+def order_send_confirmation(*, order_id: int) -> bool:
+    """Mail the customer their order, once: the claim and the mail commit together.
+
+    Args:
+        order_id: The order.
+
+    Returns:
+        Whether a mail was sent now (``False``: it was sent before).
+    """
+    claimed = Order.objects.filter(pk=order_id, confirmation_sent_at__isnull=True).update(
+        confirmation_sent_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    order = Order.objects.select_related("user").prefetch_related("lines__variant").get(pk=order_id)
+    lines = "\n".join(
+        f"{line.quantity} x {line.variant.sku}: {line.line_total} {order.currency}"
+        for line in order.lines.all()
+    )
+    send_mail(
+        subject=f"Your Fashionistar order {order.pk}",
+        message=f"Thank you for your order.\n\n{lines}\n\nTotal: {order.total} {order.currency}\n",
+        from_email=None,
+        recipient_list=[order.user.email],
+    )  # EMAIL_BACKEND enqueues the delivery: on commit, on the emails queue
+    return True

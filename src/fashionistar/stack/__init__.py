@@ -10,6 +10,10 @@ One module serves the tests, the executed docs and ``make serve``. It picks a pr
    (``fashionistar.payments.fake_gateway``).
 
 ``FASHIONISTAR_STACK`` (``env``, ``containers`` or ``native``) forces one.
+
+``FASHIONISTAR_REDIS_HA=1`` (or ``redis_ha=True``) asks for Redis in its high-availability
+profile: a master, a replica and three Sentinels (:mod:`fashionistar.stack.redis_ha`), natively.
+The stack then also exports ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import Protocol
 
 PROVIDERS = ("env", "containers", "native")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
 
 class StackError(RuntimeError):
@@ -39,6 +45,9 @@ class StackUrls:
         direct_database_url: PostgreSQL without PgBouncer (admin work, measurements), if known.
         pgbouncer_admin_url: PgBouncer's admin console (``SHOW POOLS``), if known.
         payment_gateway_url: The (fake) card gateway, ``http://host:port``, if one runs.
+        redis_sentinels: ``host:port`` of each Sentinel, in the Redis HA profile. ``redis_url``
+            then names the master *at start*: after a failover only Sentinel knows the master.
+        redis_sentinel_master: The name the Sentinels know the master by, in the HA profile.
     """
 
     database_url: str
@@ -46,6 +55,8 @@ class StackUrls:
     direct_database_url: str | None = None
     pgbouncer_admin_url: str | None = None
     payment_gateway_url: str | None = None
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str | None = None
 
     def environ(self) -> dict[str, str]:
         """Return the environment variables that point the application at this stack.
@@ -60,6 +71,9 @@ class StackUrls:
             env["PGBOUNCER_ADMIN_URL"] = self.pgbouncer_admin_url
         if self.payment_gateway_url:
             env["PAYMENT_GATEWAY_URL"] = self.payment_gateway_url
+        if self.redis_sentinels and self.redis_sentinel_master:
+            env["REDIS_SENTINELS"] = ",".join(self.redis_sentinels)
+            env["REDIS_SENTINEL_MASTER"] = self.redis_sentinel_master
         return env
 
 
@@ -96,6 +110,9 @@ class EnvStack:
         missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not environ.get(name)]
         if missing:
             raise StackError(f"FASHIONISTAR_STACK=env needs {' and '.join(missing)} to be set")
+        sentinels = tuple(
+            item.strip() for item in environ.get("REDIS_SENTINELS", "").split(",") if item.strip()
+        )
         return cls(
             urls=StackUrls(
                 database_url=environ["DATABASE_URL"],
@@ -103,6 +120,8 @@ class EnvStack:
                 direct_database_url=environ.get("DATABASE_DIRECT_URL"),
                 pgbouncer_admin_url=environ.get("PGBOUNCER_ADMIN_URL"),
                 payment_gateway_url=environ.get("PAYMENT_GATEWAY_URL"),
+                redis_sentinels=sentinels,
+                redis_sentinel_master=environ.get("REDIS_SENTINEL_MASTER") or None,
             )
         )
 
@@ -134,8 +153,30 @@ def choose_provider(environ: dict[str, str] | os._Environ[str]) -> str:
     return "containers" if docker_answers() else "native"
 
 
+def wants_redis_ha(environ: dict[str, str] | os._Environ[str]) -> bool:
+    """Read ``FASHIONISTAR_REDIS_HA``.
+
+    Args:
+        environ: The environment to read.
+
+    Returns:
+        Whether the Redis HA profile is asked for.
+
+    Raises:
+        StackError: The value is not a yes or a no.
+    """
+    raw = environ.get("FASHIONISTAR_REDIS_HA", "")
+    word = raw.strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise StackError(f"FASHIONISTAR_REDIS_HA={raw!r} is not a boolean (use 1/0, yes/no)")
+    return word in TRUE_WORDS
+
+
 def start_stack(
-    *, data_dir: Path | None = None, environ: dict[str, str] | None = None
+    *,
+    data_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+    redis_ha: bool | None = None,
 ) -> RunningStack:
     """Start (or find) PostgreSQL, PgBouncer and Redis.
 
@@ -143,39 +184,60 @@ def start_stack(
         data_dir: Keep the data here and reuse it on the next start (``make serve``);
             ``None`` makes a throwaway stack in a temporary directory.
         environ: The environment to read; ``os.environ`` by default.
+        redis_ha: Redis as a master, a replica and three Sentinels; ``None`` reads
+            ``FASHIONISTAR_REDIS_HA``.
 
     Returns:
         The running stack; call ``stop()`` when done, or use :func:`running_stack`.
+
+    Raises:
+        StackError: The HA profile is asked of a provider that cannot give it.
     """
     env = os.environ if environ is None else environ
     provider = choose_provider(env)
+    ha = wants_redis_ha(env) if redis_ha is None else redis_ha
     if provider == "env":
-        return EnvStack.from_environ(env)
-    if provider == "containers":  # pragma: no cover - needs a Docker engine, none here
-        from fashionistar.stack.containers import ContainerStack
+        stack = EnvStack.from_environ(env)
+        if ha and not stack.urls.redis_sentinels:
+            raise StackError(
+                "the Redis HA profile with FASHIONISTAR_STACK=env needs REDIS_SENTINELS "
+                "and REDIS_SENTINEL_MASTER to be set"
+            )
+        return stack
+    if provider == "containers":
+        if ha:
+            raise StackError(
+                "the Redis HA profile runs natively only: set FASHIONISTAR_STACK=native"
+            )
+        from fashionistar.stack.containers import ContainerStack  # pragma: no cover - Docker
 
-        return ContainerStack.start()
+        return ContainerStack.start()  # pragma: no cover - needs a Docker engine, none here
     from fashionistar.stack.native import NativeStack
 
-    return NativeStack.start(data_dir=data_dir)
+    return NativeStack.start(data_dir=data_dir, redis_ha=ha)
 
 
 @contextmanager
 def running_stack(
-    *, data_dir: Path | None = None, environ: dict[str, str] | None = None
+    *,
+    data_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+    redis_ha: bool | None = None,
 ) -> Iterator[RunningStack]:
     """Run a stack for the duration of a ``with`` block; it stops on any exit, Ctrl-C included.
 
     Args:
         data_dir: See :func:`start_stack`.
         environ: See :func:`start_stack`.
+        redis_ha: See :func:`start_stack`.
 
     Yields:
         The running stack.
     """
     started = time.perf_counter()
-    stack = start_stack(data_dir=data_dir, environ=environ)
-    print(f"stack ({stack.provider}) ready in {time.perf_counter() - started:.2f} s")
+    stack = start_stack(data_dir=data_dir, environ=environ, redis_ha=redis_ha)
+    profile = ", Redis HA" if stack.urls.redis_sentinels else ""
+    print(f"stack ({stack.provider}{profile}) ready in {time.perf_counter() - started:.2f} s")
     try:
         yield stack
     finally:

@@ -1,6 +1,8 @@
-"""Run a command against a throwaway stack: ``python -m fashionistar.stack -- CMD ARGS``.
+"""Run a command against a throwaway stack: ``python -m fashionistar.stack [--redis-ha] -- CMD``.
 
 Without a command it starts the stack, prints its environment, and waits for Ctrl-C.
+``--redis-ha`` runs Redis as a master, a replica and three Sentinels (like
+``FASHIONISTAR_REDIS_HA=1``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ def main(argv: list[str]) -> int:
     """Start a stack, run the command with the stack's environment, stop the stack.
 
     Args:
-        argv: The command and its arguments (a leading ``--`` is dropped).
+        argv: ``--redis-ha`` if wanted, then the command and its arguments (a leading ``--``
+            is dropped).
 
     Returns:
         The command's exit code.
     """
+    redis_ha = None
+    if argv[:1] == ["--redis-ha"]:
+        redis_ha, argv = True, argv[1:]
     command = argv[1:] if argv[:1] == ["--"] else argv
-    with running_stack() as stack:
+    with running_stack(redis_ha=redis_ha) as stack:
         env = stack.urls.environ()
         if not command:
             for name, value in env.items():

@@ -9,6 +9,7 @@ children get a parent-death signal, so even a parent killed with SIGKILL leaves 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pwd
@@ -23,12 +24,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import redis
 
 from fashionistar.stack import StackError, StackUrls
 from fashionistar.stack.pgbouncer import render_pgbouncer_ini
+
+if TYPE_CHECKING:
+    from fashionistar.stack.redis_ha import RedisHA
 
 DATABASE_NAME = "fashionistar"
 SUPERUSER = "postgres"
@@ -127,6 +132,22 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """Ask the kernel for several distinct free loopback ports.
+
+    Args:
+        count: How many.
+
+    Returns:
+        Port numbers that were free (and different from each other) a moment ago.
+    """
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def service_user() -> pwd.struct_passwd | None:
     """Return the unprivileged user the servers run as when we are root.
 
@@ -188,6 +209,115 @@ class Service:
             self.process.wait()
 
 
+def chown_to(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Give a path to the service user (a no-op when we are not root).
+
+    Args:
+        path: The file or folder.
+        user: The service user, or ``None``.
+    """
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def service_dir(root: Path, name: str, user: pwd.struct_passwd | None) -> Path:
+    """Make (or reuse) a private folder under ``root`` that the service user owns.
+
+    Args:
+        root: The stack's folder.
+        name: The folder's name.
+        user: The service user, or ``None``.
+
+    Returns:
+        The folder.
+    """
+    path = root / name
+    path.mkdir(mode=0o700, exist_ok=True)
+    chown_to(root, user)
+    chown_to(path, user)
+    return path
+
+
+def spawn_service(
+    *,
+    root: Path,
+    user: pwd.struct_passwd | None,
+    name: str,
+    args: list[str],
+    stop_signal: signal.Signals,
+    as_service_user: bool = True,
+    death_signal: signal.Signals | None = None,
+) -> Service:
+    """Start one server as a child in its own session, logging to ``root/logs/<name>.log``.
+
+    The child gets ``stop_signal`` when its parent dies (``PR_SET_PDEATHSIG``). Linux sends it
+    when the *thread* that started the child ends: start servers from a thread that lives as
+    long as they should (the main thread).
+
+    Args:
+        root: The stack's folder; also the child's working directory.
+        user: The service user, or ``None`` to run as ourselves.
+        name: The service's name (and log file's).
+        args: The program and its arguments.
+        stop_signal: The signal that shuts the server down cleanly.
+        as_service_user: ``False`` runs our own code as the current user.
+        death_signal: The signal the child gets when we die; ``stop_signal`` by default.
+            A process that may be stopped (SIGSTOP) needs SIGKILL: it ignores others until
+            it is continued.
+
+    Returns:
+        The started service.
+    """
+    log_path = service_dir(root, "logs", user) / f"{name}.log"
+    drop = as_service_user and user is not None
+    uid = user.pw_uid if drop and user else None
+    gid = user.pw_gid if drop and user else None
+    with open(log_path, "ab") as log:
+        chown_to(log_path, user)
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            user=uid,
+            group=gid,
+            extra_groups=[] if drop else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(death_signal or stop_signal),
+            cwd=root,
+        )
+    return Service(name=name, process=process, log_path=log_path, stop_signal=stop_signal)
+
+
+def wait_ready(
+    service: Service, probe: Callable[[], object], *, timeout: float = READY_TIMEOUT_S
+) -> None:
+    """Call ``probe`` until it stops raising, or fail with the end of the service's log.
+
+    Args:
+        service: The service being started.
+        probe: A call that raises ``OSError``, a database or a Redis error until it is ready.
+        timeout: Seconds to wait.
+
+    Raises:
+        StackError: The process exited, or it was not ready in time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if service.process.poll() is not None:
+            raise StackError(f"{service.name} exited at start:\n{service.log_tail()}")
+        try:
+            probe()
+            return
+        except (OSError, psycopg.Error, redis.RedisError) as error:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{service.name} not ready after {timeout:.0f} s ({error}):\n"
+                    f"{service.log_tail()}"
+                ) from error
+            time.sleep(0.05)
+
+
 @dataclass
 class NativeStack:
     """A native stack; use :meth:`start` to make one."""
@@ -199,13 +329,18 @@ class NativeStack:
     services: list[Service] = field(default_factory=list)
     urls: StackUrls = field(default=StackUrls(database_url="", redis_url=""))
     provider: str = "native"
+    want_redis_ha: bool = False
+    redis_ha: RedisHA | None = None
 
     @classmethod
-    def start(cls, *, data_dir: Path | None = None) -> NativeStack:
+    def start(cls, *, data_dir: Path | None = None, redis_ha: bool = False) -> NativeStack:
         """Start PostgreSQL, then PgBouncer in front of it, then Redis, then the fake gateway.
 
         Args:
             data_dir: Keep data here and reuse it next time; ``None`` for a throwaway stack.
+            redis_ha: Run Redis as a master, a replica and three Sentinels
+                (:mod:`fashionistar.stack.redis_ha`) instead of one server. Redis then keeps
+                no data between starts, also with ``data_dir``.
 
         Returns:
             The running stack.
@@ -220,7 +355,11 @@ class NativeStack:
             root = data_dir.resolve()
             root.mkdir(parents=True, exist_ok=True)
         stack = cls(
-            root=root, persistent=data_dir is not None, binaries=binaries, user=service_user()
+            root=root,
+            persistent=data_dir is not None,
+            binaries=binaries,
+            user=service_user(),
+            want_redis_ha=redis_ha,
         )
         try:
             stack._start_all()
@@ -234,20 +373,16 @@ class NativeStack:
         """Return the process ids of the running servers.
 
         Returns:
-            One pid per service.
+            One pid per service (five for Redis in the HA profile).
         """
-        return [service.process.pid for service in self.services]
+        pids = [service.process.pid for service in self.services]
+        return pids + (self.redis_ha.pids if self.redis_ha is not None else [])
 
     def _chown(self, path: Path) -> None:
-        if self.user is not None:
-            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+        chown_to(path, self.user)
 
     def _dir(self, name: str) -> Path:
-        path = self.root / name
-        path.mkdir(mode=0o700, exist_ok=True)
-        self._chown(self.root)
-        self._chown(path)
-        return path
+        return service_dir(self.root, name, self.user)
 
     def _run(self, args: list[str]) -> None:
         result = subprocess.run(
@@ -270,48 +405,34 @@ class NativeStack:
         *,
         as_service_user: bool = True,
     ) -> Service:
-        log_path = self._dir("logs") / f"{name}.log"
-        drop = as_service_user and self.user is not None
-        with open(log_path, "ab") as log:
-            self._chown(log_path)
-            process = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                user=self._uid() if drop else None,
-                group=self._gid() if drop else None,
-                extra_groups=[] if drop else None,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(stop_signal),
-                cwd=self.root,
-            )
-        service = Service(name=name, process=process, log_path=log_path, stop_signal=stop_signal)
+        service = spawn_service(
+            root=self.root,
+            user=self.user,
+            name=name,
+            args=args,
+            stop_signal=stop_signal,
+            as_service_user=as_service_user,
+        )
         self.services.append(service)
         return service
 
     def _wait_ready(self, service: Service, probe: Callable[[], object]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if service.process.poll() is not None:
-                raise StackError(f"{service.name} exited at start:\n{service.log_tail()}")
-            try:
-                probe()
-                return
-            except (OSError, psycopg.Error, redis.RedisError) as error:
-                if time.monotonic() > deadline:
-                    raise StackError(
-                        f"{service.name} not ready after {READY_TIMEOUT_S:.0f} s ({error}):\n"
-                        f"{service.log_tail()}"
-                    ) from error
-                time.sleep(0.05)
+        wait_ready(service, probe)
 
     def _start_all(self) -> None:
         pg_port, bouncer_port, redis_port = free_port(), free_port(), free_port()
         gateway_port = free_port()
         self._start_postgres(pg_port)
         self._start_pgbouncer(pg_port, bouncer_port)
-        self._start_redis(redis_port)
+        sentinels: tuple[str, ...] = ()
+        sentinel_master = None
+        if self.want_redis_ha:
+            redis_ha = self._start_redis_ha()
+            _, redis_port = redis_ha.master_address()
+            sentinels = tuple(f"{h}:{p}" for h, p in redis_ha.sentinels)
+            sentinel_master = redis_ha.master_name
+        else:
+            self._start_redis(redis_port)
         self._start_payment_gateway(gateway_port)
         self.urls = StackUrls(
             database_url=f"postgres://{SUPERUSER}@127.0.0.1:{bouncer_port}/{DATABASE_NAME}",
@@ -319,7 +440,20 @@ class NativeStack:
             direct_database_url=f"postgres://{SUPERUSER}@127.0.0.1:{pg_port}/{DATABASE_NAME}",
             pgbouncer_admin_url=f"postgres://{SUPERUSER}@127.0.0.1:{bouncer_port}/pgbouncer",
             payment_gateway_url=f"http://127.0.0.1:{gateway_port}",
+            redis_sentinels=sentinels,
+            redis_sentinel_master=sentinel_master,
         )
+
+    def _start_redis_ha(self) -> RedisHA:
+        from fashionistar.stack.redis_ha import RedisHA
+
+        folder = self._dir("redis-ha")
+        # The data nodes start empty every time: after a failover the roles are swapped, and a
+        # restart that made the wrong node master would let the replica wipe the newer data.
+        for stale in folder.iterdir():
+            shutil.rmtree(stale)
+        self.redis_ha = RedisHA.start(root=folder, redis_server=self.binaries.redis_server)
+        return self.redis_ha
 
     def _start_postgres(self, port: int) -> None:
         data = self.root / "postgres"
@@ -431,6 +565,9 @@ class NativeStack:
 
     def stop(self) -> None:
         """Stop the servers in reverse order and remove a throwaway stack's directory."""
+        if self.redis_ha is not None:
+            self.redis_ha.stop()
+            self.redis_ha = None
         for service in reversed(self.services):
             service.stop()
         self.services.clear()

@@ -9,14 +9,15 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from fashionistar.accounts.services import token_obtain
-from fashionistar.apis.drf import validated
+from fashionistar.apis import ERRORS_WITH_BODY
+from fashionistar.apis.drf import responses, validated
+from fashionistar.apis.drf_view import ApiView
 from fashionistar.audit.services import audit_mark
 
 
-class TokenObtainApi(APIView):
+class TokenObtainApi(ApiView):
     """``POST auth/token``: username and password in, API token out."""
 
     authentication_classes = ()
@@ -36,7 +37,10 @@ class TokenObtainApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("TokenOut", {"token": serializers.CharField()})},
+        responses=responses(
+            {200: inline_serializer("TokenOut", {"token": serializers.CharField()})},
+            *ERRORS_WITH_BODY,
+        ),
     )
     def post(self, request: Request) -> Response:
         """Check the credentials and return the token.

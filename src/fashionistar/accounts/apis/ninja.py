@@ -4,7 +4,8 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from fashionistar.accounts.services import atoken_obtain
-from fashionistar.apis.ninja import async_throttle
+from fashionistar.apis import ERRORS_WITH_BODY
+from fashionistar.apis.ninja import Text, async_throttle, responses
 from fashionistar.audit.services import audit_mark
 
 router = Router(tags=["auth"])
@@ -13,8 +14,8 @@ router = Router(tags=["auth"])
 class TokenIn(Schema):
     """Credentials."""
 
-    username: str = Field(max_length=150)
-    password: str = Field(max_length=128)
+    username: Text = Field(max_length=150)
+    password: Text = Field(max_length=128)
 
 
 class TokenOut(Schema):
@@ -23,7 +24,9 @@ class TokenOut(Schema):
     token: str
 
 
-@router.post("/auth/token", response=TokenOut, url_name="token-obtain")
+@router.post(
+    "/auth/token", response=responses({200: TokenOut}, *ERRORS_WITH_BODY), url_name="token-obtain"
+)
 @async_throttle
 async def token_obtain(request: HttpRequest, payload: TokenIn) -> TokenOut:
     """Check the credentials and return the token.

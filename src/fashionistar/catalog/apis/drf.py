@@ -10,9 +10,9 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from fashionistar.apis.drf import PageInput, paginate, validated
+from fashionistar.apis.drf import PageInput, page_of, paginate, responses, validated
+from fashionistar.apis.drf_view import ApiView
 from fashionistar.catalog.models import Variant
 from fashionistar.catalog.selectors import product_get, product_list
 
@@ -63,7 +63,7 @@ class ProductSerializer(serializers.Serializer[Any]):
     variants = VariantSerializer(many=True, source="variants.all")
 
 
-class ProductListApi(APIView):
+class ProductListApi(ApiView):
     """``GET catalog/products``: search, filter, sort, paginate."""
 
     authentication_classes = ()
@@ -85,7 +85,11 @@ class ProductListApi(APIView):
 
     OutputSerializer = ProductSerializer
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: ProductSerializer(many=True)})
+    @extend_schema(
+        operation_id="catalog_products_list",
+        parameters=[FilterSerializer],
+        responses=responses({200: page_of("ProductPage", ProductSerializer())}, 404),
+    )
     def get(self, request: Request) -> Response:
         """List active products, one page.
 
@@ -107,15 +111,20 @@ class ProductListApi(APIView):
         return Response(body)
 
 
-class ProductDetailApi(APIView):
+class ProductDetailApi(ApiView):
     """``GET catalog/products/{slug}``."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
+    class PathSerializer(serializers.Serializer[Any]):
+        """The path: a slug is letters, digits, ``-`` and ``_`` (``%00`` answered 500)."""
+
+        slug = serializers.SlugField(max_length=200)
+
     OutputSerializer = ProductSerializer
 
-    @extend_schema(responses={200: ProductSerializer})
+    @extend_schema(responses=responses({200: ProductSerializer}, 404))
     def get(self, request: Request, slug: str) -> Response:
         """Show one active product.
 
@@ -126,4 +135,5 @@ class ProductDetailApi(APIView):
         Returns:
             The product.
         """
-        return Response(self.OutputSerializer(product_get(slug=slug)).data)
+        path = validated(self.PathSerializer(data={"slug": slug}))
+        return Response(self.OutputSerializer(product_get(slug=path["slug"])).data)

@@ -3,9 +3,18 @@
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, P, PathEx, Query, Router, Schema
 
-from fashionistar.apis.ninja import Money, Page, PageQuery, apaginate, async_throttle
+from fashionistar.apis import SLUG_PATTERN
+from fashionistar.apis.ninja import (
+    Money,
+    Page,
+    PageQuery,
+    Text,
+    apaginate,
+    async_throttle,
+    responses,
+)
 from fashionistar.catalog.models import Product, Variant
 from fashionistar.catalog.selectors import aproduct_get, product_list
 
@@ -45,12 +54,12 @@ class ProductOut(Schema):
 class ProductFilters(PageQuery):
     """Query parameters of the product list."""
 
-    search: str = Field("", max_length=200)
-    category: str = Field("", max_length=200)
-    currency: str = Field("", max_length=200)
+    search: Text = Field("", max_length=200)
+    category: Text = Field("", max_length=200)
+    currency: Text = Field("", max_length=200)
     min_price: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
     max_price: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
-    sort: str = Field("name", max_length=200)
+    sort: Text = Field("name", max_length=200)
 
 
 def _variant_out(variant: Variant) -> VariantOut:
@@ -85,7 +94,9 @@ def product_out(product: Product) -> ProductOut:
     )
 
 
-@router.get("/catalog/products", response=Page[ProductOut], url_name="product-list")
+@router.get(
+    "/catalog/products", response=responses({200: Page[ProductOut]}, 404), url_name="product-list"
+)
 @async_throttle
 async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) -> Page[ProductOut]:
     """List active products, one page (``AsyncPaginator``).
@@ -110,9 +121,15 @@ async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) 
     )
 
 
-@router.get("/catalog/products/{slug}", response=ProductOut, url_name="product-detail")
+@router.get(
+    "/catalog/products/{slug}",
+    response=responses({200: ProductOut}, 404),
+    url_name="product-detail",
+)
 @async_throttle
-async def product_detail_op(request: HttpRequest, slug: str) -> ProductOut:
+async def product_detail_op(
+    request: HttpRequest, slug: PathEx[str, P(pattern=SLUG_PATTERN, max_length=200)]
+) -> ProductOut:
     """Show one active product.
 
     Args:

@@ -9,10 +9,11 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from fashionistar.accounts.models import User
-from fashionistar.apis.drf import PageInput, paginate, validated
+from fashionistar.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
+from fashionistar.apis.drf import PageInput, page_of, paginate, responses, validated
+from fashionistar.apis.drf_view import ApiView
 from fashionistar.audit.services import audit_mark
 from fashionistar.orders.selectors import order_get, order_list
 from fashionistar.orders.services import OrderItem, order_cancel, order_place
@@ -56,7 +57,7 @@ class OrderSerializer(serializers.Serializer[Any]):
     lines = OrderLineSerializer(many=True, source="lines.all")
 
 
-class OrderListApi(APIView):
+class OrderListApi(ApiView):
     """``GET orders``: the user's orders, newest first, one page."""
 
     permission_classes = (IsAuthenticated,)
@@ -64,7 +65,13 @@ class OrderListApi(APIView):
     class FilterSerializer(PageInput):
         """The page."""
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: OrderSerializer(many=True)})
+    @extend_schema(
+        operation_id="orders_list",
+        parameters=[FilterSerializer],
+        responses=responses(
+            {200: page_of("OrderPage", OrderSerializer())}, *ERRORS_NEEDS_USER, 404
+        ),
+    )
     def get(self, request: Request) -> Response:
         """List the user's orders.
 
@@ -84,7 +91,7 @@ class OrderListApi(APIView):
         return Response(body)
 
 
-class OrderPlaceApi(APIView):
+class OrderPlaceApi(ApiView):
     """``POST orders``: place an order; prices come from the catalog, never from the client."""
 
     permission_classes = (IsAuthenticated,)
@@ -95,7 +102,10 @@ class OrderPlaceApi(APIView):
 
         items = OrderItemSerializer(many=True)
 
-    @extend_schema(request=InputSerializer, responses={201: OrderSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses=responses({201: OrderSerializer}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409),
+    )
     def post(self, request: Request) -> Response:
         """Place the order.
 
@@ -117,14 +127,14 @@ class OrdersApi(OrderListApi, OrderPlaceApi):
 
 
 # --8<-- [start:drf_order_detail]
-class OrderDetailApi(APIView):
+class OrderDetailApi(ApiView):
     """``GET orders/{id}``: one of the user's orders; anybody else's is a 404."""
 
     permission_classes = (IsAuthenticated,)
 
     OutputSerializer = OrderSerializer
 
-    @extend_schema(responses={200: OrderSerializer})
+    @extend_schema(responses=responses({200: OrderSerializer}, *ERRORS_NEEDS_USER, 404))
     def get(self, request: Request, order_id: int) -> Response:
         """Show the order.
 
@@ -145,14 +155,16 @@ class OrderDetailApi(APIView):
 # --8<-- [end:drf_order_detail]
 
 
-class OrderCancelApi(APIView):
+class OrderCancelApi(ApiView):
     """``POST orders/{id}/cancel``: cancel a placed order; its units go back to stock."""
 
     permission_classes = (IsAuthenticated,)
 
     OutputSerializer = OrderSerializer
 
-    @extend_schema(request=None, responses={200: OrderSerializer})
+    @extend_schema(
+        request=None, responses=responses({200: OrderSerializer}, *ERRORS_NEEDS_USER, 404, 409)
+    )
     def post(self, request: Request, order_id: int) -> Response:
         """Cancel the order.
 

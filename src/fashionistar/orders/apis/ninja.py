@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
+from fashionistar.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
 from fashionistar.apis.ninja import (
     Money,
     Page,
@@ -18,6 +19,7 @@ from fashionistar.apis.ninja import (
     async_throttle,
     auth,
     auth_user,
+    responses,
 )
 from fashionistar.audit.services import audit_mark
 from fashionistar.orders.async_services import CheckoutSummary, acheckout_summary
@@ -121,7 +123,11 @@ def order_out(order: Order) -> OrderOut:
     )
 
 
-@router.get("/orders", response=Page[OrderOut], url_name="order-list")
+@router.get(
+    "/orders",
+    response=responses({200: Page[OrderOut]}, *ERRORS_NEEDS_USER, 404),
+    url_name="order-list",
+)
 @async_throttle
 async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[OrderOut]:
     """List the user's orders, newest first.
@@ -138,7 +144,11 @@ async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[O
 
 
 # --8<-- [start:ninja_order_place]
-@router.post("/orders", response={201: OrderOut}, url_name="order-place")
+@router.post(
+    "/orders",
+    response=responses({201: OrderOut}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409),
+    url_name="order-place",
+)
 @async_throttle
 async def order_place_op(request: HttpRequest, payload: OrderPlaceIn) -> Status[OrderOut]:
     """Place an order; prices come from the catalog, never from the client.
@@ -164,7 +174,11 @@ async def order_place_op(request: HttpRequest, payload: OrderPlaceIn) -> Status[
 # --8<-- [end:ninja_order_place]
 
 
-@router.get("/orders/{int:order_id}", response=OrderOut, url_name="order-detail")
+@router.get(
+    "/orders/{int:order_id}",
+    response=responses({200: OrderOut}, *ERRORS_NEEDS_USER, 404),
+    url_name="order-detail",
+)
 @async_throttle
 async def order_detail_op(request: HttpRequest, order_id: int) -> OrderOut:
     """Show one of the user's orders; anybody else's is a 404.
@@ -179,7 +193,11 @@ async def order_detail_op(request: HttpRequest, order_id: int) -> OrderOut:
     return order_out(await aorder_get(order_id=order_id, user=auth_user(request)))
 
 
-@router.post("/orders/{int:order_id}/cancel", response=OrderOut, url_name="order-cancel")
+@router.post(
+    "/orders/{int:order_id}/cancel",
+    response=responses({200: OrderOut}, *ERRORS_NEEDS_USER, 404, 409),
+    url_name="order-cancel",
+)
 @async_throttle
 async def order_cancel_op(request: HttpRequest, order_id: int) -> OrderOut:
     """Cancel a placed order; its units go back to stock.
@@ -197,7 +215,11 @@ async def order_cancel_op(request: HttpRequest, order_id: int) -> OrderOut:
     return order_out(await aorder_get(order_id=order_id, user=user))
 
 
-@router.get("/orders/{int:order_id}/checkout", response=CheckoutOut, url_name="order-checkout")
+@router.get(
+    "/orders/{int:order_id}/checkout",
+    response=responses({200: CheckoutOut}, *ERRORS_NEEDS_USER, 404),
+    url_name="order-checkout",
+)
 @async_throttle
 async def order_checkout_op(
     request: HttpRequest, order_id: int, query: Query[CheckoutQuery]

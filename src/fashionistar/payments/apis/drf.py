@@ -9,14 +9,27 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from fashionistar.accounts.models import User
+from fashionistar.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
+from fashionistar.apis.drf import responses
+from fashionistar.apis.drf_view import ApiView
 from fashionistar.audit.services import audit_mark
 from fashionistar.payments.services import InvalidPayment, payment_charge
 
 
-class OrderPayApi(APIView):
+class PaymentSerializer(serializers.Serializer[Any]):
+    """A charge that went through (``201``); every other answer has the error shape."""
+
+    payment_id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    status = serializers.CharField()
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+    gateway_charge_id = serializers.CharField()
+
+
+class OrderPayApi(ApiView):
     """``POST orders/{id}/pay``: the answer is ``payment_charge``'s, status and body verbatim."""
 
     permission_classes = (IsAuthenticated,)
@@ -26,7 +39,18 @@ class OrderPayApi(APIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
         ],
-        responses={201: dict[str, Any], 402: dict[str, Any], 409: dict[str, Any]},
+        # Declined (402), not the user's order (404), not payable or the key in flight (409), the
+        # key reused with another request (422), the gateway did not answer (503).
+        responses=responses(
+            {201: PaymentSerializer},
+            *ERRORS_NEEDS_USER,
+            *ERRORS_WITH_BODY,
+            402,
+            404,
+            409,
+            422,
+            503,
+        ),
     )
     def post(self, request: Request, order_id: int) -> Response:
         """Charge the order's total to the card.

@@ -5,14 +5,37 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
-from ninja import Router
+from ninja import Router, Schema
 
-from fashionistar.apis import MalformedRequest, api_error
-from fashionistar.apis.ninja import async_throttle, auth, auth_user
+from fashionistar.apis import (
+    ERRORS_NEEDS_USER,
+    ERRORS_WITH_BODY,
+    MalformedRequest,
+    api_error,
+)
+from fashionistar.apis.ninja import async_throttle, auth, auth_user, responses
 from fashionistar.audit.services import audit_mark
 from fashionistar.payments.services import InvalidPayment, payment_charge
 
 router = Router(tags=["payments"], auth=auth)
+
+
+class PaymentOut(Schema):
+    """A charge that went through (``201``); every other answer has the error shape."""
+
+    payment_id: int
+    order_id: int
+    status: str
+    amount: str
+    currency: str
+    gateway_charge_id: str
+
+
+PAY_RESPONSES = responses(
+    {201: PaymentOut}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 402, 404, 409, 422, 503
+)
+"""Declined (402), not the user's order (404), not payable or the key in flight (409), the key
+reused with another request (422), the gateway did not answer (503)."""
 
 _PAY_BODY = {
     "requestBody": {
@@ -47,7 +70,12 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
     return payload
 
 
-@router.post("/orders/{int:order_id}/pay", url_name="order-pay", openapi_extra=_PAY_BODY)
+@router.post(
+    "/orders/{int:order_id}/pay",
+    response=PAY_RESPONSES,
+    url_name="order-pay",
+    openapi_extra=_PAY_BODY,
+)
 @async_throttle
 async def order_pay_op(request: HttpRequest, order_id: int) -> JsonResponse:
     """Charge the order's total to the card (``payment_charge`` in a worker thread).

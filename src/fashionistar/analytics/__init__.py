@@ -1,0 +1,1 @@
+"""Reporting facts, written by tasks on the analytics queue."""

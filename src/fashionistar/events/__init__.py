@@ -1,0 +1,1 @@
+"""Domain events: an in-process bus instead of Django signals (see :mod:`.bus`)."""

@@ -1,0 +1,17 @@
+"""The observability app: counts every connection's queries, turns tracing on from the env."""
+
+from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+from fashionistar.observability.metrics import install_query_counter
+from fashionistar.observability.tracing import configure_from_env
+
+
+class ObservabilityConfig(AppConfig):
+    name = "fashionistar.observability"
+    label = "observability"
+
+    def ready(self) -> None:
+        # Before the first request: Django's instrumentation edits MIDDLEWARE.
+        connection_created.connect(install_query_counter, dispatch_uid="fashionistar.queries")
+        configure_from_env()

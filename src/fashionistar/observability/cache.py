@@ -1,0 +1,54 @@
+"""The shop's Redis cache, counting hits and misses (``fashionistar_cache_requests_total``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fashionistar.observability.metrics import CACHE_REQUESTS
+from fashionistar.redis_client import RedisCache
+
+_MISSING = object()
+
+_hits = CACHE_REQUESTS.labels(result="hit")
+_misses = CACHE_REQUESTS.labels(result="miss")
+
+
+class MeteredRedisCache(RedisCache):
+    """The shop's ``RedisCache`` (Sentinel-aware); its reads count as hits or misses.
+
+    Django's async methods (``aget``, ``aget_many``) call these, so they count too.
+    """
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        """Read one key.
+
+        Args:
+            key: The key.
+            default: What a miss returns.
+            version: The key version.
+
+        Returns:
+            The value, or ``default``.
+        """
+        value = super().get(key, _MISSING, version)
+        if value is _MISSING:
+            _misses.inc()
+            return default
+        _hits.inc()
+        return value
+
+    def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
+        """Read several keys: each one found is a hit, each one missing a miss.
+
+        Args:
+            keys: The keys.
+            version: The key version.
+
+        Returns:
+            The keys found, with their values.
+        """
+        keys = list(keys)
+        found = super().get_many(keys, version)
+        _hits.inc(len(found))
+        _misses.inc(len(keys) - len(found))
+        return found

@@ -1,0 +1,256 @@
+"""JSON log lines with ECS field names, written without blocking the event loop.
+
+Every record, from our code, Django or a library, goes through the standard :mod:`logging`
+module and comes out as one JSON object per line on standard output, which is what a container
+runtime collects and Filebeat or Logstash read as is. structlog's ``ProcessorFormatter`` renders
+the line: its context variables carry the request id, user and task attempt across ``await``
+points and into ``sync_to_async`` threads, and its processors render records of any origin the
+same way. The field names are the Elastic Common Schema's (``@timestamp``, ``log.level``,
+``message``, ``http.request.id``, ``trace.id``, ``user.id``, ``url.path``,
+``http.response.status_code``, ``event.duration`` in nanoseconds, ``error.*``); ``task.attempt``
+has no ECS name.
+
+The line is rendered in the thread that logs (where the context is), and written to the stream
+by a background thread through a queue (:class:`NonBlockingHandler`): a full pipe or a slow disk
+makes that thread wait, never the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import traceback
+import weakref
+from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
+from types import TracebackType
+from typing import Any, TextIO
+
+import structlog
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from opentelemetry import trace
+from structlog.typing import EventDict, WrappedLogger
+
+from fashionistar.observability.context import REQUEST_ID, USER_ID, current_user_id, user_id_of
+
+ECS_VERSION = "8.11.0"
+FIRST_FIELDS = ("@timestamp", "log.level", "message")
+"""ECS logging puts these first, in this order."""
+
+_DROPPED = frozenset({"_record", "_from_structlog", "event", "exc_info", "asctime", "message"})
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def _add_user_and_trace(
+    logger: WrappedLogger, method_name: str, event_dict: EventDict
+) -> EventDict:
+    """Add ``user.id`` (when known) and ``trace.id``/``span.id`` (when a span is current)."""
+    if USER_ID not in event_dict and (user_id := current_user_id()) is not None:
+        event_dict[USER_ID] = user_id
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict["trace.id"] = format(span_context.trace_id, "032x")
+        event_dict["span.id"] = format(span_context.span_id, "016x")
+    return event_dict
+
+
+def _error_fields(exc_info: _ExcInfo) -> dict[str, str]:
+    error_type, error, error_traceback = exc_info
+    return {
+        "error.type": f"{error_type.__module__}.{error_type.__qualname__}",
+        "error.message": str(error),
+        "error.stack_trace": "".join(
+            traceback.format_exception(error_type, error, error_traceback)
+        ),
+    }
+
+
+def _to_ecs(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Rename the record's fields to ECS, first fields first, and map Django's extras."""
+    record: logging.LogRecord = event_dict["_record"]
+    line: EventDict = {
+        "@timestamp": datetime.fromtimestamp(record.created, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "log.level": record.levelname.lower(),
+        "message": event_dict["event"],
+        "log.logger": record.name,
+        "process.pid": record.process,
+        "ecs.version": ECS_VERSION,
+    }
+    request = event_dict.pop("request", None)  # django.request's extra
+    if isinstance(request, HttpRequest):
+        # Django logs 4xx and 5xx responses after the middleware returned: the request's
+        # context is gone, but the request still knows its id and user.
+        line["url.path"] = request.path
+        line["http.request.method"] = request.method
+        event_dict.setdefault(REQUEST_ID, getattr(request, "request_id", None))
+        event_dict.setdefault(USER_ID, user_id_of(request))
+    if "status_code" in event_dict:
+        line["http.response.status_code"] = event_dict.pop("status_code")
+    exc_info = event_dict.get("exc_info")
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        line.update(_error_fields(exc_info))
+    line.update(
+        (key, value)
+        for key, value in event_dict.items()
+        if key not in _DROPPED and value is not None
+    )
+    return line
+
+
+def json_formatter() -> structlog.stdlib.ProcessorFormatter:
+    """Build the formatter that turns a record into one ECS JSON line.
+
+    Returns:
+        The formatter (referenced from ``LOGGING``).
+    """
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ExtraAdder(),  # fields given with extra={...}
+            structlog.contextvars.merge_contextvars,  # request id, task attempt, ...
+            _add_user_and_trace,
+            _to_ecs,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+
+
+class _Flushed:
+    """Put on the queue by :meth:`NonBlockingHandler.flush`: set when the writer reaches it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+
+class _Writer(QueueListener):
+    """The background thread: writes each line, and signals flush markers."""
+
+    def handle(self, record: logging.LogRecord | _Flushed) -> None:
+        """Write one line, or signal that every line queued before the marker is written.
+
+        Args:
+            record: A prepared record, or a flush marker.
+        """
+        if isinstance(record, _Flushed):
+            for handler in self.handlers:
+                handler.flush()
+            record.event.set()
+        else:
+            super().handle(record)
+
+
+_live_handlers: weakref.WeakSet[NonBlockingHandler] = weakref.WeakSet()
+
+
+class NonBlockingHandler(QueueHandler):
+    """Render a record in the caller, write it from a background thread.
+
+    The queue is unbounded: a caller never waits. After a fork (a forking task worker) the
+    child gets a new queue and writer thread, since threads do not survive a fork.
+    """
+
+    FLUSH_TIMEOUT_SECONDS = 5.0
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        """Start the writer thread.
+
+        Args:
+            stream: Where lines go; standard output by default.
+        """
+        super().__init__(queue.SimpleQueue())
+        self.stream_handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+        self.listener = self._start_writer()
+        _live_handlers.add(self)
+
+    def _start_writer(self) -> _Writer:
+        writer = _Writer(self.queue, self.stream_handler)
+        writer.start()
+        return writer
+
+    def flush(self) -> None:
+        """Wait (up to :attr:`FLUSH_TIMEOUT_SECONDS`) until every line logged so far is written."""
+        if self.listener is not None:
+            marker = _Flushed()
+            self.queue.put_nowait(marker)
+            marker.event.wait(self.FLUSH_TIMEOUT_SECONDS)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer thread."""
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+            self.stream_handler.flush()
+        _live_handlers.discard(self)
+        super().close()
+
+    def restart_after_fork(self) -> None:
+        """Give a forked child its own queue and writer thread (what is queued is the parent's)."""
+        if self.listener is not None:
+            self.queue = queue.SimpleQueue()
+            self.listener = self._start_writer()
+
+
+def _restart_handlers_after_fork() -> None:
+    for handler in list(_live_handlers):
+        handler.restart_after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_handlers_after_fork)
+
+
+def log_level_from_env(name: str, *, default: str = "INFO") -> str:
+    """Read a log level name (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``, ``CRITICAL``).
+
+    Args:
+        name: The variable.
+        default: The level when it is not set.
+
+    Returns:
+        The level, upper case.
+
+    Raises:
+        ImproperlyConfigured: It is not a level name.
+    """
+    level = os.environ.get(name, default).strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ImproperlyConfigured(f"{name}={level!r} is not a log level (use INFO, DEBUG, ...)")
+    return level
+
+
+# --8<-- [start:logging_config]
+def logging_config(*, level: str) -> dict[str, Any]:
+    """Build ``LOGGING``: every logger, Django's included, writes ECS JSON lines to stdout.
+
+    Django's own handlers (console when ``DEBUG``, e-mail to ``ADMINS`` on errors) are
+    replaced: its records reach the root logger like everyone else's.
+
+    Args:
+        level: The root level.
+
+    Returns:
+        The ``dictConfig`` dictionary.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "fashionistar.observability.logging.json_formatter"}},
+        "handlers": {
+            "json": {
+                "()": "fashionistar.observability.logging.NonBlockingHandler",
+                "formatter": "json",
+            }
+        },
+        "root": {"handlers": ["json"], "level": level},
+        "loggers": {
+            "django": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
+        },
+    }
+
+
+# --8<-- [end:logging_config]

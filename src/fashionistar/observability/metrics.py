@@ -1,0 +1,269 @@
+"""Prometheus metrics: requests, queries, cache, task queues; correct with several processes.
+
+A server runs several worker processes (``uvicorn --workers N``) and a scrape reaches one of them.
+With ``PROMETHEUS_MULTIPROC_DIR`` set (to an empty directory, before the processes start, the
+same for all of them), each process writes its samples to memory-mapped files there, and the
+process that answers the scrape adds up every process's files. Without it, the process
+answers with its own samples only, which is right for one process.
+
+The queue figures are not counted by the processes: they are read from RQ's registries on Redis
+at scrape time (:class:`QueueCollector`), so every process answers the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from fashionistar.tasks.monitoring import QueueStats
+
+logger = logging.getLogger(__name__)
+
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+REGISTRY = CollectorRegistry()
+"""The metrics this application counts (not the client library's default registry)."""
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Other methods are labelled ``other``: a client must not be able to invent label values."""
+
+UNMATCHED_ROUTE = "<unmatched>"
+"""The route label of a request no URL pattern matched (404s of unknown paths)."""
+
+# --8<-- [start:metrics]
+REQUEST_DURATION = Histogram(
+    "fashionistar_http_request_duration_seconds",
+    "Time from the first middleware to the response, by URL pattern, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+DB_QUERIES = Histogram(
+    "fashionistar_db_queries_per_request",
+    "SQL statements one request ran.",
+    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144),
+    registry=REGISTRY,
+)
+CACHE_REQUESTS = Counter(
+    "fashionistar_cache_requests_total",
+    "Cache reads through Django's cache, by result.",
+    ["result"],
+    registry=REGISTRY,
+)
+TASK_DURATION = Histogram(
+    "fashionistar_task_duration_seconds",
+    "Run time of one task attempt, by queue.",
+    ["queue"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
+# --8<-- [end:metrics]
+
+
+class QueueCollector(Collector):
+    """Gauges per queue, read from Redis when Prometheus scrapes.
+
+    If Redis does not answer, the scrape still succeeds without these gauges (and the error is
+    logged): the request metrics are most needed exactly then.
+    """
+
+    def __init__(self, stats: Callable[[], Sequence[QueueStats]]) -> None:
+        """Read queue figures with ``stats``.
+
+        Args:
+            stats: Returns one entry per queue.
+        """
+        self.stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        """Describe nothing up front, so registering does not reach Redis.
+
+        Returns:
+            No metrics.
+        """
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the queues and yield their gauges.
+
+        Yields:
+            Depth, oldest job age, failed jobs and live workers, labelled by queue.
+        """
+        try:
+            stats = self.stats()
+        except RedisError:
+            logger.warning("Queue metrics skipped: Redis did not answer", exc_info=True)
+            return
+        families = {
+            "depth": GaugeMetricFamily(
+                "fashionistar_task_queue_depth", "Jobs waiting in the queue.", labels=["queue"]
+            ),
+            "oldest_job_age_seconds": GaugeMetricFamily(
+                "fashionistar_task_oldest_job_age_seconds",
+                "Age of the oldest waiting job (0 when none waits).",
+                labels=["queue"],
+            ),
+            "failed": GaugeMetricFamily(
+                "fashionistar_task_failed_jobs", "Jobs in the failed registry.", labels=["queue"]
+            ),
+            "workers": GaugeMetricFamily(
+                "fashionistar_task_workers",
+                "Live workers listening on the queue.",
+                labels=["queue"],
+            ),
+        }
+        for entry in stats:
+            for field, family in families.items():
+                family.add_metric([entry.queue], float(getattr(entry, field)))
+        yield from families.values()
+
+
+@functools.cache
+def scrape_registry() -> CollectorRegistry:
+    """Return what ``/metrics`` exposes, built once per process.
+
+    Returns:
+        Every process's samples (multiprocess mode) or this process's, and the queue gauges.
+    """
+    # Imported here, not at the top: the task worker may import this module to time tasks,
+    # and the monitoring module imports the worker.
+    from fashionistar.tasks.monitoring import queue_stats
+
+    if os.environ.get(MULTIPROCESS_VARIABLE):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    registry.register(QueueCollector(queue_stats))
+    return registry
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Answer a Prometheus scrape.
+
+    Args:
+        request: The request.
+
+    Returns:
+        The metrics in Prometheus' text format.
+    """
+    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+class QueryCount:
+    """The number of SQL statements run in a block (see :func:`counting_queries`)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_query_count: ContextVar[QueryCount | None] = ContextVar("fashionistar_queries", default=None)
+
+
+def count_query(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """Count one statement in the current :func:`counting_queries` block, then run it.
+
+    A Django execute wrapper. The count lives in a context variable, not on the connection:
+    under ASGI the queries of a request run in a worker thread, whose connection is not the
+    event loop thread's.
+
+    Args:
+        execute: The next wrapper, or the cursor's execute.
+        sql: The statement.
+        params: Its parameters.
+        many: Whether it is ``executemany``.
+        context: Django's context (connection, cursor).
+
+    Returns:
+        What ``execute`` returns.
+    """
+    counter = _query_count.get()
+    if counter is not None:
+        counter.count += 1
+    return execute(sql, params, many, context)
+
+
+def install_query_counter(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """Add :func:`count_query` to a new connection (a ``connection_created`` receiver).
+
+    Args:
+        sender: The backend's wrapper class.
+        connection: The connection's wrapper (kept across reconnects: add the counter once).
+        **kwargs: The signal's other arguments.
+    """
+    if count_query not in connection.execute_wrappers:
+        connection.execute_wrappers.append(count_query)
+
+
+@contextmanager
+def counting_queries() -> Iterator[QueryCount]:
+    """Count the SQL statements the block runs, in any thread it hands work to.
+
+    Yields:
+        The count, final when the block ends.
+    """
+    counter = QueryCount()
+    token = _query_count.set(counter)
+    try:
+        yield counter
+    finally:
+        _query_count.reset(token)
+
+
+def request_observe(
+    *, request: HttpRequest, response: HttpResponseBase, seconds: float, queries: int
+) -> None:
+    """Record one request's latency and query count.
+
+    Args:
+        request: The request (its URL pattern is the route label).
+        response: The response.
+        seconds: Its latency.
+        queries: SQL statements it ran.
+    """
+    match = request.resolver_match
+    method = request.method if request.method in KNOWN_METHODS else "other"
+    REQUEST_DURATION.labels(
+        route=match.route if match is not None else UNMATCHED_ROUTE,
+        method=method,
+        status=str(response.status_code),
+    ).observe(seconds)
+    DB_QUERIES.observe(queries)
+
+
+@contextmanager
+def task_timed(*, queue: str) -> Iterator[None]:
+    """Record the run time of one task attempt (the task worker wraps each attempt in this).
+
+    Args:
+        queue: The task's queue.
+
+    Yields:
+        Nothing; the attempt runs inside. Failed attempts are timed too.
+    """
+    with TASK_DURATION.labels(queue=queue).time():
+        yield

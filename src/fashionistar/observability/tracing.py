@@ -1,0 +1,126 @@
+"""OpenTelemetry: spans for Django, psycopg, Redis and httpx, exported over OTLP.
+
+Configured by the standard variables, read by the SDK itself: ``OTEL_EXPORTER_OTLP_ENDPOINT``
+(for example ``http://jaeger:4318``; spans go to ``<endpoint>/v1/traces`` over OTLP/HTTP, which
+Jaeger accepts natively, so the deprecated Jaeger exporter is not needed), ``OTEL_SERVICE_NAME``
+(default ``fashionistar``), ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG``.
+``OTEL_PYTHON_DJANGO_EXCLUDED_URLS`` defaults to the probe and scrape paths. Without an endpoint
+nothing is instrumented and no span is made. Tests and docs collect spans in memory with
+:func:`traced`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.django import DjangoInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+"""Either one turns tracing on."""
+
+UNTRACED_PATHS = "healthz,readyz,metrics"
+"""Probes and scrapes: a span every few seconds per pod tells nothing."""
+
+
+def provider() -> TracerProvider:
+    """Return the process's SDK tracer provider, installing it on the first call.
+
+    Returns:
+        The provider (service name from ``OTEL_SERVICE_NAME``, default ``fashionistar``).
+    """
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    name = os.environ.get("OTEL_SERVICE_NAME") or "fashionistar"
+    sdk_provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+    trace.set_tracer_provider(sdk_provider)
+    return sdk_provider
+
+
+# --8<-- [start:instrument]
+def instrument() -> None:
+    """Instrument Django, psycopg, Redis and httpx (call before the first request).
+
+    Django's instrumentation adds its middleware to ``settings.MIDDLEWARE``, first; under
+    ASGI it needs the ``opentelemetry-instrumentation-asgi`` package, and without it makes no
+    server span (the others still work).
+    """
+    tracer_provider = provider()
+    excluded = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", UNTRACED_PATHS)
+    DjangoInstrumentor().instrument(tracer_provider=tracer_provider, excluded_urls=excluded)
+    PsycopgInstrumentor().instrument(tracer_provider=tracer_provider)
+    RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=tracer_provider)
+
+
+def configure_from_env() -> bool:
+    """Turn tracing on when an OTLP endpoint is configured.
+
+    Spans are exported in batches from a background thread: a request never waits on the
+    collector, and spans are dropped (not queued without bound) when it is down.
+
+    Returns:
+        Whether tracing is on.
+    """
+    if not any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
+        return False
+    provider().add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    instrument()
+    return True
+
+
+# --8<-- [end:instrument]
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`."""
+    for instrumentor in (
+        DjangoInstrumentor(),
+        PsycopgInstrumentor(),
+        RedisInstrumentor(),
+        HTTPXClientInstrumentor(),
+    ):
+        instrumentor.uninstrument()
+
+
+@functools.cache
+def memory_exporter() -> InMemorySpanExporter:
+    """Return the process's in-memory exporter, attached to the provider on the first call.
+
+    Returns:
+        The exporter; every span that ends from now on is in ``get_finished_spans()``.
+    """
+    exporter = InMemorySpanExporter()
+    provider().add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@contextmanager
+def traced() -> Iterator[InMemorySpanExporter]:
+    """Collect the spans of a block in memory, instrumenting for the block if need be.
+
+    Yields:
+        The exporter, emptied first: after the block it holds the block's spans.
+    """
+    exporter = memory_exporter()
+    exporter.clear()
+    already = DjangoInstrumentor().is_instrumented_by_opentelemetry
+    if not already:
+        instrument()
+    try:
+        yield exporter
+    finally:
+        if not already:
+            uninstrument()

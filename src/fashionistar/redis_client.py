@@ -1,0 +1,225 @@
+"""The one way the application gets a Redis client: through Sentinel when there is one.
+
+With ``settings.REDIS_SENTINELS`` (``["host:port", ...]``) and ``settings.REDIS_SENTINEL_MASTER``
+set, a client asks the Sentinels where the master is each time it opens a connection, so it
+follows a failover: connections to the old master fail, the next one goes to the new master.
+Without them, it connects to ``settings.REDIS_URL``. Both kinds get the same short timeouts, so
+a dead server costs a caller about a second, not a hung request.
+
+Also here: :class:`RedisCache`, Django's ``RedisCache`` with its connections made by
+:func:`redis_client`, because Django's own backend supports neither Sentinel nor Cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
+from django.conf import settings
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+SOCKET_CONNECT_TIMEOUT_S = 0.5
+"""Connecting to a Redis server (or a Sentinel) gives up after this long."""
+SOCKET_TIMEOUT_S = 1.0
+"""A command waits this long for its reply; blocking commands (``BLPOP``) need a longer one."""
+SENTINEL_SOCKET_TIMEOUT_S = 0.5
+"""A question to one Sentinel waits this long before the client asks the next Sentinel."""
+
+_ASYNC_SENTINELS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[tuple[str, int], ...], redis.asyncio.sentinel.Sentinel]
+] = weakref.WeakKeyDictionary()
+
+
+def parse_sentinels(items: list[str] | list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Turn ``["host:port", ...]`` (or ``(host, port)`` pairs) into addresses.
+
+    Args:
+        items: The Sentinels, as the setting holds them.
+
+    Returns:
+        ``(host, port)`` pairs.
+
+    Raises:
+        ImproperlyConfigured: An item is not ``host:port``.
+
+    Example:
+        ```py
+        from fashionistar.redis_client import parse_sentinels
+
+        print(parse_sentinels(["10.0.0.1:26379", "sentinel-b:26380"]))
+        #> (('10.0.0.1', 26379), ('sentinel-b', 26380))
+        ```
+    """
+    addresses = []
+    for item in items:
+        if isinstance(item, str):
+            host, _, port = item.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ImproperlyConfigured(f"REDIS_SENTINELS items must be host:port, got {item!r}")
+            addresses.append((host.strip("[]"), int(port)))
+        else:
+            addresses.append((str(item[0]), int(item[1])))
+    return tuple(addresses)
+
+
+def sentinel_settings() -> tuple[tuple[tuple[str, int], ...], str]:
+    """Read the Sentinels and the master's name from Django's settings.
+
+    Returns:
+        The Sentinel addresses (empty: no Sentinel) and the master's name.
+
+    Raises:
+        ImproperlyConfigured: Sentinels without a master name.
+    """
+    addresses = parse_sentinels(getattr(settings, "REDIS_SENTINELS", []) or [])
+    master_name = getattr(settings, "REDIS_SENTINEL_MASTER", "") or ""
+    if addresses and not master_name:
+        raise ImproperlyConfigured("REDIS_SENTINELS is set, REDIS_SENTINEL_MASTER is not")
+    return addresses, master_name
+
+
+def _client_options(decode_responses: bool, socket_timeout: float | None) -> dict[str, Any]:
+    return {
+        "decode_responses": decode_responses,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": SOCKET_CONNECT_TIMEOUT_S,
+    }
+
+
+def _sentinel_options(*, asyncio: bool) -> dict[str, Any]:
+    # No retries: a Sentinel that does not answer is skipped for the next one at once
+    # (redis-py's default would retry it ten times with backoff first).
+    no_retry = AsyncRetry(NoBackoff(), 0) if asyncio else Retry(NoBackoff(), 0)
+    return {
+        "socket_timeout": SENTINEL_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT_S,
+        "retry": no_retry,
+    }
+
+
+# --8<-- [start:redis_client]
+@functools.cache
+def _sentinel(addresses: tuple[tuple[str, int], ...]) -> redis.sentinel.Sentinel:
+    # One per process (and set of Sentinels): it holds the connections to the Sentinels.
+    return redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(addresses), sentinel_kwargs=_sentinel_options(asyncio=False)
+    )
+
+
+def redis_client(
+    *, decode_responses: bool = False, socket_timeout: float | None = SOCKET_TIMEOUT_S
+) -> redis.Redis:
+    """Return a client of the Redis master: found through Sentinel, else ``REDIS_URL``.
+
+    Each call makes a new client with its own connection pool: keep it for as long as you
+    need it (a worker keeps one; a request may make one), and ``close()`` it when done.
+
+    Args:
+        decode_responses: Return ``str`` instead of ``bytes``.
+        socket_timeout: Seconds to wait for a reply; ``None`` waits for ever (blocking commands).
+
+    Returns:
+        The client. Through Sentinel, a connection that fails is reopened to whichever server
+        the Sentinels name as master at that moment.
+    """
+    addresses, master_name = sentinel_settings()
+    options = _client_options(decode_responses, socket_timeout)
+    if addresses:
+        client: redis.Redis = _sentinel(addresses).master_for(  # type: ignore[no-untyped-call]
+            master_name, **options
+        )
+        return client
+    return redis.Redis.from_url(settings.REDIS_URL, **options)
+
+
+# --8<-- [end:redis_client]
+
+
+def _async_sentinel(
+    addresses: tuple[tuple[str, int], ...],
+) -> redis.asyncio.sentinel.Sentinel:
+    # Async connections belong to the event loop that opened them: one Sentinel per loop.
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return _new_async_sentinel(addresses)
+    per_loop = _ASYNC_SENTINELS.setdefault(loop, {})
+    if addresses not in per_loop:
+        per_loop[addresses] = _new_async_sentinel(addresses)
+    return per_loop[addresses]
+
+
+def _new_async_sentinel(
+    addresses: tuple[tuple[str, int], ...],
+) -> redis.asyncio.sentinel.Sentinel:
+    return redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(addresses), sentinel_kwargs=_sentinel_options(asyncio=True)
+    )
+
+
+def aredis_client(
+    *, decode_responses: bool = False, socket_timeout: float | None = SOCKET_TIMEOUT_S
+) -> redis.asyncio.Redis:
+    """Return an asyncio client of the Redis master: through Sentinel, else ``REDIS_URL``.
+
+    Call it in the event loop that will use the client, and ``await client.aclose()`` when done.
+
+    Args:
+        decode_responses: Return ``str`` instead of ``bytes``.
+        socket_timeout: Seconds to wait for a reply; ``None`` waits for ever (blocking commands).
+
+    Returns:
+        The client.
+    """
+    addresses, master_name = sentinel_settings()
+    options = _client_options(decode_responses, socket_timeout)
+    if addresses:
+        client: redis.asyncio.Redis = _async_sentinel(addresses).master_for(master_name, **options)
+        return client
+    return redis.asyncio.Redis.from_url(settings.REDIS_URL, **options)
+
+
+class SentinelAwareCacheClient(RedisCacheClient):
+    """Django's Redis cache client, talking to the master that :func:`redis_client` finds."""
+
+    def __init__(self, servers: list[str], **options: Any) -> None:
+        super().__init__(servers, **options)
+        self._master: redis.Redis | None = None
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
+        """Return the client for a read or a write: the master's, in both cases.
+
+        Args:
+            key: The cache key (unused: one master holds every key).
+            write: Whether the command writes (unused: replicas are not read from).
+
+        Returns:
+            The client.
+        """
+        if not sentinel_settings()[0]:
+            return super().get_client(key, write=write)
+        if self._master is None:
+            self._master = redis_client()
+        return self._master
+
+
+class RedisCache(DjangoRedisCache):
+    """Django's ``RedisCache``, through Sentinel when ``REDIS_SENTINELS`` is set.
+
+    Without Sentinels it is Django's backend unchanged (``LOCATION`` names the server).
+    """
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = SentinelAwareCacheClient

@@ -1,0 +1,371 @@
+"""A ``django.tasks`` backend on RQ: retries with backoff, Django's signals, nothing lost.
+
+Django 6 ships the task API but no production backend, and no retries. This backend is the
+glue between that API and RQ (the engine: queues, workers, retries, scheduling):
+
+- ``enqueue()`` writes an :class:`~fashionistar.tasks.models.OutboxEntry` in the caller's
+  transaction and pushes the job to RQ once it commits (at once outside a transaction). A
+  rolled-back transaction enqueues nothing; a push that fails (Redis down or failing over) is
+  repeated by the sweep in the workers (:func:`fashionistar.tasks.outbox.outbox_sweep`).
+- Each job carries RQ's ``Retry`` for its queue (``OPTIONS["RETRY"]``), carried out by RQ's
+  scheduler; attempts, with their workers and errors, are kept in Redis and shown in the
+  ``TaskResult``.
+- ``django.tasks.signals`` ``task_enqueued``, ``task_started`` and ``task_finished`` fire
+  (``task_finished`` once, after the last attempt).
+- The request's context (request id, user, trace) travels with the job and is restored around
+  each attempt.
+
+Options (``TASKS["default"]["OPTIONS"]``): ``RETRY`` ``{queue: {"max": 3, "intervals": [1, 2,
+4]}}``, ``JOB_TIMEOUT_S`` (default 60), ``RESULT_TTL_S`` (default one day), ``SWEEP_AFTER_S``
+(default 30: how old a pending entry must be before the sweep looks at it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.tasks import TaskResultStatus
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import Task, TaskContext, TaskError, TaskResult
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued, task_finished, task_started
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.json import normalize_json
+from django.utils.module_loading import import_string
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from fashionistar.observability import propagation
+from fashionistar.redis_client import redis_client
+from fashionistar.tasks.models import OutboxEntry, OutboxKind
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETRY = {"max": 3, "intervals": [1, 2, 4]}
+STATUSES = {
+    JobStatus.QUEUED: TaskResultStatus.READY,
+    JobStatus.SCHEDULED: TaskResultStatus.READY,
+    JobStatus.DEFERRED: TaskResultStatus.READY,
+    JobStatus.STARTED: TaskResultStatus.RUNNING,
+    JobStatus.FINISHED: TaskResultStatus.SUCCESSFUL,
+    JobStatus.FAILED: TaskResultStatus.FAILED,
+    JobStatus.STOPPED: TaskResultStatus.FAILED,
+    JobStatus.CANCELED: TaskResultStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often, and after how long, a queue's failed tasks are tried again.
+
+    Attributes:
+        max: Retries after the first attempt (3: four attempts in all).
+        intervals: Seconds before each retry; the last one repeats.
+    """
+
+    max: int
+    intervals: tuple[int, ...]
+
+    def as_rq(self) -> Retry | None:
+        """Return RQ's ``Retry``, or ``None`` for no retries.
+
+        Returns:
+            The retry.
+        """
+        return Retry(max=self.max, interval=list(self.intervals)) if self.max else None
+
+
+class RQTaskBackend(BaseTaskBackend):
+    """Run ``django.tasks`` tasks on RQ; see the module's docstring."""
+
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        retry = self.options.get("RETRY", {})
+        self.retry = {
+            queue: RetryPolicy(
+                max=int(retry.get(queue, DEFAULT_RETRY)["max"]),
+                intervals=tuple(retry.get(queue, DEFAULT_RETRY)["intervals"]),
+            )
+            for queue in self.queues
+        }
+        self.job_timeout_s = int(self.options.get("JOB_TIMEOUT_S", 60))
+        self.result_ttl_s = int(self.options.get("RESULT_TTL_S", 24 * 3600))
+        self.sweep_after_s = float(self.options.get("SWEEP_AFTER_S", 30))
+        self._connection: Redis | None = None
+
+    @property
+    def connection(self) -> Redis:
+        """The Redis master (through Sentinel when configured), one client per backend."""
+        if self._connection is None:
+            self._connection = redis_client()
+        return self._connection
+
+    def rq_queue(self, name: str) -> Queue:
+        """Return the RQ queue of a task queue.
+
+        Args:
+            name: The queue's name (one of ``QUEUES``).
+
+        Returns:
+            The RQ queue.
+        """
+        return Queue(name, connection=self.connection)
+
+    # --8<-- [start:enqueue]
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any, Any]:
+        """Write the task to the outbox now; push it to RQ when the transaction commits.
+
+        Args:
+            task: The task.
+            args: Its positional arguments (JSON: ids and primitives).
+            kwargs: Its keyword arguments (JSON).
+
+        Returns:
+            The result, ``READY``; its id is the RQ job's id.
+        """
+        self.validate_task(task)
+        entry = OutboxEntry.objects.create(
+            kind=OutboxKind.TASK,
+            name=task.module_path,
+            queue=task.queue_name,
+            payload={
+                "args": normalize_json(list(args)),
+                "kwargs": normalize_json(dict(kwargs)),
+                "run_after": task.run_after.isoformat() if task.run_after else None,
+                "context": propagation.capture(),
+            },
+        )
+        # Runs at once outside a transaction; never if the transaction rolls back.
+        transaction.on_commit(functools.partial(self.push, entry), robust=True)
+        return self._result(entry, task=task, status=TaskResultStatus.READY)
+
+    # --8<-- [end:enqueue]
+
+    def push(self, entry: OutboxEntry) -> bool:
+        """Hand an outbox entry to RQ. A failure is logged; the sweep will push it again.
+
+        Args:
+            entry: A task entry.
+
+        Returns:
+            Whether RQ took it.
+        """
+        queue = self.rq_queue(entry.queue)
+        payload = entry.payload
+        try:
+            job = queue.create_job(
+                run_task,
+                args=(entry.name, payload["args"], payload["kwargs"]),
+                job_id=str(entry.pk),
+                retry=self.retry[entry.queue].as_rq(),
+                timeout=self.job_timeout_s,
+                result_ttl=self.result_ttl_s,
+                failure_ttl=self.result_ttl_s,
+                meta={"context": payload.get("context", {})},
+            )
+            run_after = parse_datetime(payload["run_after"]) if payload["run_after"] else None
+            if run_after is not None and run_after > timezone.now():
+                queue.schedule_job(job, run_after)
+            else:
+                queue.enqueue_job(job)
+        except RedisError:  # Redis unreachable, or a failover under way: the sweep retries.
+            logger.warning("task %s %s not pushed to RQ yet", entry.name, entry.pk, exc_info=True)
+            return False
+        task_enqueued.send(type(self), task_result=self._result(entry, enqueued_at=timezone.now()))
+        return True
+
+    def get_result(self, result_id: str) -> TaskResult[Any, Any]:
+        """Read a task's result from RQ (or from the outbox, before it reached RQ).
+
+        Args:
+            result_id: The id ``enqueue()`` returned.
+
+        Returns:
+            The result, with its attempts and errors.
+
+        Raises:
+            TaskResultDoesNotExist: No such task, or its result expired.
+        """
+        try:
+            return result_from_job(Job.fetch(result_id, connection=self.connection), self.alias)
+        except NoSuchJobError:
+            entry = OutboxEntry.objects.filter(pk=result_id, kind=OutboxKind.TASK).first()
+            if entry is None:
+                raise TaskResultDoesNotExist(result_id) from None
+            return self._result(entry)
+
+    def _result(
+        self,
+        entry: OutboxEntry,
+        *,
+        task: Task[Any, Any] | None = None,
+        status: TaskResultStatus = TaskResultStatus.READY,
+        enqueued_at: datetime | None = None,
+    ) -> TaskResult[Any, Any]:
+        return TaskResult(
+            task=task or task_named(entry.name),
+            id=str(entry.pk),
+            status=status,
+            enqueued_at=enqueued_at,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=entry.payload["args"],
+            kwargs=entry.payload["kwargs"],
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+
+
+def task_named(module_path: str) -> Task[Any, Any]:
+    """Import a task by its path.
+
+    Args:
+        module_path: ``package.module.function``.
+
+    Returns:
+        The task.
+
+    Raises:
+        TypeError: The path names something that is not a task.
+    """
+    found = import_string(module_path)
+    if not isinstance(found, Task):
+        raise TypeError(f"{module_path} is not a task")
+    return found
+
+
+def _history_key(job: Job, kind: str) -> str:
+    return f"fashionistar:task:{job.id}:{kind}"
+
+
+def _record(job: Job, kind: str, value: str) -> None:
+    # A list of its own, appended atomically: RQ rewrites the job's hash (meta included) at
+    # several points of a retry, and an attempt killed mid-task must still count.
+    key = _history_key(job, kind)
+    with job.connection.pipeline() as pipe:
+        pipe.rpush(key, value)
+        pipe.expire(key, max(job.result_ttl or 0, job.failure_ttl or 0, 24 * 3600))
+        pipe.execute()
+
+
+def _history(job: Job, kind: str) -> list[str]:
+    return [item.decode() for item in job.connection.lrange(_history_key(job, kind), 0, -1)]
+
+
+def result_from_job(job: Job, backend: str) -> TaskResult[Any, Any]:
+    """Build Django's view of an RQ job: status, attempts (with their workers) and errors.
+
+    Args:
+        job: The job.
+        backend: The backend's alias.
+
+    Returns:
+        The result.
+    """
+    module_path, args, kwargs = job.args
+    status = STATUSES.get(job.get_status(refresh=False), TaskResultStatus.READY)
+    result: TaskResult[Any, Any] = TaskResult(
+        task=task_named(module_path),
+        id=job.id,
+        status=status,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        finished_at=job.ended_at if status in {"SUCCESSFUL", "FAILED"} else None,
+        last_attempted_at=job.started_at,
+        args=args,
+        kwargs=kwargs,
+        backend=backend,
+        errors=[TaskError(**json.loads(error)) for error in _history(job, "errors")],
+        worker_ids=_history(job, "workers"),
+    )
+    if status == TaskResultStatus.SUCCESSFUL:
+        object.__setattr__(result, "_return_value", job.return_value())
+    return result
+
+
+# --8<-- [start:run_task]
+def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Run one attempt of a task inside an RQ worker (RQ calls this; nothing else should).
+
+    Records the attempt in Redis before running, so an attempt killed with SIGKILL still
+    counts; restores the enqueuing request's context; fires Django's signals. On success the
+    outbox entry goes; on the last failed attempt it is marked failed; other failures are
+    raised for RQ to retry.
+
+    Args:
+        module_path: The task's import path.
+        args: Its positional arguments.
+        kwargs: Its keyword arguments.
+
+    Returns:
+        The task's return value (JSON).
+    """
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("run_task runs inside an RQ worker")
+    task = task_named(module_path)
+    backend = task.get_backend()
+    _record(job, "workers", job.worker_name or f"pid-{os.getpid()}")
+    result = result_from_job(job, backend.alias)
+    object.__setattr__(result, "status", TaskResultStatus.RUNNING)
+    task_started.send(type(backend), task_result=result)
+    attempt = result.attempts
+    with propagation.restore(job.meta["context"], attempt=attempt, name=module_path):
+        try:
+            if task.takes_context:
+                value = task.call(TaskContext(task_result=result), *args, **kwargs)
+            else:
+                value = task.call(*args, **kwargs)
+        except Exception as error:
+            _attempt_failed(job, result, error, backend=backend)
+            raise
+    OutboxEntry.objects.filter(pk=job.id).delete()
+    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
+    object.__setattr__(result, "_return_value", normalize_json(value))
+    task_finished.send(type(backend), task_result=result)
+    return result.return_value
+
+
+# --8<-- [end:run_task]
+
+
+def _attempt_failed(
+    job: Job, result: TaskResult[Any, Any], error: Exception, *, backend: BaseTaskBackend
+) -> None:
+    kind = type(error)
+    failure = TaskError(
+        exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+        traceback=traceback.format_exc(),
+    )
+    _record(job, "errors", json.dumps(asdict(failure)))
+    result.errors.append(failure)
+    if job.retries_left:
+        logger.warning(
+            "task %s attempt %s failed; %s retries left",
+            job.id,
+            result.attempts,
+            job.retries_left,
+            exc_info=True,
+        )
+        return
+    OutboxEntry.objects.filter(pk=job.id).update(failed_at=timezone.now())
+    object.__setattr__(result, "status", TaskResultStatus.FAILED)
+    task_finished.send(type(backend), task_result=result)

@@ -1,0 +1,41 @@
+"""``manage.py run_worker [queue ...] [--kind fork|simple] [--burst]``: serve task queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from fashionistar.tasks.worker import WORKER_CLASSES, make_worker, task_queue_names
+
+
+class Command(BaseCommand):
+    """Start an RQ worker with its scheduler on some task queues (all by default)."""
+
+    help = "Run a task worker (RQ) with its scheduler; queues: all unless named."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Declare the options.
+
+        Args:
+            parser: The parser.
+        """
+        parser.add_argument("queues", nargs="*", help="emails, critical, analytics")
+        parser.add_argument("--kind", choices=sorted(WORKER_CLASSES), default="fork")
+        parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the worker until stopped (or, with ``--burst``, until the queues are empty).
+
+        Args:
+            *args: Unused.
+            **options: The parsed options.
+
+        Raises:
+            CommandError: An unknown queue.
+        """
+        unknown = set(options["queues"]) - set(task_queue_names())
+        if unknown:
+            raise CommandError(f"unknown queues {sorted(unknown)}; known: {task_queue_names()}")
+        worker = make_worker(queues=options["queues"], kind=options["kind"])
+        worker.work(burst=options["burst"], with_scheduler=True)

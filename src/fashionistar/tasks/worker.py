@@ -1,0 +1,157 @@
+"""RQ workers for the task queues, with the outbox sweep in their maintenance pass.
+
+``manage.py run_worker [queue ...]`` starts one (all queues by default). Two kinds:
+
+- ``fork`` (default, RQ's ``Worker``): each task runs in a forked child; a child that dies
+  (killed, out of memory) fails that attempt and RQ retries it at once. The parent sends
+  heartbeats, so a whole worker killed with SIGKILL leaves its task "abandoned" only for
+  ``3 x job_monitoring_interval`` before another worker's maintenance retries it.
+- ``simple`` (RQ's ``SimpleWorker``): no fork, several times the throughput on short tasks, but
+  no heartbeat while a task runs, so a killed worker's task is retried only after the job's
+  timeout plus a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django.tasks import task_backends
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.worker.base import BaseWorker
+
+from fashionistar.redis_client import redis_client
+from fashionistar.tasks.outbox import outbox_sweep
+
+logger = logging.getLogger(__name__)
+
+
+class _OutboxMaintenance:
+    """Adds the outbox sweep to RQ's periodic maintenance (registry clean-up, scheduling)."""
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()  # type: ignore[misc]
+        try:
+            outbox_sweep()
+        except (DatabaseError, RedisError):
+            logger.warning(
+                "outbox sweep failed; the next maintenance pass tries again", exc_info=True
+            )
+        finally:
+            connections.close_all()
+
+
+class ForkingTaskWorker(_OutboxMaintenance, Worker):
+    """RQ's forking worker, with a heartbeat short enough to notice a dead worker quickly."""
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """Three monitoring intervals: the parent beats once per interval while a task runs.
+
+        Args:
+            job: The running job.
+            working_time: Seconds it has run.
+
+        Returns:
+            Seconds.
+        """
+        return int(3 * self.job_monitoring_interval)
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        """Close database connections before forking: a child must not share the parent's.
+
+        Args:
+            job: The job the child will run.
+            queue: Its queue.
+        """
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
+
+class SimpleTaskWorker(_OutboxMaintenance, SimpleWorker):
+    """RQ's non-forking worker (see the module's docstring for the trade-off)."""
+
+
+WORKER_CLASSES: dict[str, type[BaseWorker]] = {
+    "fork": ForkingTaskWorker,
+    "simple": SimpleTaskWorker,
+}
+
+
+def task_queue_names() -> list[str]:
+    """Return the queues of the default task backend, sorted.
+
+    Returns:
+        The names.
+    """
+    return sorted(task_backends["default"].queues)
+
+
+def make_worker(*, queues: Sequence[str] = (), kind: str = "fork", **options: Any) -> BaseWorker:
+    """Build a worker for some queues (all by default).
+
+    Args:
+        queues: Queue names.
+        kind: ``fork`` or ``simple``.
+        **options: RQ worker options; ``maintenance_interval`` and
+            ``job_monitoring_interval`` default to ``settings.TASK_WORKER``.
+
+    Returns:
+        The worker; call ``work(with_scheduler=True)`` on it.
+    """
+    connection = redis_client(socket_timeout=None)  # dequeueing blocks on BLPOP
+    defaults: dict[str, Any] = dict(getattr(settings, "TASK_WORKER", {}))
+    return WORKER_CLASSES[kind](
+        [Queue(name, connection=connection) for name in (queues or task_queue_names())],
+        connection=connection,
+        **{**defaults, **options},
+    )
+
+
+def pending_jobs(queues: Iterable[str]) -> int:
+    """Count the jobs queued, scheduled or running in some queues.
+
+    Args:
+        queues: Queue names.
+
+    Returns:
+        The count.
+    """
+    connection = redis_client()
+    total = 0
+    for name in queues:
+        queue = Queue(name, connection=connection)
+        total += queue.count
+        total += ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+        total += StartedJobRegistry(queue=queue).count
+    return total
+
+
+# --8<-- [start:drain]
+def drain(*, queues: Sequence[str] = (), timeout_s: float = 30.0, kind: str = "simple") -> None:
+    """Run burst workers until the queues are empty, retries included (tests and docs).
+
+    Args:
+        queues: Queue names (all by default).
+        timeout_s: Give up after this long.
+        kind: ``fork`` or ``simple``.
+
+    Raises:
+        TimeoutError: Jobs are still pending after ``timeout_s``.
+    """
+    names = list(queues or task_queue_names())
+    deadline = time.monotonic() + timeout_s
+    while pending_jobs(names):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{pending_jobs(names)} jobs still pending in {names}")
+        make_worker(queues=names, kind=kind).work(burst=True, with_scheduler=True)
+        time.sleep(0.05)  # a retry waits in the scheduled registry for its interval
+
+
+# --8<-- [end:drain]

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import warnings
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ImproperlyConfigured
+from django.test import AsyncClient, Client
+from opentelemetry import trace
+from rest_framework.authtoken.models import Token
+
+from fashionistar.audit.models import AuditEntry
+from fashionistar.observability.logging import (
+    NonBlockingHandler,
+    json_formatter,
+    log_level_from_env,
+)
+from fashionistar.observability.propagation import restore
+from fashionistar.observability.tracing import memory_exporter
+from tests.factories import make_user
+
+logger = logging.getLogger("tests.observability")
+
+
+def access_line(lines, path):
+    return next(
+        line
+        for line in lines
+        if line.get("url.path") == path and line["log.logger"] == "fashionistar.request"
+    )
+
+
+@pytest.mark.django_db
+def test_a_request_ends_with_one_ecs_access_line(log_lines) -> None:
+    response = Client().get("/api/sync/catalog/products", headers={"X-Request-ID": "abc-123"})
+
+    line = access_line(log_lines(), "/api/sync/catalog/products")
+    assert list(line)[:3] == ["@timestamp", "log.level", "message"]
+    assert line["@timestamp"].endswith("Z")
+    assert line["log.level"] == "info"
+    assert line["message"] == "GET /api/sync/catalog/products 200"
+    assert line["http.request.id"] == response["X-Request-ID"] == "abc-123"
+    assert line["http.request.method"] == "GET"
+    assert line["http.response.status_code"] == 200
+    assert isinstance(line["event.duration"], int)
+    assert line["event.duration"] > 0
+    assert line["process.pid"] == os.getpid()
+    assert "user.id" not in line  # anonymous
+
+
+@pytest.mark.django_db
+def test_the_access_line_names_the_user_the_api_authenticated(log_lines) -> None:
+    user = make_user()
+    token = Token.objects.create(user=user).key
+    Client().get("/api/sync/orders", headers={"Authorization": f"Token {token}"})
+
+    assert access_line(log_lines(), "/api/sync/orders")["user.id"] == str(user.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_too_and_the_audit_row_has_the_same_id(log_lines) -> None:
+    async def post():
+        return await AsyncClient().post(
+            "/api/async/auth/token",
+            {"username": "nobody", "password": "wrong"},
+            content_type="application/json",
+            headers={"X-Request-ID": "not a safe id"},
+        )
+
+    response = async_to_sync(post)()
+    request_id = response["X-Request-ID"]
+    assert len(request_id) == 32  # the unsafe one was replaced
+    line = access_line(log_lines(), "/api/async/auth/token")
+    assert line["http.request.id"] == request_id
+    assert line["http.response.status_code"] == response.status_code
+    assert AuditEntry.objects.get().request_id == request_id
+
+
+@pytest.mark.django_db
+def test_djangos_own_error_lines_carry_the_request_id(log_lines) -> None:
+    response = Client().get("/api/sync/catalog/products/no-such-product")
+
+    (line,) = [line for line in log_lines() if line["log.logger"] == "django.request"]
+    assert line["log.level"] == "warning"
+    assert line["http.request.id"] == response["X-Request-ID"]
+    assert line["url.path"] == "/api/sync/catalog/products/no-such-product"
+    assert line["http.response.status_code"] == 404
+
+
+def test_an_exception_is_split_into_ecs_error_fields(log_lines) -> None:
+    try:
+        {}["missing"]
+    except KeyError:
+        logger.exception("lookup failed")
+
+    (line,) = log_lines()
+    assert line["message"] == "lookup failed"
+    assert line["log.level"] == "error"
+    assert line["error.type"] == "builtins.KeyError"
+    assert line["error.message"] == "'missing'"
+    assert line["error.stack_trace"].startswith("Traceback (most recent call last):")
+    assert "exc_info" not in line
+
+
+def test_extra_fields_and_a_task_context_reach_the_line(log_lines) -> None:
+    with restore({"request_id": "req-9", "user_id": "4"}, attempt=3):
+        logger.warning("retrying %s", "order 12", extra={"order.id": 12})
+
+    (line,) = log_lines()
+    assert line["message"] == "retrying order 12"
+    assert (line["http.request.id"], line["user.id"], line["task.attempt"]) == ("req-9", "4", 3)
+    assert line["order.id"] == 12
+
+
+def test_a_line_inside_a_span_carries_its_trace_and_span_ids(log_lines) -> None:
+    memory_exporter()  # an SDK tracer provider, so spans have real ids
+    with trace.get_tracer(__name__).start_as_current_span("work") as span:
+        logger.info("inside")
+    (line,) = log_lines()
+    assert line["trace.id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["span.id"] == format(span.get_span_context().span_id, "016x")
+
+
+class StuckStream(io.StringIO):
+    """A stream whose writes wait until released, like a full pipe nobody reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.writers: set[str] = set()
+
+    def write(self, text: str) -> int:
+        self.writers.add(threading.current_thread().name)
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_logging_does_not_wait_for_a_stuck_stream() -> None:
+    stream = StuckStream()
+    handler = NonBlockingHandler(stream)
+    handler.setFormatter(json_formatter())
+    stuck = logging.getLogger("tests.stuck")
+    stuck.addHandler(handler)
+    try:
+        for number in range(100):
+            stuck.warning("line %d", number)  # returns although nothing can be written
+        assert stream.getvalue() == ""
+        stream.release.set()
+        handler.flush()
+        assert stream.getvalue().count("\n") == 100
+        assert threading.current_thread().name not in stream.writers
+    finally:
+        stuck.removeHandler(handler)
+        handler.close()
+
+
+def test_a_forked_child_writes_its_lines_through_its_own_thread() -> None:
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    handler = NonBlockingHandler(stream)
+    handler.setFormatter(json_formatter())
+    forked = logging.getLogger("tests.forked")
+    forked.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running
+            child = os.fork()
+        if child == 0:
+            forked.warning("from the child")
+            handler.flush()
+            os._exit(0)
+        os.waitpid(child, 0)
+        forked.warning("from the parent")
+        handler.flush()
+    finally:
+        forked.removeHandler(handler)
+        handler.close()
+        stream.close()
+    with os.fdopen(read_end) as lines:
+        text = lines.read()
+    assert text.count("from the child") == 1
+    assert text.count("from the parent") == 1
+
+
+def test_a_wrong_log_level_stops_start_up_with_the_variables_name(monkeypatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "chatty")
+    with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL='CHATTY'"):
+        log_level_from_env("LOG_LEVEL")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert log_level_from_env("LOG_LEVEL") == "DEBUG"

@@ -1,0 +1,35 @@
+"""Tasks for the task tests (module level, as Django requires)."""
+
+from __future__ import annotations
+
+import time
+
+from django.tasks import TaskContext, task
+
+from fashionistar.redis_client import redis_client
+
+
+@task(queue_name="critical")
+def add(*, a: int, b: int) -> int:
+    return a + b
+
+
+@task(queue_name="critical", takes_context=True)
+def flaky(context: TaskContext, *, key: str, failures: int) -> int:
+    """Fail ``failures`` times, then succeed; returns the attempt that succeeded."""
+    if redis_client().incr(f"flaky:{key}") <= failures:
+        raise ConnectionError(f"attempt {context.attempt} failed on purpose")
+    return context.attempt
+
+
+@task(queue_name="analytics")
+def always_fails() -> None:
+    raise ValueError("broken for good")
+
+
+@task(queue_name="critical")
+def slow_mark(*, key: str, seconds: float) -> str:
+    """Sleep, then mark ``key`` done in Redis (counts runs that finished)."""
+    time.sleep(seconds)
+    redis_client().incr(f"done:{key}")
+    return key

@@ -1,0 +1,176 @@
+"""The RQ task backend: after-commit enqueueing, retries by RQ, results, signals, the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from django.db import transaction
+from django.tasks import TaskResultStatus, task_backends
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued, task_finished, task_started
+from django.utils import timezone
+from rq import Queue
+from rq.job import Job
+
+from fashionistar.stack.native import free_port
+from fashionistar.tasks.models import OutboxEntry
+from fashionistar.tasks.outbox import outbox_sweep
+from fashionistar.tasks.worker import drain, make_worker
+from tests.tasks.sample_tasks import add, always_fails, flaky
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def signals() -> Iterator[list[tuple[str, str, str]]]:
+    """Every task signal received: (signal, task id, status)."""
+    seen: list[tuple[str, str, str]] = []
+    receivers = {}
+    for name, signal in (
+        ("enqueued", task_enqueued),
+        ("started", task_started),
+        ("finished", task_finished),
+    ):
+
+        def receiver(sender: Any, task_result: Any, _name: str = name, **kwargs: Any) -> None:
+            seen.append((_name, task_result.id, str(task_result.status)))
+
+        receivers[signal] = receiver
+        signal.connect(receiver)
+    yield seen
+    for signal, receiver in receivers.items():
+        signal.disconnect(receiver)
+
+
+def queued(name: str) -> int:
+    return Queue(name, connection=task_backends["default"].connection).count
+
+
+def test_a_task_runs_and_its_result_and_signals_say_so(fast_retries, signals) -> None:
+    result = add.enqueue(a=2, b=3)
+    assert result.status == TaskResultStatus.READY
+    assert queued("critical") == 1
+    drain()
+    result.refresh()
+    assert (result.status, result.return_value, result.attempts) == ("SUCCESSFUL", 5, 1)
+    assert add.get_result(result.id).return_value == 5
+    assert [(name, status) for name, _, status in signals] == [
+        ("enqueued", "READY"),
+        ("started", "RUNNING"),
+        ("finished", "SUCCESSFUL"),
+    ]
+    assert not OutboxEntry.objects.exists()  # a task that succeeded leaves nothing behind
+
+
+def test_a_rolled_back_transaction_enqueues_nothing(fast_retries, signals) -> None:
+    def place_then_fail() -> None:
+        with transaction.atomic():
+            add.enqueue(a=1, b=1)
+            raise RuntimeError("the order failed")
+
+    with pytest.raises(RuntimeError):
+        place_then_fail()
+    assert not OutboxEntry.objects.exists()
+    assert queued("critical") == 0
+    assert signals == []
+
+
+def test_a_committed_transaction_enqueues_at_commit(fast_retries) -> None:
+    with transaction.atomic():
+        add.enqueue(a=1, b=1)
+        assert queued("critical") == 0  # not before the commit
+        assert OutboxEntry.objects.count() == 1
+    assert queued("critical") == 1
+
+
+def test_rq_retries_a_failing_task_and_the_result_shows_every_attempt(fast_retries) -> None:
+    result = flaky.enqueue(key="twice", failures=2)
+    drain()
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 3  # the third attempt succeeded
+    assert result.attempts == 3
+    assert [error.exception_class_path for error in result.errors] == [
+        "builtins.ConnectionError"
+    ] * 2
+
+
+def test_retries_wait_their_backoff_in_rqs_scheduler(settings, clean_redis) -> None:
+    tasks = {**settings.TASKS["default"]}
+    tasks["OPTIONS"] = {**tasks["OPTIONS"], "RETRY": {"critical": {"max": 1, "intervals": [1]}}}
+    settings.TASKS = {"default": tasks}
+    result = flaky.enqueue(key="once", failures=1)
+    job = Job.fetch(result.id, connection=task_backends["default"].connection)
+    make_worker(queues=["critical"], kind="simple").work(burst=True, with_scheduler=True)
+    assert job.get_status() == "scheduled"  # failed once, waiting for its 1 s backoff
+    drain(timeout_s=10)
+    result.refresh()
+    assert (result.status, result.attempts) == ("SUCCESSFUL", 2)
+
+
+def test_a_task_that_always_fails_ends_failed_after_four_attempts(fast_retries, signals) -> None:
+    result = always_fails.enqueue()
+    drain()
+    result.refresh()
+    assert (result.status, result.attempts, len(result.errors)) == ("FAILED", 4, 4)
+    assert result.errors[-1].exception_class is ValueError
+    with pytest.raises(ValueError, match="Task failed"):
+        result.return_value  # noqa: B018
+    assert [name for name, _, _ in signals].count("finished") == 1  # after the last attempt
+    entry = OutboxEntry.objects.get()
+    assert entry.failed_at is not None  # kept for inspection, never swept again
+
+
+def test_an_unknown_result_does_not_exist(clean_redis) -> None:
+    with pytest.raises(TaskResultDoesNotExist):
+        add.get_result("00000000-0000-0000-0000-000000000000")
+
+
+def test_redis_down_at_enqueue_loses_nothing(fast_retries, caplog) -> None:
+    backend = task_backends["default"]
+    working = backend.connection
+    backend._connection = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    try:
+        result = add.enqueue(a=20, b=22)
+    finally:
+        backend._connection = working
+    assert "not pushed to RQ yet" in caplog.text
+    assert queued("critical") == 0
+    assert add.get_result(result.id).status == TaskResultStatus.READY  # from the outbox
+    report = outbox_sweep()
+    assert report.pushed == 1
+    drain()
+    assert add.get_result(result.id).return_value == 42
+
+
+def test_a_job_that_redis_lost_is_pushed_again(fast_retries) -> None:
+    result = add.enqueue(a=1, b=2)
+    connection = task_backends["default"].connection
+    Job.fetch(result.id, connection=connection).delete()  # as a failover that lost the write
+    assert queued("critical") == 0
+    assert outbox_sweep().pushed == 1
+    drain()
+    assert add.get_result(result.id).return_value == 3
+
+
+def test_the_sweep_leaves_waiting_jobs_alone_and_settles_finished_ones(fast_retries) -> None:
+    waiting = add.enqueue(a=1, b=1)
+    assert outbox_sweep().waiting == 1
+    drain()
+    OutboxEntry.objects.create(  # a success whose outbox delete was lost
+        id=waiting.id, kind="task", name=add.module_path, queue="critical", payload={}
+    )
+    assert outbox_sweep().settled == 1
+    assert not OutboxEntry.objects.exists()
+
+
+def test_the_sweep_waits_until_an_entry_is_old_enough(settings, clean_redis) -> None:
+    result = add.enqueue(a=1, b=1)
+    Job.fetch(result.id, connection=task_backends["default"].connection).delete()
+    assert outbox_sweep().pushed == 0  # younger than SWEEP_AFTER_S: its push may be under way
+    later = timezone.now() + timedelta(minutes=5)
+    assert outbox_sweep(now=later).pushed == 1

@@ -1,0 +1,152 @@
+"""The whole flow, for real: API → commit → OrderPlaced → tasks on three queues → workers.
+
+Also: mail through a real SMTP server, queue figures, and a worker process killed mid-task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.core.mail import send_mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.tasks import TaskResultStatus, task_backends
+from rq.job import Job
+
+from fashionistar.analytics.models import OrderFact
+from fashionistar.orders.models import Order, OrderStatus
+from fashionistar.redis_client import redis_client
+from fashionistar.stack.native import free_port
+from fashionistar.tasks.email import deliver_email
+from fashionistar.tasks.models import OutboxEntry
+from fashionistar.tasks.monitoring import queue_stats
+from fashionistar.tasks.worker import drain
+from tests.api_support import ASYNC, call
+from tests.factories import make_product, make_user, variant_of
+from tests.tasks.sample_tasks import add, always_fails, slow_mark
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_send_mail_is_delivered_by_a_worker_through_smtp(fast_retries, mailbox) -> None:
+    send_mail("Hello", "A body.", "shop@fashionistar.example", ["ada@example.com"])
+    assert mailbox == []  # the request only enqueued it
+    drain(queues=["emails"])
+    [message] = mailbox
+    assert message["Subject"] == "Hello"
+    assert message["To"] == "ada@example.com"
+    assert message.get_payload().strip() == "A body."
+
+
+def test_a_failing_smtp_server_is_retried_by_rq(fast_retries, mailbox, settings) -> None:
+    settings.MAILERS["smtp"]["OPTIONS"]["port"] = free_port()
+    result = deliver_email.enqueue(sender="a@example.com", recipients=["b@example.com"], raw="x")
+    drain(queues=["emails"])  # nobody listens on the configured port: four failed attempts
+    result.refresh()
+    assert (result.status, result.attempts) == (TaskResultStatus.FAILED, 4)
+    assert result.errors[0].exception_class_path == "builtins.ConnectionRefusedError"
+
+
+def test_an_order_placed_through_the_api_runs_its_three_tasks(
+    fast_retries, mailbox, settings
+) -> None:
+    settings.ORDER_PAYMENT_WINDOW_S = 1
+    customer = make_user("ada")
+    dress = make_product(name="Silk Dress", price="89.00", stock=5)
+    items = [{"variant_id": variant_of(dress).pk, "quantity": 2}]
+    answer = call(ASYNC, "post", "orders", user=customer, body={"items": items})
+    assert answer.status == 201
+    order_id = answer.body["id"]
+    stats = {s.queue: s.depth for s in queue_stats()}
+    assert stats == {"analytics": 1, "critical": 0, "emails": 1}  # the deadline is scheduled
+    drain()  # runs the mail, the analytics, then the deadline once its second has passed
+    [message] = mailbox
+    assert message["Subject"] == f"Your Fashionistar order {order_id}"
+    assert "Total: 178.00 EUR" in message.get_payload()
+    assert OrderFact.objects.get(order_id=order_id).units == 2
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.CANCELLED  # unpaid when its window closed
+    assert order.confirmation_sent_at is not None
+    assert not OutboxEntry.objects.exists()
+
+
+def test_queue_stats_read_depth_age_failures_and_workers(fast_retries) -> None:
+    add.enqueue(a=1, b=1)
+    always_fails.enqueue()
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    stats = {s.queue: s for s in queue_stats(now=later)}
+    assert stats["critical"].depth == 1
+    assert stats["critical"].oldest_job_age_seconds >= 29
+    assert stats["emails"].oldest_job_age_seconds == 0
+    drain()
+    stats = {s.queue: s for s in queue_stats()}
+    assert stats["analytics"].failed == 1
+    assert stats["critical"].workers == 0  # burst workers are gone
+
+
+def test_the_worker_command_refuses_unknown_queues() -> None:
+    with pytest.raises(CommandError, match="unknown queues"):
+        call_command("run_worker", "nope")
+
+
+def start_worker(*queues: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TASK_WORKER_MONITORING_S": "1",
+        "TASK_WORKER_MAINTENANCE_S": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", *queues],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for(condition, timeout_s: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_retries) -> None:
+    result = slow_mark.enqueue(key="killed", seconds=2)
+    connection = task_backends["default"].connection
+    job = Job.fetch(result.id, connection=connection)
+    first = start_worker("critical")
+    try:
+        wait_for(lambda: slow_mark.get_result(result.id).attempts == 1, timeout_s=20)  # running
+        # The worker and the child running the task (RQ puts the child in its own session).
+        children = Path(f"/proc/{first.pid}/task/{first.pid}/children").read_text().split()
+        for pid in [first.pid, *map(int, children)]:
+            os.kill(pid, signal.SIGKILL)
+        first.wait()
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    second = start_worker("critical")
+    try:
+        recovered = wait_for(lambda: job.get_status() == "finished", timeout_s=30)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=10)
+    print(f"killed worker's task completed {recovered:.1f} s after a new worker started")
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.attempts == 2  # the killed attempt counts
+    assert redis_client().get("done:killed") == b"1"  # only the second run finished
+    assert not OutboxEntry.objects.exists()

@@ -1,40 +1,55 @@
-"""Task throughput and latency on the native stack: RQ worker kinds and counts, outbox cost.
+"""Scenario ``tasks``: throughput and latency of RQ worker kinds and counts; the outbox's cost.
 
 For each worker set-up it measures, with real worker processes (``manage.py run_worker``):
 
 - **drain**: N ``echo`` tasks enqueued first, then the workers start; tasks per minute from the
   first start to the last end (RQ's own timestamps);
-- **live**: workers running, N tasks enqueued as fast as one process can; enqueue-to-done
-  latency per task (p50, p95) from RQ's ``enqueued_at`` and ``ended_at``.
+- **live**: workers running, tasks enqueued at a fixed rate of half the drain rate (below
+  capacity, so the queue stays short and the latency is the system's, not a backlog's);
+  enqueue-to-done latency per task, from the ``enqueue()`` call to RQ's ``ended_at``.
 
 And the price of the outbox: enqueues per second through ``django.tasks`` (outbox row + push
 after commit) against a bare RQ ``enqueue`` of the same job.
 
-Usage: ``uv run python benchmarks/tasks_throughput.py [--tasks 3000] [--json out.json]``
+Part of ``run_all.py``; alone: ``uv run python benchmarks/tasks_throughput.py [--tasks 2000]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from common import MANAGE, ROOT, machine, percentile, prepared_stack
+from common import FULL, MANAGE, ROOT, Progress, latency_ms, prepared_stack
+from report import Verdict, bars, fmt, judge, table
 
-SETUPS = [("simple", 1), ("simple", 2), ("simple", 3), ("fork", 2)]
+NAME = "tasks"
+SETUPS = [("simple", 1), ("simple", 2), ("simple", 3), ("fork", 1), ("fork", 2)]
+QUICK_SETUPS = [("simple", 1), ("fork", 1)]
+LIVE_SHARE = 0.5
+"""The live phase enqueues at this share of the measured drain rate."""
 
 
 def start_workers(kind: str, count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` workers of a kind on the critical queue."""
+    """Start ``count`` workers of a kind on the critical queue.
+
+    Args:
+        kind: ``simple`` or ``fork``.
+        count: How many processes.
+        env: The application's environment.
+
+    Returns:
+        The processes.
+    """
     return [
         subprocess.Popen(
             [*MANAGE, "run_worker", "critical", "--kind", kind],
-            env={**env, "DJANGO_LOG_LEVEL": "WARNING"},
+            env={**env, "DJANGO_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"},
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -44,24 +59,52 @@ def start_workers(kind: str, count: int, env: dict[str, str]) -> list[subprocess
 
 
 def stop(workers: list[subprocess.Popen[bytes]]) -> None:
-    """Stop workers (SIGTERM: RQ finishes the current job first)."""
+    """Stop workers (SIGTERM: RQ finishes the current job first).
+
+    Args:
+        workers: The processes.
+    """
     for worker in workers:
         worker.terminate()
     for worker in workers:
         worker.wait(timeout=30)
 
 
-def enqueue(count: int) -> tuple[list[str], float]:
-    """Enqueue ``count`` echo tasks through django.tasks; return their ids and enqueues/s."""
+def enqueue(count: int, *, rate: float | None = None) -> tuple[list[str], list[float], float]:
+    """Enqueue ``count`` echo tasks through django.tasks, as fast as possible or at a rate.
+
+    Args:
+        count: How many.
+        rate: Enqueues per second to keep to; ``None`` for as fast as one process can.
+
+    Returns:
+        The task ids, the wall-clock time of each ``enqueue()`` call, and the rate reached.
+    """
     from fashionistar.tasks.probe import echo
 
+    ids, called = [], []
     started = time.perf_counter()
-    ids = [echo.enqueue(value=n).id for n in range(count)]
-    return ids, count / (time.perf_counter() - started)
+    for n in range(count):
+        if rate is not None:
+            time.sleep(max(0.0, started + n / rate - time.perf_counter()))
+        called.append(time.time())
+        ids.append(echo.enqueue(value=n).id)
+    return ids, called, count / (time.perf_counter() - started)
 
 
-def wait_done(ids: list[str], timeout_s: float = 600) -> list[object]:
-    """Wait until every job finished; return the jobs."""
+def wait_done(ids: list[str], timeout_s: float = 600) -> list[Any]:
+    """Wait until every job finished; return the jobs.
+
+    Args:
+        ids: The task (job) ids.
+        timeout_s: Seconds to wait at most.
+
+    Returns:
+        The RQ jobs.
+
+    Raises:
+        TimeoutError: They did not all finish in time.
+    """
     from django.tasks import task_backends
     from rq.job import Job
 
@@ -86,39 +129,64 @@ def flush() -> None:
     OutboxEntry.objects.all().delete()
 
 
-def run_setup(kind: str, count: int, tasks: int, env: dict[str, str]) -> dict[str, float]:
-    """Measure drain throughput and live latency for one worker set-up."""
+def _seconds(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def run_setup(
+    kind: str, count: int, *, tasks: int, live_seconds: float, env: dict[str, str]
+) -> dict[str, Any]:
+    """Measure drain throughput, then latency at half that rate, for one worker set-up.
+
+    Args:
+        kind: ``simple`` or ``fork``.
+        count: Worker processes.
+        tasks: Tasks to drain.
+        live_seconds: Length of the fixed-rate phase.
+        env: The application's environment.
+
+    Returns:
+        Tasks per minute, the live rate asked and reached, enqueue-to-done percentiles.
+    """
     flush()
-    ids, _ = enqueue(tasks)
+    ids, _, _ = enqueue(tasks)
     workers = start_workers(kind, count, env)
     try:
         jobs = wait_done(ids)
         first = min(job.started_at for job in jobs)
         last = max(job.ended_at for job in jobs)
-        per_minute = 60 * tasks / (last - first).total_seconds()
+        per_second = tasks / (last - first).total_seconds()
         flush()
-        ids, enqueue_rate = enqueue(tasks)
+        rate = LIVE_SHARE * per_second
+        ids, called, reached = enqueue(max(1, round(rate * live_seconds)), rate=rate)
         jobs = wait_done(ids)
     finally:
         stop(workers)
-    latencies = [(job.ended_at - job.enqueued_at).total_seconds() for job in jobs]
+    latencies = [_seconds(job.ended_at) - at for job, at in zip(jobs, called, strict=True)]
     return {
-        "tasks_per_minute": per_minute,
-        "live_enqueues_per_s": enqueue_rate,
-        "latency_p50_s": statistics.median(latencies),
-        "latency_p95_s": percentile(latencies, 0.95),
+        "tasks_per_minute": 60 * per_second,
+        "live_rate_per_s": rate,
+        "live_rate_reached_per_s": reached,
+        **latency_ms(latencies),
     }
 
 
 def outbox_cost(tasks: int) -> dict[str, float]:
-    """Enqueues per second: django.tasks with the outbox vs a bare RQ enqueue."""
+    """Enqueues per second: django.tasks with the outbox vs a bare RQ enqueue.
+
+    Args:
+        tasks: Enqueues of each kind.
+
+    Returns:
+        Both rates.
+    """
     from django.tasks import task_backends
 
     from fashionistar.tasks.backend import run_task
     from fashionistar.tasks.probe import echo
 
     flush()
-    _, with_outbox = enqueue(tasks)
+    _, _, with_outbox = enqueue(tasks)
     flush()
     queue = task_backends["default"].rq_queue("critical")
     started = time.perf_counter()
@@ -129,37 +197,143 @@ def outbox_cost(tasks: int) -> dict[str, float]:
     return {"outbox_enqueues_per_s": with_outbox, "bare_rq_enqueues_per_s": bare}
 
 
+def run(
+    *,
+    env: dict[str, str],
+    tasks: int,
+    live_seconds: float,
+    setups: list[tuple[str, int]],
+    progress: Progress,
+) -> dict[str, Any]:
+    """Measure every set-up and the outbox's cost (Django must be set up on ``env``).
+
+    Args:
+        env: The application's environment.
+        tasks: Tasks per drain.
+        live_seconds: Length of each fixed-rate phase.
+        setups: (worker kind, worker count) pairs.
+        progress: Where to report.
+
+    Returns:
+        ``{"tasks", "setups": {name: figures}, "outbox": {...}}``.
+    """
+    results = {}
+    for kind, count in setups:
+        name = f"{count} x {kind}"
+        progress.say(NAME, f"{name}: drain {tasks} tasks, then {live_seconds} s at half rate")
+        figures = run_setup(kind, count, tasks=tasks, live_seconds=live_seconds, env=env)
+        results[name] = figures
+        progress.say(
+            NAME,
+            f"{name}: {figures['tasks_per_minute']:.0f} tasks/min, enqueue-to-done "
+            f"p95 {figures['p95_ms']:.0f} ms at {figures['live_rate_reached_per_s']:.0f}/s",
+        )
+    return {"tasks": tasks, "setups": results, "outbox": outbox_cost(tasks)}
+
+
+def verdicts(figures: dict[str, Any]) -> list[Verdict]:
+    """Judge the seed's throughput and latency, and the project's target, on the best set-up.
+
+    Args:
+        figures: What :func:`run` measured.
+
+    Returns:
+        Three verdicts.
+    """
+    name, best = max(figures["setups"].items(), key=lambda item: item[1]["tasks_per_minute"])
+    per_minute, p95 = best["tasks_per_minute"], best["p95_ms"]
+    measured = f"best set-up {name}: {fmt(per_minute, 0)} tasks/min"
+    latency = f"{measured}; enqueue-to-done p95 {fmt(p95, 0)} ms at half that rate"
+    return [
+        judge(per_minute >= 10_000, "10,000+ tasks/minute throughput", measured, NAME),
+        judge(p95 < 5000, "Task latency < 5s (p95)", latency, NAME),
+        judge(
+            per_minute >= 30_000 and p95 < 1000,
+            "project target: 30,000 tasks/minute and p95 < 1 s on 2 cores",
+            latency,
+            NAME,
+        ),
+    ]
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """Write the scenario's table.
+
+    Args:
+        figures: What :func:`run` measured.
+
+    Returns:
+        Markdown.
+    """
+    rows: list[list[object]] = [
+        [
+            name,
+            fmt(item["tasks_per_minute"], 0),
+            f"{fmt(item['live_rate_per_s'], 0)} / {fmt(item['live_rate_reached_per_s'], 0)}",
+            fmt(item["p50_ms"], 0),
+            fmt(item["p95_ms"], 0),
+            fmt(item["p99_ms"], 0),
+        ]
+        for name, item in figures["setups"].items()
+    ]
+    outbox = figures["outbox"]
+    return (
+        table(
+            [
+                "workers",
+                "tasks/min (drain)",
+                "live enqueues/s asked / reached",
+                "enqueue-to-done p50 ms",
+                "p95 ms",
+                "p99 ms",
+            ],
+            rows,
+        )
+        + f"\n\nEnqueues from one process: {fmt(outbox['outbox_enqueues_per_s'], 0)}/s through "
+        f"`django.tasks` with the outbox, {fmt(outbox['bare_rq_enqueues_per_s'], 0)}/s with a "
+        f"bare RQ `enqueue` ({figures['tasks']} each)."
+    )
+
+
+def plot(figures: dict[str, Any], path: Path) -> None:
+    """Draw tasks per minute and enqueue-to-done p95 per set-up.
+
+    Args:
+        figures: What :func:`run` measured.
+        path: The PNG to write.
+    """
+    setups = figures["setups"]
+    panels = {
+        "tasks/minute (drain)": {k: v["tasks_per_minute"] for k, v in setups.items()},
+        "enqueue-to-done p95 ms (half rate)": {k: v["p95_ms"] for k, v in setups.items()},
+    }
+    targets = {"tasks/minute (drain)": 30_000, "enqueue-to-done p95 ms (half rate)": 1000}
+    bars(path, title="Tasks on RQ (dashed: the project's target)", panels=panels, targets=targets)
+
+
 def main() -> int:
-    """Run every set-up and print the figures."""
+    """Run the task scenario alone and print the figures.
+
+    Returns:
+        The exit code.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=3000)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--tasks", type=int, default=FULL.tasks)
+    parser.add_argument("--live-seconds", type=float, default=FULL.live_seconds)
     args = parser.parse_args()
     with prepared_stack() as env:
         os.environ.update(env)
         import django
 
         django.setup()
-        results = {}
-        for kind, count in SETUPS:
-            name = f"{count} x {kind}"
-            figures = run_setup(kind, count, args.tasks, env)
-            results[name] = figures
-            print(
-                f"{name:10} {figures['tasks_per_minute']:9.0f} tasks/min  "
-                f"enqueue-to-done p50 {figures['latency_p50_s']:.3f} s "
-                f"p95 {figures['latency_p95_s']:.3f} s  "
-                f"(live enqueue {figures['live_enqueues_per_s']:.0f}/s)",
-                flush=True,
-            )
-        cost = outbox_cost(args.tasks)
-        print(
-            f"enqueue from one process: {cost['outbox_enqueues_per_s']:.0f}/s with the outbox, "
-            f"{cost['bare_rq_enqueues_per_s']:.0f}/s bare RQ"
+        figures = run(
+            env=env,
+            tasks=args.tasks,
+            live_seconds=args.live_seconds,
+            setups=SETUPS,
+            progress=Progress(),
         )
-    report = {"machine": machine(), "tasks": args.tasks, "setups": results, "outbox": cost}
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    print(markdown(figures))
     return 0
 
 

@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import socket
+import time
+from collections.abc import Iterator
+
 import pytest
+from django.db import connection
 from django.test import Client
+
+from fashionistar.health import READY_TIMEOUT_SECONDS
+from fashionistar.stack.native import free_port
 
 
 @pytest.mark.django_db
@@ -23,3 +31,47 @@ def test_healthz_names_the_failing_part(settings) -> None:
     assert response.status_code == 503
     assert response.json()["database"] == "ok"
     assert response.json()["cache"].startswith("error: ")
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers: a hung server."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()[1]
+
+
+@pytest.mark.django_db
+def test_readyz_reports_postgres_and_redis() -> None:
+    response = Client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "redis": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_hung_redis_within_its_timeout(settings, silent_port) -> None:
+    settings.REDIS_URL = f"redis://127.0.0.1:{silent_port}/0"
+    started = time.perf_counter()
+    response = Client().get("/readyz")
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "redis": "error: TimeoutError"}
+    assert elapsed < READY_TIMEOUT_SECONDS + 1
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_hung_database_within_its_timeout(monkeypatch, silent_port) -> None:
+    monkeypatch.setitem(connection.settings_dict, "PORT", silent_port)
+    started = time.perf_counter()
+    response = Client().get("/readyz")
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 503
+    assert response.json() == {"database": "error: TimeoutError", "redis": "ok"}
+    assert elapsed < READY_TIMEOUT_SECONDS + 1
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_refused_database(monkeypatch) -> None:
+    monkeypatch.setitem(connection.settings_dict, "PORT", free_port())
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "error: OperationalError", "redis": "ok"}

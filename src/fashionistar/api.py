@@ -48,6 +48,7 @@ from fashionistar.apis import (
     retry_after,
     throttled,
 )
+from fashionistar.apis.ninja import JsonParser
 from fashionistar.catalog.apis.ninja import router as catalog_router
 from fashionistar.errors import ApplicationError, NotFound
 from fashionistar.orders.apis.ninja import router as orders_router
@@ -118,6 +119,7 @@ api = NinjaAPI(
     version="1.0.0",
     urls_namespace="async",
     docs_url="/docs",
+    parser=JsonParser(),
 )
 api.add_router("", catalog_router)
 api.add_router("", orders_router)
@@ -168,7 +170,9 @@ def ninja_to_error(exc: Exception) -> ApplicationError:
         case AuthenticationError():
             return api_error(NotAuthenticated)
         case HttpError() if exc.status_code == 400:
-            return api_error(MalformedRequest)  # Ninja's "Cannot parse request body"
+            # Ninja's "Cannot parse request body": the parser's own 415, else not JSON.
+            cause = exc.__cause__
+            return cause if isinstance(cause, ApplicationError) else api_error(MalformedRequest)
         case HttpError() if exc.status_code == 403:
             return api_error(PermissionDenied)
         case HttpError() if exc.status_code == 405:

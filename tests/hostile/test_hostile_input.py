@@ -3,7 +3,8 @@ shape from both APIs, never a 500, and nothing written.
 
 NUL characters (in a query, a path, a token, credentials), a JSON body nested thousands deep
 and a slug that is not a slug answered 500 before: the cases marked ``# was 500`` are their
-regression tests.
+regression tests. The Ninja API also parsed a JSON body sent as ``text/plain`` or a form and
+placed the order: ``test_a_body_that_is_not_json_is_a_4xx`` is its regression test.
 """
 
 from __future__ import annotations
@@ -204,8 +205,8 @@ def order_of(shelf):
 @both_apis
 @pytest.mark.parametrize(
     "key",
-    ["", " ", "k" * 256, LONG, "cl\u00e9", "tab\there", "bell\x07", "del\x7f", "nul\x00"],
-    ids=["empty", "space", "256 chars", "64 KiB", "latin-1", "tab", "bell", "del", "nul"],
+    ["", "k" * 256, LONG, "cl\u00e9", "tab\there", "bell\x07", "del\x7f", "nul\x00"],
+    ids=["empty", "256 chars", "64 KiB", "latin-1", "tab", "bell", "del", "nul"],
 )
 def test_a_malformed_idempotency_key_is_400_and_charges_nothing(api, order_of, key) -> None:
     order_id, user = order_of

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
 
-from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.errors import NotFound
 from fashionistar.inventory.models import Stock
 from fashionistar.inventory.services import OutOfStock
 from fashionistar.orders.models import Order, OrderStatus
@@ -25,6 +21,7 @@ from fashionistar.orders.services import (
     order_place,
     order_ship,
 )
+from tests.concurrency import run_concurrently
 from tests.factories import make_product, make_user, variant_of
 
 
@@ -121,24 +118,6 @@ def test_nobody_sees_or_cancels_another_users_order() -> None:
         order_cancel(order_id=order.pk, user=stranger)
     assert list(order_list(user=stranger)) == []
     assert Order.objects.get().status == OrderStatus.PLACED
-
-
-def run_concurrently(count: int, work: Callable[[int], object]) -> list[object]:
-    """Run ``work(i)`` in ``count`` threads released at the same moment; collect results."""
-    barrier = threading.Barrier(count)
-
-    def attempt(index: int) -> object:
-        barrier.wait()
-        try:
-            return work(index)
-        except ApplicationError as error:
-            return error
-        finally:
-            close_old_connections()
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(attempt, range(count)))
 
 
 @pytest.mark.django_db(transaction=True)

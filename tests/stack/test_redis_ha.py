@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -395,3 +398,19 @@ def test_a_command_runs_with_the_ha_environment() -> None:
         check=False,
     )
     assert result.returncode == 3, result.stderr
+
+
+def test_a_persistent_stack_starts_redis_ha_afresh_each_time() -> None:
+    # Under /tmp, not pytest's tmp_path: the servers run as an unprivileged user.
+    data_dir = Path(tempfile.mkdtemp(prefix="fashionistar-test-"))
+    try:
+        for expected in (None, None):
+            stack = start_stack(data_dir=data_dir, environ=NATIVE, redis_ha=True)
+            try:
+                with redis.Redis.from_url(stack.urls.redis_url, decode_responses=True) as client:
+                    assert client.get("kept?") == expected  # never kept: roles may have swapped
+                    client.set("kept?", "yes")
+            finally:
+                stack.stop()
+    finally:
+        shutil.rmtree(data_dir)

@@ -150,3 +150,17 @@ def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_re
     assert result.attempts == 2  # the killed attempt counts
     assert redis_client().get("done:killed") == b"1"  # only the second run finished
     assert not OutboxEntry.objects.exists()
+
+
+def test_worker_alive_answers_for_this_host_only_while_a_worker_runs(fast_retries) -> None:
+    with pytest.raises(CommandError, match="no live task worker"):
+        call_command("worker_alive")
+    worker = start_worker("critical")
+    try:
+        wait_for(lambda: queue_stats()[1].workers == 1, timeout_s=20)
+        call_command("worker_alive")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    with pytest.raises(CommandError):
+        call_command("worker_alive")

@@ -21,6 +21,7 @@ from fashionistar.errors import ApplicationError, NotFound
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
+# --8<-- [start:error_groups]
 # The error statuses that the OpenAPI schemas of both APIs declare, each with the error shape
 # ``{"code", "message", "extra"}``; an operation adds its own (404, 409, ...) to these groups.
 ERRORS_ALWAYS = (400, 429)
@@ -29,6 +30,7 @@ ERRORS_NEEDS_USER = (401, 403)
 """Operations that need a user: no or bad credentials; a session without its CSRF token."""
 ERRORS_WITH_BODY = (413, 415)
 """Operations that read a JSON body: the body is too large; it is not JSON."""
+# --8<-- [end:error_groups]
 
 
 class InvalidInput(ApplicationError):

@@ -5,6 +5,7 @@ with ``request.auser()``, and the throttle counts in Redis through ``redis.async
 """
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,12 +13,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.paginator import AsyncPaginator, EmptyPage
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Schema
+from ninja.parser import Parser
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 from pydantic import AfterValidator, PlainSerializer, ValidationInfo, field_validator
@@ -30,6 +31,7 @@ from fashionistar.apis import (
     ERRORS_ALWAYS,
     MAX_PAGE_SIZE,
     PermissionDenied,
+    UnsupportedMediaType,
     api_error,
     client_ip,
     is_token_key,
@@ -38,6 +40,7 @@ from fashionistar.apis import (
     throttled,
     window_wait,
 )
+from fashionistar.counters import aincrement
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,44 @@ def _no_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_nul)]
 """A string input without NUL characters, which PostgreSQL refuses in a query (a 500 before);
 DRF's ``CharField`` refuses them too, with the same message."""
+
+
+def json_body(request: HttpRequest) -> Any:
+    """Parse the body as JSON, if it is declared as JSON: what DRF's JSON parser accepts.
+
+    Args:
+        request: A request with a body.
+
+    Returns:
+        The parsed body.
+
+    Raises:
+        UnsupportedMediaType: The ``Content-Type`` is not ``application/json`` (415).
+        ValueError: The body is not JSON.
+    """
+    if request.content_type != "application/json":
+        raise api_error(UnsupportedMediaType)
+    return json.loads(request.body)
+
+
+class JsonParser(Parser):
+    """Ninja's parser, refusing a body sent as ``text/plain``, a form, ... (it parsed any).
+
+    Ninja turns any parser error into its "Cannot parse request body" 400; the API's exception
+    mapper answers the 415 that caused it.
+    """
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        """Parse the body of an operation that has body parameters.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The parsed body (Ninja validates its shape).
+        """
+        body: dict[str, Any] = json_body(request)
+        return body
 
 
 class ErrorOut(Schema):
@@ -252,18 +293,12 @@ async def throttle_check(request: HttpRequest) -> None:
     limit, window = parse_rate(settings.API_THROTTLE_RATES[scope])
     now = time.time()
     key = f"throttle:ninja:{scope}:{ident}:{window}:{int(now // window)}"
-    client = aioredis.from_url(settings.REDIS_URL)
     try:
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, window)
-            count, _ = await pipe.execute()
+        count = await aincrement(key, ttl_s=window)
     except RedisError:
         logger.warning("Throttle skipped: Redis did not answer", exc_info=True)
         return
-    finally:
-        await client.aclose()
-    if int(count) > limit:
+    if count > limit:
         raise throttled(window_wait(window, now=now))
 
 

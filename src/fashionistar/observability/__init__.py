@@ -6,4 +6,5 @@
 - :mod:`.propagation`: request id, user and trace context from a request into its tasks.
 - :mod:`.tracing`: OpenTelemetry from the environment (OTLP), an in-memory exporter for tests.
 - :mod:`.metrics`: Prometheus metrics, correct with several server processes.
+- :mod:`.shutdown`: write buffered lines and spans before a forked task child exits.
 """

@@ -12,6 +12,9 @@ class ObservabilityConfig(AppConfig):
     label = "observability"
 
     def ready(self) -> None:
-        # Before the first request: Django's instrumentation edits MIDDLEWARE.
+        """Count every connection's queries; trace if an OTLP endpoint is configured.
+
+        Runs before the first request, as Django's instrumentation edits ``MIDDLEWARE``.
+        """
         connection_created.connect(install_query_counter, dispatch_uid="fashionistar.queries")
         configure_from_env()

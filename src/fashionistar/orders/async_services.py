@@ -19,11 +19,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from fashionistar.accounts.models import User
+from fashionistar.counters import aincrement
 from fashionistar.orders.models import Order
 from fashionistar.orders.selectors import aorder_get
 from fashionistar.payments.gateway import gateway_base_url
@@ -113,12 +113,7 @@ async def _gateway_charges(client: httpx.AsyncClient, *, order: Order) -> int:
 
 async def _recent_views(*, order: Order) -> int:
     key = f"checkout:views:{order.user_id}:{order.pk}"
-    client = aioredis.from_url(settings.REDIS_URL, socket_timeout=1.0)
-    async with client, client.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, RECENT_VIEWS_WINDOW_S)
-        views, _ = await pipe.execute()
-    return int(views)
+    return await aincrement(key, ttl_s=RECENT_VIEWS_WINDOW_S)
 
 
 def _answer[T](name: str, result: T | BaseException, *, order_id: int) -> T | None:

@@ -75,13 +75,15 @@ class SentinelTimings:
     Attributes:
         down_after_ms: ``down-after-milliseconds``: a master that has not answered a PING for
             this long is subjectively down. Test value 2 s. Redis's default is 30 s; production
-            uses 5-10 s: shorter than that, a slow fork, a VM pause or a network blip starts a
-            failover, and every failover can lose acknowledged writes. Not 1 s even in tests:
-            Sentinel pings and reconnects once a second, and at 1 s it declared a freshly
-            promoted, healthy master down in 2 of 15 failovers here (none of 15 at 2 s).
+            uses 5-10 s (``deploy/redis/sentinel.conf``: 5 s): shorter than that, a slow fork,
+            a VM pause or a network blip starts a failover, and every failover can lose
+            acknowledged writes. Not 1 s even in tests: Sentinel pings and reconnects once a
+            second, and at 1 s it declared a freshly promoted, healthy master down in 2 of 15
+            failovers here (none of 15 at 2 s).
         failover_timeout_ms: ``failover-timeout``: a failover that has not finished in this time
             is abandoned, and the same master is not failed over again before twice this time.
-            Test value 3 s. Redis's default is 180 s; production uses 60-180 s.
+            Test value 3 s. Redis's default is 180 s; production uses 30-180 s
+            (``deploy/redis/sentinel.conf``: 30 s).
     """
 
     down_after_ms: int = 2000

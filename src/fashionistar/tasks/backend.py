@@ -267,7 +267,8 @@ def _record(job: Job, kind: str, value: str) -> None:
 
 
 def _history(job: Job, kind: str) -> list[str]:
-    return [item.decode() for item in job.connection.lrange(_history_key(job, kind), 0, -1)]
+    items = job.connection.lrange(_history_key(job, kind), 0, -1)
+    return [item.decode() if isinstance(item, bytes) else str(item) for item in items]
 
 
 def result_from_job(job: Job, backend: str) -> TaskResult[Any, Any]:

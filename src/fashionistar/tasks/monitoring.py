@@ -67,3 +67,18 @@ def queue_stats(*, now: datetime | None = None) -> list[QueueStats]:
 
 
 # --8<-- [end:queue_stats]
+
+
+def workers_on(hostname: str) -> int:
+    """Count the live workers of a host: those whose registration has not expired in Redis.
+
+    A worker renews its registration with each heartbeat; one that died (or hangs) lets it
+    lapse after its TTL, so a liveness probe can ask this.
+
+    Args:
+        hostname: The host (a pod's name in Kubernetes).
+
+    Returns:
+        How many workers of that host are registered.
+    """
+    return sum(worker.hostname == hostname for worker in Worker.all(connection=redis_client()))

@@ -1,6 +1,5 @@
 """Payments, async API (Ninja): pay an order, safely retried with an ``Idempotency-Key``."""
 
-import json
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -13,7 +12,7 @@ from fashionistar.apis import (
     MalformedRequest,
     api_error,
 )
-from fashionistar.apis.ninja import async_throttle, auth, auth_user, responses
+from fashionistar.apis.ninja import async_throttle, auth, auth_user, json_body, responses
 from fashionistar.audit.services import audit_mark
 from fashionistar.payments.services import InvalidPayment, payment_charge
 
@@ -62,7 +61,7 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
     if not request.body:
         return {}
     try:
-        payload = json.loads(request.body)
+        payload = json_body(request)
     except ValueError as error:
         raise api_error(MalformedRequest) from error
     if not isinstance(payload, dict):

@@ -1,0 +1,194 @@
+"""Measure type hints and docstrings in ``src/``: what mypy --strict and ruff say, and shares.
+
+Prints, for ``src/fashionistar`` (migrations left out):
+
+- the errors of ``mypy --strict src`` (with the project's configuration and Django plugin);
+- the violations of ruff's docstring rules (``D``, Google convention, the project's ignores);
+- the share of functions whose parameters and return are all annotated (the way mypy's
+  ``disallow_untyped_defs`` and ``disallow_incomplete_defs`` count them), of all functions
+  and of public ones;
+- the share of functions with a docstring, of all functions and of public ones (pydocstyle's
+  "public": not starting with ``_``, not nested in a function, in a public class);
+- the ``# type: ignore`` comments, each of which hides something from mypy.
+
+Usage: ``uv run python benchmarks/typing_coverage.py [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+PACKAGE = SRC / "fashionistar"
+# django-stubs imports the settings: placeholders, nothing connects (as in the Makefile).
+PLACEHOLDERS = {
+    "DJANGO_SECRET_KEY": "typing",
+    "DATABASE_URL": "postgres://typing@localhost/typing",
+    "REDIS_URL": "redis://localhost",
+}
+
+
+@dataclass
+class Functions:
+    """Counts over function definitions."""
+
+    total: int = 0
+    annotated: int = 0
+    documented: int = 0
+    public: int = 0
+    public_annotated: int = 0
+    public_documented: int = 0
+    not_annotated: list[str] = field(default_factory=list)
+    public_undocumented: list[str] = field(default_factory=list)
+
+
+def fully_annotated(node: ast.FunctionDef | ast.AsyncFunctionDef, *, method: bool) -> bool:
+    """Tell whether every parameter and the return are annotated, as mypy --strict wants.
+
+    Args:
+        node: The definition.
+        method: Whether it is defined in a class (its first parameter needs no annotation).
+
+    Returns:
+        Whether it is complete. ``__init__`` may omit ``-> None`` when a parameter is annotated.
+    """
+    arguments = node.args
+    parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+    if method and not is_static and parameters:
+        parameters = parameters[1:]
+    parameters += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    if any(p.annotation is None for p in parameters):
+        return False
+    if node.returns is not None:
+        return True
+    return node.name == "__init__" and bool(parameters)
+
+
+def scan(path: Path, counts: Functions) -> None:
+    """Count the functions of one file.
+
+    Args:
+        path: The file.
+        counts: Updated in place.
+    """
+    tree = ast.parse(path.read_text(), str(path))
+
+    def visit(node: ast.AST, *, in_class: bool, public_scope: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                public = public_scope and not child.name.startswith("_")
+                visit(child, in_class=True, public_scope=public)
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                annotated = fully_annotated(child, method=in_class)
+                documented = ast.get_docstring(child) is not None
+                public = public_scope and not child.name.startswith("_")
+                counts.total += 1
+                counts.annotated += annotated
+                counts.documented += documented
+                counts.public += public
+                counts.public_annotated += public and annotated
+                counts.public_documented += public and documented
+                where = f"{path.relative_to(ROOT)}:{child.lineno} {child.name}"
+                if not annotated:
+                    counts.not_annotated.append(where)
+                if public and not documented:
+                    counts.public_undocumented.append(f"{where} (no docstring)")
+                visit(child, in_class=False, public_scope=False)
+            else:
+                visit(child, in_class=in_class, public_scope=public_scope)
+
+    visit(tree, in_class=False, public_scope=True)
+
+
+def mypy_strict_errors() -> list[str]:
+    """Run ``mypy --strict src``.
+
+    Returns:
+        Its error lines.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "src"],
+        cwd=ROOT, env={**os.environ, **PLACEHOLDERS}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return [line for line in result.stdout.splitlines() if ": error:" in line]
+
+
+def ruff_docstring_violations() -> list[str]:
+    """Run ruff over ``src`` with the project's configuration; keep the docstring rules (``D``).
+
+    Returns:
+        One ``path:line code`` per violation.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--output-format", "json", "src"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return [
+        f"{Path(v['filename']).relative_to(ROOT)}:{v['location']['row']} {v['code']}"
+        for v in json.loads(result.stdout or "[]")
+        if str(v["code"]).startswith("D")
+    ]
+
+
+def share(part: int, whole: int) -> str:
+    """Format ``part / whole`` as a percentage with the counts.
+
+    Args:
+        part: The count.
+        whole: Out of.
+
+    Returns:
+        ``"98.7% (150/152)"``.
+    """
+    return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "n/a"
+
+
+def main() -> int:
+    """Measure and print.
+
+    Returns:
+        0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    files = sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
+    counts = Functions()
+    ignores = 0
+    for path in files:
+        scan(path, counts)
+        ignores += len(re.findall(r"#\s*type:\s*ignore", path.read_text()))
+    mypy_errors = mypy_strict_errors()
+    ruff_d = ruff_docstring_violations()
+    figures = {
+        "files": len(files),
+        "mypy_strict_errors": len(mypy_errors),
+        "ruff_docstring_violations": len(ruff_d),
+        "functions": counts.total,
+        "fully_annotated": share(counts.annotated, counts.total),
+        "public_fully_annotated": share(counts.public_annotated, counts.public),
+        "with_docstring": share(counts.documented, counts.total),
+        "public_with_docstring": share(counts.public_documented, counts.public),
+        "type_ignore_comments": ignores,
+    }
+    for name, value in figures.items():
+        print(f"{name:28} {value}")
+    for line in [*mypy_errors, *ruff_d, *counts.not_annotated, *counts.public_undocumented]:
+        print(f"  {line}")
+    if args.json:
+        args.json.write_text(json.dumps({**figures, **asdict(counts)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

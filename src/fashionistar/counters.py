@@ -1,0 +1,29 @@
+"""Counters in Redis that expire: the throttle's windows, checkout's recent views."""
+
+from __future__ import annotations
+
+from fashionistar.redis_client import aredis_client
+
+
+async def aincrement(key: str, *, ttl_s: int) -> int:
+    """Add one to a counter and (re)set its expiry, in one ``MULTI``, without blocking the loop.
+
+    Args:
+        key: The counter's key.
+        ttl_s: Seconds until it expires.
+
+    Returns:
+        The counter's new value.
+
+    Raises:
+        RedisError: Redis did not answer (the caller decides what that means).
+    """
+    client = aredis_client()
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, ttl_s)
+            count, _ = await pipe.execute()
+    finally:
+        await client.aclose()
+    return int(count)

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from prometheus_client.parser import text_string_to_metric_families
+from rq import Queue
+
+from fashionistar.observability.metrics import REGISTRY, task_timed
+from fashionistar.redis_client import redis_client
+from fashionistar.stack.native import free_port
+from tests.api_support import both_apis, call
+from tests.factories import make_product
+
+ROOT = Path(__file__).resolve().parents[2]
+AGREED_NAMES = {
+    # name as the text format's parser reports it (a counter without "_total") -> type
+    "fashionistar_http_request_duration_seconds": "histogram",
+    "fashionistar_db_queries_per_request": "histogram",
+    "fashionistar_cache_requests": "counter",
+    "fashionistar_task_duration_seconds": "histogram",
+    "fashionistar_task_queue_depth": "gauge",
+    "fashionistar_task_oldest_job_age_seconds": "gauge",
+    "fashionistar_task_failed_jobs": "gauge",
+    "fashionistar_task_workers": "gauge",
+}
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def scraped(text: str) -> dict[str, list]:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+@pytest.mark.django_db
+@both_apis
+def test_latency_is_recorded_by_route_method_and_status(api) -> None:
+    labels = {"route": f"{api.strip('/')}/catalog/products", "method": "GET", "status": "200"}
+    before = value("fashionistar_http_request_duration_seconds_count", **labels)
+
+    assert call(api, "get", "catalog/products").status == 200
+
+    assert value("fashionistar_http_request_duration_seconds_count", **labels) == before + 1
+
+
+@pytest.mark.django_db
+@both_apis
+def test_queries_per_request_are_the_statements_django_ran(api) -> None:
+    for _ in range(3):
+        make_product()
+    count = value("fashionistar_db_queries_per_request_count")
+    total = value("fashionistar_db_queries_per_request_sum")
+
+    with CaptureQueriesContext(connection) as ran:
+        call(api, "get", "catalog/products")
+
+    assert len(ran) > 0
+    assert value("fashionistar_db_queries_per_request_count") == count + 1
+    assert value("fashionistar_db_queries_per_request_sum") == total + len(ran)
+
+
+@pytest.mark.django_db
+def test_label_values_stay_bounded_whatever_the_client_sends() -> None:
+    labels = {"route": "<unmatched>", "method": "other", "status": "404"}
+    before = value("fashionistar_http_request_duration_seconds_count", **labels)
+
+    Client().generic("BREW", "/coffee/pot-42")
+
+    assert value("fashionistar_http_request_duration_seconds_count", **labels) == before + 1
+
+
+def test_cache_reads_count_as_hits_and_misses() -> None:
+    hits, misses = (value("fashionistar_cache_requests_total", result=r) for r in ("hit", "miss"))
+    cache.set("metrics-test", "here", timeout=30)
+
+    assert cache.get("metrics-test-absent", "fallback") == "fallback"  # miss
+    assert cache.get("metrics-test") == "here"  # hit
+    assert cache.get_many(["metrics-test", "metrics-test-absent"]) == {"metrics-test": "here"}
+    assert async_to_sync(cache.aget)("metrics-test") == "here"  # the async API counts too
+
+    assert value("fashionistar_cache_requests_total", result="hit") == hits + 3
+    assert value("fashionistar_cache_requests_total", result="miss") == misses + 2
+
+
+def test_task_attempts_are_timed_by_queue_failures_included() -> None:
+    before = value("fashionistar_task_duration_seconds_count", queue="emails")
+    with task_timed(queue="emails"):
+        time.sleep(0.01)
+    with pytest.raises(ConnectionError), task_timed(queue="emails"):
+        raise ConnectionError("smtp down")
+    assert value("fashionistar_task_duration_seconds_count", queue="emails") == before + 2
+    assert value("fashionistar_task_duration_seconds_sum", queue="emails") >= 0.01
+
+
+@pytest.fixture
+def emails_queue():
+    queue = Queue("emails", connection=redis_client())
+    queue.empty()
+    yield queue
+    queue.empty()
+
+
+@pytest.mark.django_db
+def test_the_endpoint_exposes_every_agreed_metric_and_the_queues(emails_queue) -> None:
+    emails_queue.enqueue(print, "waiting")
+    response = Client().get("/metrics")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    families = scraped(response.content.decode())
+    assert {name: families[name].type for name in AGREED_NAMES} == AGREED_NAMES
+    depth = {s.labels["queue"]: s.value for s in families["fashionistar_task_queue_depth"].samples}
+    assert depth == {"analytics": 0.0, "critical": 0.0, "emails": 1.0}
+    ages = families["fashionistar_task_oldest_job_age_seconds"].samples
+    assert all(sample.value >= 0 for sample in ages)
+
+
+@pytest.mark.django_db
+def test_the_endpoint_answers_without_the_queues_when_redis_is_down(settings, caplog) -> None:
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    with caplog.at_level(logging.WARNING, logger="fashionistar.observability.metrics"):
+        response = Client().get("/metrics")
+
+    assert response.status_code == 200
+    families = scraped(response.content.decode())
+    assert "fashionistar_http_request_duration_seconds" in families
+    assert "fashionistar_task_queue_depth" not in families
+    assert "Queue metrics skipped" in caplog.text
+
+
+def wait_until_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_two_server_processes_every_scrape_counts_both(tmp_path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port),
+         "--workers", "2", "--no-access-log", "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/healthz")
+        requests = 40
+        for _ in range(requests):  # a new connection each: either process may answer
+            assert httpx.get(f"{base}/api/sync/catalog/products").status_code == 200
+        counts = set()
+        for _ in range(6):
+            families = scraped(httpx.get(f"{base}/metrics").text)
+            histogram = families["fashionistar_http_request_duration_seconds"]
+            counts |= {
+                sample.value
+                for sample in histogram.samples
+                if sample.name.endswith("_count")
+                and sample.labels["route"] == "api/sync/catalog/products"
+            }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert counts == {requests}
+    pids = {re.sub(r"\D", "", path.name) for path in tmp_path.glob("histogram_*.db")}
+    assert len(pids) == 2  # both processes wrote samples there

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from django.db import connection, transaction
+from django.test import RequestFactory
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.trace import SpanKind
+
+from fashionistar.observability.context import request_bound
+from fashionistar.observability.tracing import traced
+from fashionistar.tasks.worker import drain
+from tests.api_support import call
+from tests.factories import make_product, make_user, variant_of
+from tests.observability.tasks import log_and_fail_once
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def descendants(spans, root) -> list:
+    children = [
+        span for span in spans if span.parent and span.parent.span_id == root.context.span_id
+    ]
+    return children + [d for child in children for d in descendants(spans, child)]
+
+
+def is_database(span) -> bool:
+    return span.attributes.get("db.system") == "postgresql"
+
+
+def is_redis(span) -> bool:
+    return span.attributes.get("db.system") == "redis"
+
+
+# --8<-- [start:trace_test]
+@pytest.mark.django_db(transaction=True)
+def test_one_trace_covers_the_request_its_sql_and_redis_and_its_tasks(clean_redis, mailbox) -> None:
+    ada = make_user("ada")
+    dress = make_product(name="Dress", price="89.00", stock=5)
+    body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": 1}]}
+
+    with traced() as exporter:
+        connection.close()  # a connection opened before instrumenting is not traced
+        answer = call("/api/sync/", "post", "orders", user=ada, body=body)
+        drain(queues=["emails", "analytics"], kind="simple")  # the payment deadline waits
+    spans = exporter.get_finished_spans()
+
+    assert answer.status == 201
+    (request,) = [span for span in spans if span.kind is SpanKind.SERVER]
+    assert request.name == "POST api/sync/orders"
+    assert request.attributes["http.status_code"] == 201
+    in_request = descendants(spans, request)
+    assert all(span.context.trace_id == request.context.trace_id for span in in_request)
+    tasks = {span.name: span for span in in_request if span.kind is SpanKind.CONSUMER}
+    confirmation = tasks["fashionistar.orders.tasks.order_confirmation_task"]
+    mail = tasks["fashionistar.tasks.email.deliver_email"]
+    analytics = tasks["fashionistar.analytics.tasks.analytics_record_order"]
+    assert confirmation.parent.span_id == request.context.span_id
+    assert analytics.parent.span_id == request.context.span_id
+    assert mail.parent.span_id == confirmation.context.span_id  # enqueued by that task
+    in_tasks = {
+        s.context.span_id for task in tasks.values() for s in [task, *descendants(spans, task)]
+    }
+    own = [span for span in in_request if span.context.span_id not in in_tasks]
+    assert {span.name for span in own if is_database(span)} >= {"SELECT", "INSERT", "UPDATE"}
+    assert any(is_redis(span) for span in own)  # throttle counter, enqueued jobs
+    assert any(is_database(span) for span in descendants(spans, confirmation))
+    assert len(mailbox) == 1
+
+
+# --8<-- [end:trace_test]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tasks_log_lines_carry_the_request_id_and_the_attempt(fast_retries, log_lines) -> None:
+    request = RequestFactory().post("/api/sync/orders")
+    with request_bound(request, request_id="req-77"), transaction.atomic():
+        log_and_fail_once.enqueue(key="req-77")  # sent to Redis when the transaction commits
+
+    drain(queues=["analytics"], kind="simple")
+
+    lines = [line for line in log_lines() if line["log.logger"] == "tests.observability.tasks"]
+    assert [(line["message"], line["http.request.id"], line["task.attempt"]) for line in lines] == [
+        ("attempt 1 of req-77", "req-77", 1),
+        ("attempt 2 of req-77", "req-77", 2),
+    ]
+
+
+class Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver: keeps every span posted to /v1/traces."""
+
+    spans: ClassVar[list[tuple[str, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        export = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in export.resource_spans:
+            service = next(
+                a.value.string_value
+                for a in resource_spans.resource.attributes
+                if a.key == "service.name"
+            )
+            for scope_spans in resource_spans.scope_spans:
+                self.spans.extend((service, span.name) for span in scope_spans.spans)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[str]:
+    Collector.spans = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+SERVE_ONE_REQUEST = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import Client
+from opentelemetry import trace
+status = Client().get("/api/sync/catalog/products").status_code
+provider = trace.get_tracer_provider()
+if hasattr(provider, "force_flush"):
+    provider.force_flush()
+print(json.dumps({
+    "status": status, "middleware": settings.MIDDLEWARE[0], "provider": type(provider).__name__
+}))
+"""
+
+
+def serve_one_request(**environ: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_ONE_REQUEST],
+        env={**env, "LOG_LEVEL": "WARNING", **environ},
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_an_endpoint_spans_go_out_over_otlp_http(collector) -> None:
+    served = serve_one_request(OTEL_EXPORTER_OTLP_ENDPOINT=collector, OTEL_SERVICE_NAME="shop-a")
+
+    assert served["status"] == 200
+    assert served["middleware"].startswith("opentelemetry.instrumentation.django")
+    assert ("shop-a", "GET api/sync/catalog/products") in Collector.spans
+    assert ("shop-a", "SELECT") in Collector.spans
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_an_endpoint_nothing_is_instrumented(collector) -> None:
+    served = serve_one_request()
+
+    assert served["status"] == 200
+    assert served["middleware"] == "fashionistar.observability.middleware.RequestIdMiddleware"
+    assert served["provider"] == "ProxyTracerProvider"  # the API's no-op default
+    assert Collector.spans == []
+
+
+FORKED_CHILD_EXITS = """
+import logging, os, django
+django.setup()
+from opentelemetry import trace
+from fashionistar.observability.shutdown import flush
+child = os.fork()
+if child == 0:  # like RQ's work horse: run the task, then os._exit()
+    with trace.get_tracer("task").start_as_current_span("task in the child"):
+        logging.getLogger("task").warning("line from the child")
+    flush()
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_that_exits_with_os_exit_loses_no_line_or_span(collector) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORKED_CHILD_EXITS],
+        env={**env, "OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_SERVICE_NAME": "worker"},
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["message"] for line in lines] == ["line from the child"]
+    assert lines[0]["trace.id"]
+    assert ("worker", "task in the child") in Collector.spans

@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup serve test lint docs
+.PHONY: setup serve test lint docs bench
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -30,3 +30,8 @@ docs: setup
 test: setup lint
 	$(RUN) pytest
 	$(RUN) mkdocs build --strict --quiet
+
+# Every benchmark scenario on a throwaway native stack (installs wrk with apt-get when missing);
+# results, tables and plots go to docs/assets/benchmarks/. QUICK=1: a few seconds per scenario.
+bench: setup
+	$(RUN) python benchmarks/run_all.py $(if $(QUICK),--quick)

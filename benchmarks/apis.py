@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from common import AppServer, Bench
+from common import Bench
 from report import (
     CONDITIONAL,
     CONFIRMED,
@@ -50,7 +50,7 @@ def run(bench: Bench) -> dict[str, Any]:
     }
     io = {NINJA: bench.pay(bench.server, "async"), DRF_ASGI: bench.pay(bench.server, "sync")}
     bench.progress.say(NAME, "starting DRF under WSGI")
-    with AppServer(bench.env, interface="wsgi") as wsgi:
+    with bench.server_for(interface="wsgi") as wsgi:
         cpu[DRF_WSGI] = bench.load(wsgi, SYNC_LIST)
         io[DRF_WSGI] = bench.pay(wsgi, "sync")
     wsgi.cleanup()

@@ -157,8 +157,7 @@ def markdown(figures: dict[str, Any]) -> str:
     memory = ", ".join(f"{fmt(mb)} MiB" for mb in figures["worker_rss_mb"])
     return (
         f"{table(LOAD_HEADER, load_rows(runs))}\n\n{per_request}\n\n"
-        f"Resident memory of the {len(figures['worker_rss_mb'])} worker processes after the "
-        f"run: {memory}."
+        f"Resident memory of each worker process after the run: {memory}."
     )
 
 

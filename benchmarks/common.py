@@ -269,6 +269,9 @@ def parse_metrics(text: str) -> dict[str, float]:
 class AppServer:
     """The shop under uvicorn, several worker processes, on a free loopback port.
 
+    Served through :mod:`serve_nodelay` unless asked otherwise: ``uvicorn --workers N`` leaves
+    Nagle's algorithm on (see there), which adds about 40 ms to each keep-alive request.
+
     ASGI servers run :mod:`bench_asgi` (the shop's application plus a timer on each SQL
     statement); a WSGI server runs ``fashionistar.wsgi`` through uvicorn's WSGI adapter.
     """
@@ -281,6 +284,7 @@ class AppServer:
         workers: int = 2,
         settings: str = "fashionistar.settings",
         database_url: str | None = None,
+        nodelay: bool = True,
     ) -> None:
         """Describe a server; start it with ``with``.
 
@@ -290,7 +294,10 @@ class AppServer:
             workers: Worker processes.
             settings: The settings module.
             database_url: Another ``DATABASE_URL`` (PostgreSQL directly, for example).
+            nodelay: Serve through :mod:`serve_nodelay` (uvicorn's supervisor, with TCP_NODELAY
+                on every connection); ``False`` runs ``uvicorn --workers N`` as shipped.
         """
+        self.nodelay = nodelay
         self.interface = interface
         self.workers = workers
         self.port = free_port()
@@ -318,12 +325,29 @@ class AppServer:
             if self.interface == "asgi3"
             else "fashionistar.wsgi:application"
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--interface", self.interface,
-             "--port", str(self.port), "--workers", str(self.workers),
-             "--no-access-log", "--log-level", "warning"],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        options = [
+            "--interface",
+            self.interface,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+        if self.nodelay:
+            command = [sys.executable, str(HERE / "serve_nodelay.py"), app, *options]
+        else:
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                *options,
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
+        with (self.folder / "server.log").open("wb") as log:
+            self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=log)
         try:
             self._wait_ready()
         except BaseException:
@@ -338,7 +362,9 @@ class AppServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the app server exited with {self.process.returncode}")
+                raise RuntimeError(
+                    f"the app server exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+                )
             try:
                 ready = httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
             except httpx.TransportError:
@@ -349,7 +375,7 @@ class AppServer:
         raise RuntimeError(f"{self.url} did not answer")
 
     def worker_pids(self) -> list[int]:
-        """Return the worker processes' ids (uvicorn's spawned children).
+        """Return the worker processes' ids (uvicorn's spawned children, or uvicorn alone).
 
         Returns:
             The ids.
@@ -366,7 +392,7 @@ class AppServer:
                 continue  # gone meanwhile
             if parent == self.process.pid and b"spawn_main" in command:
                 pids.append(int(entry.name))
-        return pids
+        return pids or [self.process.pid]  # plain uvicorn with one worker serves by itself
 
     def metrics(self) -> dict[str, float]:
         """Scrape ``/metrics`` (every worker's samples, added up).
@@ -381,6 +407,17 @@ class AppServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=60)
+            errors = [line for line in self.log().splitlines() if '"log.level": "error"' in line]
+            if errors:
+                print(f"{len(errors)} errors logged by {self.url}; the first:\n{errors[0][-4000:]}")
+
+    def log(self) -> str:
+        """Return what the server wrote (the shop logs JSON lines, flushed as it stops).
+
+        Returns:
+            The text.
+        """
+        return (self.folder / "server.log").read_text(errors="replace")
 
     def query_times(self) -> dict[str, list[float]]:
         """Return the SQL statement durations the workers recorded, by route; after :meth:`stop`.
@@ -491,6 +528,11 @@ def wrk(
         "p99_ms": raw["p99_us"] / 1000,
         "mean_ms": raw["mean_us"] / 1000,
         "errors": failed,
+        "error_kinds": {
+            name: raw[name]
+            for name in ("connect", "read", "write", "timeout", "status")
+            if raw[name]
+        },
         "client_cpu_s": round(client_cpu, 2),
         "server_cpu_s": round(server_cpu, 2),
     }
@@ -529,6 +571,7 @@ class Budget:
         samples: Connections opened per connection kind.
         tasks: Tasks per drain measurement.
         live_seconds: Length of the fixed-rate task phase.
+        workers: Worker processes of each app server.
     """
 
     seconds: int
@@ -538,12 +581,22 @@ class Budget:
     samples: int
     tasks: int
     live_seconds: float
+    workers: int
 
 
 FULL = Budget(
-    seconds=10, warmup=2, connections=16, repeats=20, samples=200, tasks=2000, live_seconds=15
+    seconds=10,
+    warmup=2,
+    connections=16,
+    repeats=20,
+    samples=200,
+    tasks=1000,
+    live_seconds=15,
+    workers=2,
 )
-QUICK = Budget(seconds=1, warmup=0, connections=8, repeats=3, samples=20, tasks=100, live_seconds=2)
+QUICK = Budget(
+    seconds=1, warmup=0, connections=4, repeats=2, samples=10, tasks=50, live_seconds=1, workers=1
+)
 
 
 @dataclass
@@ -568,25 +621,38 @@ class Bench:
     variant_ids: list[int]
     partner_latency_ms: int
 
+    def server_for(self, **options: Any) -> AppServer:
+        """Describe another app server on this stack, with the budget's worker count.
+
+        Args:
+            **options: For :class:`AppServer`.
+
+        Returns:
+            The server, to start with ``with``.
+        """
+        return AppServer(self.env, workers=self.budget.workers, **options)
+
     def load(self, server: AppServer, path: str, **options: Any) -> dict[str, Any]:
         """Warm up, then load one endpoint with wrk; add what the app's metrics saw meanwhile.
 
         Args:
             server: The server to load.
             path: The request path.
-            **options: For :func:`wrk` (``connections`` defaults to the budget's).
+            **options: For :func:`wrk` (``connections`` and ``seconds`` default to the
+                budget's).
 
         Returns:
             wrk's figures, plus the cache hits and misses and the SQL statements per request
             that the app counted during the run.
         """
         options.setdefault("connections", self.budget.connections)
+        options.setdefault("seconds", self.budget.seconds)
         options.setdefault("token", self.token)
         url = f"{server.url}{path}"
         if self.budget.warmup and options.get("kind") != "pay":
             wrk(url, **{**options, "seconds": self.budget.warmup})
         before = server.metrics()
-        figures = wrk(url, seconds=self.budget.seconds, watch=server.worker_pids(), **options)
+        figures = wrk(url, watch=server.worker_pids(), **options)
         after = server.metrics()
 
         def grew(name: str) -> float:

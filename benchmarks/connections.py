@@ -96,7 +96,7 @@ def run(bench: Bench) -> dict[str, Any]:
     measure(BOUNCER, bench.server)
     for label, options in configs.items():
         bench.progress.say(NAME, f"starting the app server: {label}")
-        with AppServer(bench.env, **options) as server:
+        with bench.server_for(**options) as server:
             measure(label, server)
         server.cleanup()
     return figures

@@ -14,8 +14,9 @@ both on the production settings:
 Both serve plain HTTP (``SECURE_SSL_REDIRECT`` off: wrk cannot say it came through a TLS proxy).
 The list is loaded from both APIs, ``/api/async/catalog/products`` (Ninja) and
 ``/api/sync/catalog/products`` (DRF), alternating off and on in each round so that drift on
-the shared machine hits both. It prints requests/s (median of the rounds), the on/off ratio and
-the overhead.
+the shared machine hits both. It prints requests/s (median of the rounds), the on/off ratio,
+the overhead, and the servers' CPU time per request (which other work on the machine disturbs
+less than requests/s).
 
 Usage: ``uv run python benchmarks/observability_overhead.py [--rounds 3] [--quick] [--json F]``
 """
@@ -35,7 +36,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from common import FULL, QUICK, AppServer, Budget, Progress, machine, prepared_stack, wrk
+from common import (
+    FULL,
+    QUICK,
+    AppServer,
+    Budget,
+    Progress,
+    load_average,
+    machine,
+    prepared_stack,
+    wrk,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -167,6 +178,21 @@ def measure(
     return runs
 
 
+def cpu_per_request(runs: list[dict[str, Any]]) -> float:
+    """Return the server's CPU time per request over some runs.
+
+    Less sensitive than requests/s to other work on a shared machine: time the server waits
+    for a core does not count.
+
+    Args:
+        runs: wrk's figures, with the server's CPU seconds.
+
+    Returns:
+        Milliseconds of CPU (the worker processes, user and system) per request.
+    """
+    return 1000 * sum(r["server_cpu_s"] for r in runs) / sum(r["requests"] for r in runs)
+
+
 def summary(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[str, float]]:
     """Reduce each endpoint's runs to medians, the ratio and the overhead.
 
@@ -187,6 +213,8 @@ def summary(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[
             "overhead_pct": 100 * (1 - on / off),
             "off_p50_ms": statistics.median(r["p50_ms"] for r in configs["off"]),
             "on_p50_ms": statistics.median(r["p50_ms"] for r in configs["on"]),
+            "off_cpu_ms_per_request": cpu_per_request(configs["off"]),
+            "on_cpu_ms_per_request": cpu_per_request(configs["on"]),
             "errors": sum(r["errors"] for config in configs.values() for r in config),
         }
     return table
@@ -205,6 +233,7 @@ def main() -> int:
     args = parser.parse_args()
     budget = QUICK if args.quick else FULL
     progress = Progress()
+    load_before = load_average()
     folder = Path(tempfile.mkdtemp(prefix="fashionistar-overhead-"))
     with prepared_stack(demo_stock=1000) as env, otlp_collector() as endpoint:
         production = {
@@ -228,17 +257,22 @@ def main() -> int:
             server.cleanup()
     table = summary(runs)
     spans = spans_received()
-    print(f"\n{'endpoint':12} {'off req/s':>10} {'on req/s':>10} {'on/off':>7} {'overhead':>9}")
+    print(
+        f"\n{'endpoint':12} {'off req/s':>10} {'on req/s':>10} {'on/off':>7} {'overhead':>9}"
+        f" {'CPU ms/req off':>15} {'on':>6}"
+    )
     for label, row in table.items():
         print(
             f"{label:12} {row['off_rps']:10.1f} {row['on_rps']:10.1f} {row['ratio']:7.3f} "
-            f"{row['overhead_pct']:8.1f}%"
+            f"{row['overhead_pct']:8.1f}% {row['off_cpu_ms_per_request']:15.2f} "
+            f"{row['on_cpu_ms_per_request']:6.2f}"
         )
     print(f"spans received by the OTLP collector, by kind: {dict(spans)}")
     conditions = (
         f"uvicorn 2 workers (ASGI) per server, wrk 1 thread {budget.connections} connections, "
         f"{budget.seconds} s per run after {budget.warmup} s warm-up, {args.rounds} rounds, "
-        "median; client and servers share the machine"
+        "median; client and servers share the machine; load average before "
+        f"{load_before}, after {load_average()}"
     )
     print(conditions)
     if args.json:

@@ -6,8 +6,9 @@ One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per sce
 2. the fake partners (card gateway, shipping, fraud) in their own process, answering after
    ``--partner-latency-ms``;
 3. the shop under uvicorn, 2 worker processes, ASGI, through PgBouncer (the default set-up),
-   loaded by wrk (one client thread) on the same machine;
-4. the scenarios: ``gather``, ``apis``, ``connections``, ``baselines``, ``tasks``; each
+   with TCP_NODELAY (:mod:`serve_nodelay`), loaded by wrk (one client thread) on the same
+   machine;
+4. the scenarios: ``server``, ``gather``, ``apis``, ``connections``, ``baselines``, ``tasks``; each
    comparison runs its baseline in this same run;
 5. ``results.json`` (with the machine's description), and per scenario a Markdown table with
    its verdicts and a PNG plot, in ``--out`` (``docs/assets/benchmarks`` by default).
@@ -18,6 +19,7 @@ Client and server share the machine's cores: every figure is for both on the sam
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -30,6 +32,7 @@ import connections
 import gather
 import httpx
 import report
+import server
 import tasks_throughput
 from common import (
     FULL,
@@ -48,11 +51,12 @@ from common import (
 
 DEMO_STOCK = 100_000_000
 """Deep stock, so that load runs never sell out."""
-SCENARIOS: list[ModuleType] = [gather, apis, connections, baselines, tasks_throughput]
+SCENARIOS: list[ModuleType] = [server, gather, apis, connections, baselines, tasks_throughput]
 CONDITIONS = (
-    "uvicorn {workers} worker processes (h11, asyncio loop); wrk 1 thread, {connections} "
-    "connections, {seconds} s per run after {warmup} s of warm-up; client and server share the "
-    "{cores} cores; PostgreSQL, PgBouncer, Redis and the fake partners run on the same machine"
+    "uvicorn {workers} worker processes (h11, asyncio loop, TCP_NODELAY); wrk 1 thread, "
+    "{connections} connections, {seconds} s per run after {warmup} s of warm-up; client and "
+    "server share the {cores} cores; PostgreSQL, PgBouncer, Redis and the fake partners run on "
+    "the same machine"
 )
 
 
@@ -66,7 +70,7 @@ def http_scenarios(bench: Bench) -> dict[str, Any]:
         Figures by scenario.
     """
     results: dict[str, Any] = {}
-    for module in (gather, apis, connections):
+    for module in (server, gather, apis, connections):
         bench.progress.say(module.NAME, "start")
         results[module.NAME] = module.run(bench)
     bench.progress.say(baselines.NAME, "start")
@@ -117,13 +121,14 @@ def measure(*, quick: bool, partner_latency_ms: int, progress: Progress) -> dict
         import django
 
         django.setup()
-        progress.say("setup", "app server: uvicorn, 2 workers, ASGI, PgBouncer")
-        with AppServer(env) as server:
-            token, variant_ids = demo_fixtures(server.url)
-            bench = Bench(env, budget, progress, server, token, variant_ids, partner_latency_ms)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+        progress.say("setup", f"app server: uvicorn, {budget.workers} worker(s), ASGI, PgBouncer")
+        with AppServer(env, workers=budget.workers) as app_server:
+            token, variant_ids = demo_fixtures(app_server.url)
+            bench = Bench(env, budget, progress, app_server, token, variant_ids, partner_latency_ms)
             results = http_scenarios(bench)
-        baselines.add_query_times(results[baselines.NAME], server.query_times())
-        server.cleanup()
+        baselines.add_query_times(results[baselines.NAME], app_server.query_times())
+        app_server.cleanup()
         results[tasks_throughput.NAME] = tasks_throughput.run(
             env=env,
             tasks=budget.tasks,
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget": budget,
         "partner_latency_ms": args.partner_latency_ms,
         "conditions": CONDITIONS.format(
-            workers=2,
+            workers=budget.workers,
             connections=budget.connections,
             seconds=budget.seconds,
             warmup=budget.warmup,

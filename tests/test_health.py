@@ -12,6 +12,19 @@ from fashionistar.health import READY_TIMEOUT_SECONDS
 from fashionistar.stack.native import free_port
 
 
+def test_livez_checks_nothing_outside_the_process(settings) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = Client().get("/livez")  # no database access allowed here either
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
 @pytest.mark.django_db
 def test_healthz_reports_database_and_cache() -> None:
     response = Client().get("/healthz")

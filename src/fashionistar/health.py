@@ -1,4 +1,12 @@
-"""Health endpoints: liveness (``/healthz``) and readiness (``/readyz``)."""
+"""Health endpoints: ``/livez`` (liveness), ``/readyz`` (readiness), ``/healthz`` (both, at once).
+
+- ``/livez`` checks nothing outside the process: a liveness probe that checked PostgreSQL or
+  Redis would have Kubernetes restart every pod during an outage of either, which cures nothing.
+- ``/readyz`` checks PostgreSQL (through PgBouncer) and Redis, with short timeouts: a pod that
+  cannot reach them gets no traffic until it can.
+- ``/healthz`` answers whether the database and the cache work through Django's own
+  connections; it is the quick check of ``make serve`` and the load scripts.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,18 @@ from fashionistar.redis_client import aredis_client
 
 READY_TIMEOUT_SECONDS = 1.0
 """Each readiness check gives up after this long (the probe's own timeout must be longer)."""
+
+
+def livez(request: HttpRequest) -> JsonResponse:
+    """Report that the process answers requests.
+
+    Args:
+        request: The request.
+
+    Returns:
+        ``{"status": "ok"}`` with 200.
+    """
+    return JsonResponse({"status": "ok"})
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -65,10 +65,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# --8<-- [end:middleware]
 
 # JSON lines with ECS field names on stdout, written by a background thread.
 LOGGING = logging_config(level=log_level_from_env("LOG_LEVEL", default="INFO"))
+# --8<-- [end:middleware]
 
 ROOT_URLCONF = "fashionistar.urls"
 ASGI_APPLICATION = "fashionistar.asgi.application"
@@ -128,8 +128,12 @@ TASKS = {
         },
     }
 }
+_MAINTENANCE_S = int(os.environ.get("TASK_WORKER_MAINTENANCE_S", "10"))
 TASK_WORKER = {
-    "maintenance_interval": int(os.environ.get("TASK_WORKER_MAINTENANCE_S", "10")),
+    # Registry clean-up, scheduler take-over and the outbox sweep run this often...
+    "maintenance_interval": _MAINTENANCE_S,
+    # ...also when idle: RQ waits on an empty queue for worker_ttl - 15 s between passes.
+    "worker_ttl": _MAINTENANCE_S + 15,
     "job_monitoring_interval": int(os.environ.get("TASK_WORKER_MONITORING_S", "5")),
 }
 # --8<-- [end:tasks_settings]

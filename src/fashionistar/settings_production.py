@@ -49,7 +49,7 @@ if not ALLOWED_HOSTS:
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header("DJANGO_PROXY_SSL_HEADER")
 SECURE_SSL_REDIRECT = True
 # Probes and the Prometheus scrape come over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = int(env_str("DJANGO_HSTS_SECONDS", default=str(365 * 24 * 3600)))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
 # Preloading is a promise to browsers that is slow to take back: turn it off before the first

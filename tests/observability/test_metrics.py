@@ -140,6 +140,7 @@ def test_the_endpoint_answers_without_the_queues_when_redis_is_down(settings, ca
     assert "fashionistar_http_request_duration_seconds" in families
     assert "fashionistar_task_queue_depth" not in families
     assert "Queue metrics skipped" in caplog.text
+    assert "ConnectionError" in caplog.text
 
 
 def wait_until_up(url: str, timeout: float = 60) -> None:

@@ -111,7 +111,7 @@ def test_plain_http_is_redirected_except_probes_and_scrapes(server) -> None:
     redirect = httpx.get(f"{server}/api/sync/catalog/products", headers={"Host": HOST})
     assert redirect.status_code == 301
     assert redirect.headers["Location"] == f"https://{HOST}/api/sync/catalog/products"
-    for path in ("/healthz", "/readyz", "/metrics"):
+    for path in ("/livez", "/healthz", "/readyz", "/metrics"):
         assert httpx.get(f"{server}{path}", headers={"Host": HOST}).status_code == 200, path
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,11 +14,13 @@ from typing import ClassVar
 import pytest
 from django.db import connection, transaction
 from django.test import RequestFactory
+from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanKind
 
 from fashionistar.observability.context import request_bound
-from fashionistar.observability.tracing import traced
+from fashionistar.observability.shutdown import flush
+from fashionistar.observability.tracing import memory_exporter, traced
 from fashionistar.tasks.worker import drain
 from tests.api_support import call
 from tests.factories import make_product, make_user, variant_of
@@ -204,3 +207,14 @@ def test_a_forked_child_that_exits_with_os_exit_loses_no_line_or_span(collector)
     assert [line["message"] for line in lines] == ["line from the child"]
     assert lines[0]["trace.id"]
     assert ("worker", "task in the child") in Collector.spans
+
+
+def test_flush_is_harmless_in_a_process_that_goes_on(log_lines) -> None:
+    exporter = memory_exporter()  # an SDK provider, which flush() asks to export
+    exporter.clear()
+    with trace.get_tracer("test").start_as_current_span("before exit"):
+        logging.getLogger("tests.flush").warning("last words")
+    flush()
+    logging.getLogger("tests.flush").warning("and more")
+    assert [line["message"] for line in log_lines()] == ["last words", "and more"]
+    assert [span.name for span in exporter.get_finished_spans()] == ["before exit"]

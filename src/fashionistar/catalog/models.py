@@ -37,6 +37,10 @@ class Product(models.Model):
     currency = models.CharField(max_length=3, choices=[(c, c) for c in CURRENCIES])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Name and description folded for search (catalog.services.product_search_text). Added
+    # nullable and backfilled by a task (migration 0002), then made NOT NULL (0003): the
+    # expand/contract example of docs/operations/migrations.md.
+    search_text = models.TextField(editable=False)
 
     class Meta:
         ordering = ("name", "pk")

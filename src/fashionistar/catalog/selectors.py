@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from fashionistar.catalog.models import CURRENCIES, Product, Variant
 from fashionistar.errors import ApplicationError, NotFound
@@ -38,7 +38,8 @@ def product_list(
     """Return active products matching the filters, with category and variants loaded.
 
     Args:
-        search: Words to find in the name or description (case-insensitive).
+        search: Words to find in the name or description (case-insensitive), each one
+            anywhere in ``search_text``.
         category: A category slug.
         currency: Only prices in this currency.
         min_price: Lowest price, inclusive.
@@ -59,8 +60,8 @@ def product_list(
     if min_price is not None and max_price is not None and min_price > max_price:
         raise InvalidQuery("min_price is greater than max_price.")
     products = Product.objects.filter(is_active=True)
-    for word in search.split():
-        products = products.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    for word in search.split():  # search_text holds the name and description, case-folded
+        products = products.filter(search_text__contains=word.casefold())
     if category:
         products = products.filter(category__slug=category)
     if currency:

@@ -29,6 +29,49 @@ class VariantSpec:
     stock: int = 0
 
 
+# --8<-- [start:search_text]
+def product_search_text(*, name: str, description: str) -> str:
+    """Fold a product's name and description into the text the catalog search reads.
+
+    Args:
+        name: The product's name.
+        description: Its description.
+
+    Returns:
+        The words, case-folded, one space apart.
+    """
+    return " ".join(f"{name} {description}".split()).casefold()
+
+
+@transaction.atomic
+def product_search_text_backfill(*, batch_size: int) -> int:
+    """Fill ``search_text`` of the next products that have none, one batch.
+
+    Rows are locked with ``SKIP LOCKED``: two backfills running at once take different rows.
+
+    Args:
+        batch_size: Products per batch.
+
+    Returns:
+        How many products were filled (fewer than ``batch_size``: none is left).
+    """
+    products = list(
+        Product.objects.filter(search_text__isnull=True)
+        .order_by("pk")
+        .select_for_update(skip_locked=True)
+        .only("pk", "name", "description")[:batch_size]
+    )
+    for product in products:
+        product.search_text = product_search_text(
+            name=product.name, description=product.description
+        )
+    Product.objects.bulk_update(products, ["search_text"])
+    return len(products)
+
+
+# --8<-- [end:search_text]
+
+
 @transaction.atomic
 def product_create(
     *,
@@ -61,6 +104,7 @@ def product_create(
         price=price,
         currency=currency,
         description=description,
+        search_text=product_search_text(name=name, description=description),
     )
     product.full_clean()
     product.save()

@@ -33,7 +33,6 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from fashionistar.tasks.monitoring import QueueStats
@@ -83,8 +82,9 @@ TASK_DURATION = Histogram(
 class QueueCollector(Collector):
     """Gauges per queue, read from Redis when Prometheus scrapes.
 
-    If Redis does not answer, the scrape still succeeds without these gauges (and the error is
-    logged): the request metrics are most needed exactly then.
+    If reading the queues fails (Redis does not answer, a job vanishes while it is read), the
+    scrape still succeeds without these gauges, and the error is logged: the request metrics
+    are most needed exactly then.
     """
 
     def __init__(self, stats: Callable[[], Sequence[QueueStats]]) -> None:
@@ -111,8 +111,8 @@ class QueueCollector(Collector):
         """
         try:
             stats = self.stats()
-        except RedisError:
-            logger.warning("Queue metrics skipped: Redis did not answer", exc_info=True)
+        except Exception:  # any failure here must not fail the scrape (it is logged)
+            logger.warning("Queue metrics skipped: the queues could not be read", exc_info=True)
             return
         families = {
             "depth": GaugeMetricFamily(

@@ -23,7 +23,7 @@ from fashionistar.observability.metrics import counting_queries, request_observe
 
 access_logger = logging.getLogger("fashionistar.request")
 
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+QUIET_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: their access lines are logged at DEBUG, not INFO."""
 
 Finish = Callable[[HttpResponseBase], None]

@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 """Either one turns tracing on."""
 
-UNTRACED_PATHS = "healthz,readyz,metrics"
+UNTRACED_PATHS = "livez,healthz,readyz,metrics"
 """Probes and scrapes: a span every few seconds per pod tells nothing."""
 
 

@@ -32,6 +32,8 @@ from fashionistar.tasks.outbox import outbox_sweep
 
 logger = logging.getLogger(__name__)
 
+RESTART_DELAY_S = 1.0
+
 
 class _OutboxMaintenance:
     """Adds the outbox sweep to RQ's periodic maintenance (registry clean-up, scheduling)."""
@@ -112,6 +114,35 @@ def make_worker(*, queues: Sequence[str] = (), kind: str = "fork", **options: An
         connection=connection,
         **{**defaults, **options},
     )
+
+
+# --8<-- [start:serve_queues]
+def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool = False) -> None:
+    """Run a worker until told to stop; start a fresh one when it loses Redis.
+
+    RQ's worker gives up when a Redis command fails between jobs (a master that died, a
+    failover): it logs "found an unhandled exception, quitting" and returns. A new worker asks
+    the Sentinels for the master again, so after a failover it finds the promoted replica.
+
+    Args:
+        queues: Queue names (all by default).
+        kind: ``fork`` or ``simple``.
+        burst: Stop when the queues are empty.
+    """
+    while True:
+        try:
+            worker = make_worker(queues=queues, kind=kind)
+            worker.work(burst=burst, with_scheduler=True)
+        except RedisError:  # no master yet: the Sentinels are still electing one
+            logger.warning("worker cannot reach Redis; trying again", exc_info=True)
+        else:
+            if burst or worker._stop_requested:
+                return
+            logger.warning("worker stopped without being asked to; starting a new one")
+        time.sleep(RESTART_DELAY_S)
+
+
+# --8<-- [end:serve_queues]
 
 
 def pending_jobs(queues: Iterable[str]) -> int:

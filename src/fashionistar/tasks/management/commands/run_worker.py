@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fashionistar.tasks.worker import WORKER_CLASSES, make_worker, task_queue_names
+from fashionistar.tasks.worker import WORKER_CLASSES, serve_queues, task_queue_names
 
 
 class Command(BaseCommand):
@@ -37,5 +37,4 @@ class Command(BaseCommand):
         unknown = set(options["queues"]) - set(task_queue_names())
         if unknown:
             raise CommandError(f"unknown queues {sorted(unknown)}; known: {task_queue_names()}")
-        worker = make_worker(queues=options["queues"], kind=options["kind"])
-        worker.work(burst=options["burst"], with_scheduler=True)
+        serve_queues(queues=options["queues"], kind=options["kind"], burst=options["burst"])

@@ -1,0 +1,1 @@
+"""``db_backup``, ``db_restore``, ``migrate_roundtrip``."""

@@ -1,0 +1,119 @@
+"""Fixtures for the operations tests: a fresh instance to restore into, a live server, a worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fashionistar.stack import RunningStack, start_stack
+from fashionistar.stack.native import free_port
+
+
+@pytest.fixture
+def fresh_instance() -> Iterator[RunningStack]:
+    """A new native stack that has never seen the shop's data; destroyed (files too) after."""
+    stack = start_stack(environ={"FASHIONISTAR_STACK": "native"})
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until_up(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
+    """A child of the test in its own session, on the run's stack, its output discarded."""
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL for the whole session (an idle worker may not stop on SIGTERM)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def shop_server() -> Iterator[str]:
+    """The shop under uvicorn (ASGI) on a free port, on the run's stack: its base URL."""
+    port = free_port()
+    server = spawn(
+        [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port)]
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base_url}/healthz")
+        yield base_url
+    finally:
+        stop(server)
+
+
+@pytest.fixture
+def critical_worker() -> Iterator[subprocess.Popen[bytes]]:
+    """``manage.py run_worker critical``, a real worker process."""
+    worker = spawn([sys.executable, "manage.py", "run_worker", "critical"])
+    try:
+        yield worker
+    finally:
+        stop(worker)
+
+
+def debian_program(program: str, package: str) -> str:
+    """Find a program, installing its Debian package when it is missing and we are root."""
+    found = shutil.which(program)
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+            check=True,
+            env=env,
+        )
+        found = shutil.which(program)
+    if found is None:
+        pytest.fail(f"{program} is needed: install the Debian package {package}")
+    return found
+
+
+@pytest.fixture
+def clean_redis() -> Iterator[None]:
+    """Empty queues before and after: no job of another test runs here, none of ours outlives it."""
+    from fashionistar.redis_client import redis_client
+
+    client = redis_client()
+    client.flushdb()
+    yield
+    client.flushdb()
+    client.close()

@@ -1,0 +1,131 @@
+"""Fault test: the Redis master dies while orders are placed; no committed order's task is lost.
+
+A Sentinel group (master, replica, three Sentinels) replaces the stack's Redis for this test.
+A real worker process serves every queue through Sentinel. Orders are placed in a thread, one
+after another; halfway, the master is SIGKILLed. Orders committed while there is no master write
+their tasks to the outbox and fail to push them; the worker's sweep pushes them once Sentinel
+has promoted the replica. At the end every order has its mail, its analytics fact, and its
+payment deadline waiting in RQ's scheduler, and the outbox holds nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.tasks import task_backends
+from rq.job import Job
+
+from fashionistar.analytics.models import OrderFact
+from fashionistar.orders.models import Order
+from fashionistar.orders.services import OrderItem, order_place
+from fashionistar.orders.tasks import order_payment_deadline_task
+from fashionistar.stack.redis_ha import RedisHA, start_redis_ha
+from fashionistar.tasks.models import OutboxEntry
+from fashionistar.tasks.monitoring import queue_stats
+from tests.factories import make_product, make_user, variant_of
+from tests.tasks.test_flow import ROOT, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORDERS = 24
+
+
+@pytest.fixture
+def sentinel_redis(settings) -> Iterator[RedisHA]:
+    with start_redis_ha() as ha:
+        settings.REDIS_SENTINELS = [f"{host}:{port}" for host, port in ha.sentinels]
+        settings.REDIS_SENTINEL_MASTER = ha.master_name
+        settings.TASKS = {  # a new backend instance, connected through the Sentinels
+            "default": {
+                **settings.TASKS["default"],
+                "OPTIONS": {**settings.TASKS["default"]["OPTIONS"], "SWEEP_AFTER_S": 1},
+            }
+        }
+        settings.ORDER_PAYMENT_WINDOW_S = 3600
+        yield ha
+
+
+def start_worker(ha: RedisHA, smtp_port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "REDIS_SENTINELS": ",".join(f"{host}:{port}" for host, port in ha.sentinels),
+        "REDIS_SENTINEL_MASTER": ha.master_name,
+        "TASKS_SWEEP_AFTER_S": "1",
+        "TASK_WORKER_MAINTENANCE_S": "1",
+        "TASK_WORKER_MONITORING_S": "1",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_port),
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_orders_placed_across_a_master_failover_lose_no_task(
+    sentinel_redis: RedisHA, mailbox, settings
+) -> None:
+    customer = make_user("ada")
+    dress = make_product(price="20.00", stock=ORDERS)
+    item = [OrderItem(variant_id=variant_of(dress).pk, quantity=1)]
+    placed: list[int] = []
+    failover_s: list[float] = []
+
+    def place_orders() -> None:
+        try:
+            for number in range(ORDERS):
+                if number == ORDERS // 3:
+                    sentinel_redis.kill_master()  # orders go on while there is no master
+                    watcher.start()
+                placed.append(order_place(user=customer, items=item).pk)
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=lambda: failover_s.append(sentinel_redis.wait_for_failover()))
+    smtp_port = settings.MAILERS["smtp"]["OPTIONS"]["port"]
+    worker = start_worker(sentinel_redis, smtp_port)
+    try:
+        wait_for(lambda: queue_stats()[0].workers == 1, timeout_s=30)
+        placer = threading.Thread(target=place_orders)
+        started = time.monotonic()
+        placer.start()
+        placer.join(timeout=120)
+        watcher.join(timeout=60)
+        assert len(placed) == ORDERS
+        recovered = wait_for(
+            lambda: (
+                OrderFact.objects.count() == ORDERS
+                and Order.objects.filter(confirmation_sent_at__isnull=False).count() == ORDERS
+                and len(mailbox) == ORDERS
+            ),
+            timeout_s=60,
+        )
+    finally:
+        worker.kill()  # teardown only: how a worker stops is not what this test is about
+        worker.wait()
+    print(
+        f"failover {failover_s[0]:.1f} s; all {ORDERS} orders' mails and facts done "
+        f"{time.monotonic() - started:.1f} s after the first order "
+        f"({recovered:.1f} s after the last)"
+    )
+    assert OrderFact.objects.filter(order_id__in=placed).count() == ORDERS
+    # Each order's payment deadline waits in RQ's scheduler (an hour): in Redis, not lost.
+    deadlines = OutboxEntry.objects.filter(name=order_payment_deadline_task.module_path)
+    assert deadlines.count() == ORDERS
+    connection_ = task_backends["default"].connection
+    assert {Job.fetch(str(e.pk), connection=connection_).get_status() for e in deadlines} == {
+        "scheduled"
+    }
+    assert OutboxEntry.objects.count() == ORDERS  # nothing else left behind
+    subjects = sorted(message["Subject"] for message in mailbox)
+    assert subjects == sorted(f"Your Fashionistar order {pk}" for pk in placed)  # once each

@@ -17,6 +17,7 @@ from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import (
     Http404,
     HttpRequest,
@@ -50,7 +51,7 @@ from fashionistar.apis import (
 )
 from fashionistar.apis.ninja import JsonParser
 from fashionistar.catalog.apis.ninja import router as catalog_router
-from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.errors import ApplicationError, DatabaseUnavailable, NotFound
 from fashionistar.orders.apis.ninja import router as orders_router
 from fashionistar.payments.apis.ninja import router as payments_router
 
@@ -67,6 +68,19 @@ def not_found() -> NotFound:
         The error.
     """
     return NotFound("Not found.")
+
+
+def database_unavailable(exc: OperationalError | InterfaceError) -> DatabaseUnavailable:
+    """Build the 503 of a database that did not answer; log it as a warning, without traceback.
+
+    Args:
+        exc: Django's wrapper of the driver's error (connection refused, closed, timed out).
+
+    Returns:
+        The error.
+    """
+    logger.warning("Database unavailable: %s", exc)
+    return DatabaseUnavailable()
 
 
 def error_headers(error: ApplicationError) -> dict[str, str]:
@@ -192,6 +206,8 @@ def ninja_to_error(exc: Exception) -> ApplicationError:
         case SuspiciousOperation():
             logger.warning("Suspicious request refused: %s", exc)
             return ApplicationError("Bad request.")
+        case OperationalError() | InterfaceError():
+            return database_unavailable(exc)
     logger.error("Unexpected error in the async API", exc_info=exc)
     return api_error(ServerError)
 
@@ -252,6 +268,8 @@ def drf_to_error(exc: Exception) -> ApplicationError | None:
         case SuspiciousOperation():
             logger.warning("Suspicious request refused: %s", exc)
             return ApplicationError("Bad request.")
+        case OperationalError() | InterfaceError():
+            return database_unavailable(exc)
     return None
 
 

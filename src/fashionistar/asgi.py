@@ -1,8 +1,20 @@
-"""ASGI entry point (the production server runs this)."""
+"""ASGI entry point (the production server runs this).
+
+With tracing on (an OTLP endpoint in the environment), the application is wrapped in
+OpenTelemetry's ASGI middleware: Django's own instrumentation makes no request span under ASGI.
+"""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
-application = get_asgi_application()
+application: Any = get_asgi_application()
+
+from fashionistar.observability.tracing import ENDPOINT_VARIABLES  # noqa: E402 - after setup
+
+if any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    application = OpenTelemetryMiddleware(application)

@@ -37,3 +37,17 @@ class NotFound(ApplicationError):
 
     status_code = 404
     code = "not_found"
+
+
+class DatabaseUnavailable(ApplicationError):
+    """The database, or PgBouncer in front of it, did not answer (a restart, a failover).
+
+    The request's transaction did not commit unless the connection broke during the commit
+    itself: retry it (a payment with the same idempotency key, which cannot charge twice).
+    """
+
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable; retry in a moment.")

@@ -136,6 +136,8 @@ TASK_WORKER = {
     "worker_ttl": _MAINTENANCE_S + 15,
     "job_monitoring_interval": int(os.environ.get("TASK_WORKER_MONITORING_S", "5")),
 }
+# RQ logs three lines per job at INFO; WARNING keeps retries, failures and restarts only.
+TASK_WORKER_LOG_LEVEL = os.environ.get("TASK_WORKER_LOG_LEVEL", os.environ.get("LOG_LEVEL", "INFO"))
 # --8<-- [end:tasks_settings]
 
 # A placed order waits this long for its payment before the critical queue cancels it.

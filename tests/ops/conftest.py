@@ -7,11 +7,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from fashionistar.stack import RunningStack, start_stack
@@ -29,18 +27,6 @@ def fresh_instance() -> Iterator[RunningStack]:
 
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until_up(url: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
@@ -68,6 +54,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def shop_server() -> Iterator[str]:
     """The shop under uvicorn (ASGI) on a free port, on the run's stack: its base URL."""
+    from tests.observability.test_metrics import wait_until_up  # imports models: Django first
+
     port = free_port()
     server = spawn(
         [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port)]
@@ -94,13 +82,9 @@ def debian_program(program: str, package: str) -> str:
     """Find a program, installing its Debian package when it is missing and we are root."""
     found = shutil.which(program)
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-            check=True,
-            env=env,
-        )
+        for command in (["update"], ["install", "-y", "--no-install-recommends", package]):
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "-qq", *command], check=True, env=env)
         found = shutil.which(program)
     if found is None:
         pytest.fail(f"{program} is needed: install the Debian package {package}")

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from fashionistar.inventory.models import Stock
+from fashionistar.ops import backup
 from fashionistar.ops.backup import (
     BackupError,
     PostgresTarget,
@@ -182,5 +183,17 @@ def test_the_password_stays_off_the_command_line() -> None:
     assert "s3cret" not in target.conninfo
     assert target.client_env()["PGPASSWORD"] == "s3cret"
     assert target.dbname == "fashionistar"
-    with pytest.raises(BackupError, match="postgres://user@host:port/dbname"):
-        PostgresTarget.from_url("redis://localhost:6379/0")
+    for wrong in ("redis://localhost:6379/0", "postgres://shop@db:5432", "postgres://%zz@db/x"):
+        with pytest.raises(BackupError, match="postgres://user@host:port/dbname"):
+            PostgresTarget.from_url(wrong)
+
+
+def test_client_programs_are_found_in_debians_versioned_folders_too(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(backup.shutil, "which", lambda name: None)
+    for version in ("9", "15"):
+        (tmp_path / version / "bin").mkdir(parents=True)
+        (tmp_path / version / "bin" / "pg_dump").touch()
+    monkeypatch.setattr(backup, "DEBIAN_POSTGRES_BIN", tmp_path)
+    assert backup.client_program("pg_dump") == str(tmp_path / "15" / "bin" / "pg_dump")
+    with pytest.raises(BackupError, match="pg_restore is not installed"):
+        backup.client_program("pg_restore")

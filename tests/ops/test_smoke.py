@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import global_settings
@@ -110,3 +113,24 @@ def test_the_command_needs_a_password_from_the_environment(monkeypatch, capsys) 
     monkeypatch.delenv("SMOKE_PASSWORD", raising=False)
     assert main(["--base-url", "http://127.0.0.1:1", "--username", "smoke"]) == 2
     assert "set SMOKE_PASSWORD" in capsys.readouterr().err
+
+
+def test_a_server_that_is_not_the_shop_fails_clearly(tmp_path) -> None:
+    """A real HTTP server (the standard library's) serving files where the shop's paths are."""
+    (tmp_path / "healthz").write_text("<html>a proxy's error page</html>")
+    catalog = tmp_path / "api" / "sync" / "catalog"
+    catalog.mkdir(parents=True)
+    (catalog / "products").write_text('{"count": 1}')
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        outcomes = run_smoke(base_url=base_url, username="smoke", password=PASSWORD)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "GET /healthz answered no JSON" in outcomes[0].detail
+    assert outcomes[1].status == "FAIL"
+    assert "without the expected fields (KeyError('results'))" in outcomes[1].detail

@@ -81,7 +81,12 @@ class SmokeRun:
                 f"{method} {path} answered {response.status_code}, not {expect}: "
                 f"{response.text[:300]}"
             )
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as error:
+            raise SmokeFailure(
+                f"{method} {path} answered no JSON: {response.text[:300]}"
+            ) from error
 
 
 def check_health(run: SmokeRun) -> str:
@@ -268,6 +273,8 @@ def run_smoke(
                 passed.add(check.name)
             except SmokeFailure as failure:
                 detail, status = str(failure), "FAIL"
+            except (KeyError, TypeError) as error:  # JSON, but not the shop's answer
+                detail, status = f"an answer without the expected fields ({error!r})", "FAIL"
             outcomes.append(Outcome(check.name, status, time.monotonic() - started, detail))
     return outcomes
 

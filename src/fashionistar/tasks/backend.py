@@ -48,6 +48,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from fashionistar.observability import propagation
+from fashionistar.observability.metrics import task_timed
 from fashionistar.redis_client import redis_client
 from fashionistar.tasks.models import OutboxEntry, OutboxKind
 
@@ -327,21 +328,22 @@ def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     _record(job, "workers", job.worker_name or f"pid-{os.getpid()}")
     result = result_from_job(job, backend.alias)
     object.__setattr__(result, "status", TaskResultStatus.RUNNING)
-    task_started.send(type(backend), task_result=result)
-    attempt = result.attempts
-    with propagation.restore(job.meta["context"], attempt=attempt, name=module_path):
+    context = job.meta["context"]
+    with propagation.restore(context, attempt=result.attempts, name=module_path):
+        task_started.send(type(backend), task_result=result)
         try:
-            if task.takes_context:
-                value = task.call(TaskContext(task_result=result), *args, **kwargs)
-            else:
-                value = task.call(*args, **kwargs)
+            with task_timed(queue=job.origin):
+                if task.takes_context:
+                    value = task.call(TaskContext(task_result=result), *args, **kwargs)
+                else:
+                    value = task.call(*args, **kwargs)
         except Exception as error:
             _attempt_failed(job, result, error, backend=backend)
             raise
-    OutboxEntry.objects.filter(pk=job.id).delete()
-    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
-    object.__setattr__(result, "_return_value", normalize_json(value))
-    task_finished.send(type(backend), task_result=result)
+        OutboxEntry.objects.filter(pk=job.id).delete()
+        object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
+        object.__setattr__(result, "_return_value", normalize_json(value))
+        task_finished.send(type(backend), task_result=result)
     return result.return_value
 
 

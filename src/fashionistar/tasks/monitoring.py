@@ -42,27 +42,27 @@ def queue_stats(*, now: datetime | None = None) -> list[QueueStats]:
     Returns:
         One entry per queue, sorted by name.
     """
-    connection = redis_client()
     current = now or datetime.now(UTC)
     stats = []
-    for name in task_queue_names():
-        queue = Queue(name, connection=connection)
-        oldest_id = next(iter(queue.get_job_ids(0, 1)), None)
-        oldest = Job.fetch(oldest_id, connection=connection) if oldest_id else None
-        enqueued_at = oldest.enqueued_at if oldest is not None else None
-        stats.append(
-            QueueStats(
-                queue=name,
-                depth=queue.count,
-                oldest_job_age_seconds=(
-                    max(0.0, (current - enqueued_at.replace(tzinfo=UTC)).total_seconds())
-                    if enqueued_at
-                    else 0.0
-                ),
-                failed=FailedJobRegistry(queue=queue).count,
-                workers=Worker.count(queue=queue),
+    with redis_client() as connection:
+        for name in task_queue_names():
+            queue = Queue(name, connection=connection)
+            oldest_id = next(iter(queue.get_job_ids(0, 1)), None)
+            oldest = Job.fetch(oldest_id, connection=connection) if oldest_id else None
+            enqueued_at = oldest.enqueued_at if oldest is not None else None
+            stats.append(
+                QueueStats(
+                    queue=name,
+                    depth=queue.count,
+                    oldest_job_age_seconds=(
+                        max(0.0, (current - enqueued_at.replace(tzinfo=UTC)).total_seconds())
+                        if enqueued_at
+                        else 0.0
+                    ),
+                    failed=FailedJobRegistry(queue=queue).count,
+                    workers=Worker.count(queue=queue),
+                )
             )
-        )
     return stats
 
 

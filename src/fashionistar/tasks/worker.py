@@ -23,10 +23,12 @@ from django.db import DatabaseError, connections
 from django.tasks import task_backends
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
+from rq.executions import Execution
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.worker.base import BaseWorker
 
+from fashionistar.observability.shutdown import flush
 from fashionistar.redis_client import redis_client
 from fashionistar.tasks.outbox import outbox_sweep
 
@@ -64,6 +66,24 @@ class ForkingTaskWorker(_OutboxMaintenance, Worker):
             Seconds.
         """
         return int(3 * self.job_monitoring_interval)
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """Run the job; in the forked child, flush logs and spans before it ``os._exit``s.
+
+        Args:
+            job: The job.
+            queue: Its queue.
+            execution: RQ's execution record.
+
+        Returns:
+            Whether the job succeeded.
+        """
+        try:
+            done: bool = super().perform_job(job, queue, execution)
+        finally:
+            if self._is_horse:
+                flush()
+        return done
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         """Close database connections before forking: a child must not share the parent's.
@@ -108,7 +128,7 @@ def make_worker(*, queues: Sequence[str] = (), kind: str = "fork", **options: An
         The worker; call ``work(with_scheduler=True)`` on it.
     """
     connection = redis_client(socket_timeout=None)  # dequeueing blocks on BLPOP
-    defaults: dict[str, Any] = dict(getattr(settings, "TASK_WORKER", {}))
+    defaults: dict[str, Any] = dict(settings.TASK_WORKER)
     return WORKER_CLASSES[kind](
         [Queue(name, connection=connection) for name in (queues or task_queue_names())],
         connection=connection,
@@ -132,11 +152,13 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
     while True:
         try:
             worker = make_worker(queues=queues, kind=kind)
-            worker.work(burst=burst, with_scheduler=True)
+            worker.work(
+                burst=burst, with_scheduler=True, logging_level=settings.TASK_WORKER_LOG_LEVEL
+            )
         except RedisError:  # no master yet: the Sentinels are still electing one
             logger.warning("worker cannot reach Redis; trying again", exc_info=True)
         else:
-            if burst or worker._stop_requested:
+            if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
                 return
             logger.warning("worker stopped without being asked to; starting a new one")
         time.sleep(RESTART_DELAY_S)

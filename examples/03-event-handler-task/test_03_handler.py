@@ -1,0 +1,66 @@
+"""Exercise 03: big orders get a welcome task, after commit, run by a real worker."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.tasks import TaskResultStatus, default_task_backend
+from tests.factories import make_product, make_user, variant_of
+from workshop_tasks import vip_welcome_task
+
+from fashionistar.events import registry
+from fashionistar.orders.events import OrderPlaced
+from fashionistar.orders.services import OrderItem, order_place
+from fashionistar.tasks.models import OutboxEntry
+from fashionistar.tasks.worker import drain
+
+PARTICIPANT_FILE = "handlers.py"
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_redis")]
+
+
+@pytest.fixture
+def wired(participant, monkeypatch) -> None:
+    """Add the participant's handler to the project's registry, after the shop's own."""
+    handlers = (*registry.HANDLERS[OrderPlaced], participant.welcome_vip)
+    monkeypatch.setitem(registry.HANDLERS, OrderPlaced, handlers)
+
+
+def welcome_entries() -> list[OutboxEntry]:
+    return list(OutboxEntry.objects.filter(name=vip_welcome_task.module_path))
+
+
+def place(price: str):
+    user = make_user()
+    product = make_product(price=price)
+    return order_place(user=user, items=[OrderItem(variant_id=variant_of(product).pk, quantity=1)])
+
+
+@pytest.mark.usefixtures("wired")
+def test_a_big_order_gets_its_welcome_after_commit_and_a_worker_runs_it() -> None:
+    with transaction.atomic():
+        order = place("120.00")
+        assert welcome_entries() == []  # nothing leaves before the commit
+    (entry,) = welcome_entries()
+    assert entry.payload["kwargs"] == {"order_id": order.pk}
+    drain(queues=["emails"])
+    result = default_task_backend.get_result(str(entry.pk))
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == f"welcome {order.user.username}"
+
+
+@pytest.mark.usefixtures("wired")
+def test_a_small_order_gets_none() -> None:
+    place("20.00")
+    assert welcome_entries() == []
+
+
+@pytest.mark.usefixtures("wired")
+def test_a_rolled_back_order_gets_none() -> None:
+    def place_then_fail() -> None:
+        with transaction.atomic():
+            place("150.00")
+            raise RuntimeError("the request failed after placing the order")
+
+    with pytest.raises(RuntimeError):
+        place_then_fail()
+    assert welcome_entries() == []

@@ -1,0 +1,89 @@
+"""Check workshop exercises against the real stack: ``uv run python examples/check.py 01``.
+
+Starts a throwaway PostgreSQL + PgBouncer + Redis (``fashionistar.stack``), runs each
+exercise's test against the participant's file (``start/``, the default) or the reference
+(``--against solution``), and says PASS or FAIL for each. The exit code is 0 when every
+exercise passed.
+
+    uv run python examples/check.py 01              # your work on exercise 01
+    uv run python examples/check.py all --against solution
+    uv run python examples/check.py 02 -- -x -vv    # extra pytest arguments after --
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent
+ROOT = EXAMPLES.parent
+AGAINST_VARIABLE = "FASHIONISTAR_EXERCISE_AGAINST"  # read by examples/conftest.py
+
+
+def exercises() -> dict[str, Path]:
+    """The exercise folders, by number (``01-selector-prefetch`` is ``01``)."""
+    return {
+        path.name[:2]: path
+        for path in sorted(EXAMPLES.iterdir())
+        if path.is_dir() and path.name[:2].isdigit() and (path / "README.md").is_file()
+    }
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("numbers", nargs="+", help="exercise numbers (01, 02, ...) or 'all'")
+    parser.add_argument(
+        "--against",
+        choices=("start", "solution"),
+        default="start",
+        help="the participant's start/ folder (default) or the reference solution/",
+    )
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.pytest_args = argv[split + 1 :]  # what follows "--" goes to pytest
+    return args
+
+
+def run_exercise(folder: Path, *, against: str, environ: dict[str, str], extra: list[str]) -> bool:
+    """Run one exercise's tests; return whether they passed."""
+    pytest = [sys.executable, "-m", "pytest", "-q", "--tb=short", "--no-cov", "-p", "no:randomly"]
+    env = {**environ, AGAINST_VARIABLE: against}
+    print(f"--- exercise {folder.name}, against {against}/", flush=True)
+    return (
+        subprocess.run([*pytest, str(folder), *extra], cwd=ROOT, env=env, check=False).returncode
+        == 0
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Start a stack, check the exercises, print one verdict line each."""
+    from fashionistar.stack import running_stack
+
+    args = parse(argv)
+    known = exercises()
+    numbers = list(known) if args.numbers == ["all"] else [n.zfill(2) for n in args.numbers]
+    unknown = [n for n in numbers if n not in known]
+    if unknown:
+        print(f"unknown exercise {', '.join(unknown)}; there are {', '.join(known)}")
+        return 2
+    with running_stack() as stack:
+        environ = {**os.environ, **stack.urls.environ()}
+        environ.setdefault("DJANGO_SECRET_KEY", "workshop-only-not-a-secret-" + "x" * 30)
+        verdicts = {
+            number: run_exercise(
+                known[number], against=args.against, environ=environ, extra=args.pytest_args
+            )
+            for number in numbers
+        }
+    for number, passed in verdicts.items():
+        word = "PASS" if passed else "FAIL"
+        print(f"exercise {known[number].name} against {args.against}/: {word}")
+    return 0 if all(verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,88 @@
+"""Fixtures of the site tests: the built site, served over HTTP, and a headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fashionistar.stack.native import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs site, built with ``mkdocs build --strict`` into a folder of its own."""
+    site = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return site
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site: Path) -> Iterator[str]:
+    """The built site served by ``python -m http.server`` (search needs http, not file://)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=built_site,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(url, timeout=1).raise_for_status()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the site's HTTP server did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def find_chromium() -> str | None:
+    """Path of the Chromium binary, if one is installed."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A Chromium binary: installed with apt-get when missing and we are root, else a skip."""
+    binary = find_chromium()
+    if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"installing {' '.join(CHROMIUM_PACKAGES)} with apt-get ...")
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES],
+            check=True,
+            env=apt_env,
+        )
+        binary = find_chromium()
+    if binary is None:
+        pytest.skip(
+            "Chromium is not installed and this is not root: install the Debian packages "
+            f"{' '.join(CHROMIUM_PACKAGES)} to run the browser tests"
+        )
+    return binary

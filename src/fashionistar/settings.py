@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "fashionistar.tasks",
     "fashionistar.events",
     "fashionistar.analytics",
+    "fashionistar.ops",
     "fashionistar.observability",
 ]
 

@@ -42,6 +42,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/sync/ops/", include("fashionistar.ops.urls")),
     path("api/sync/", include((sync_patterns, "sync"))),
     path("api/async/", ninja_urls()),
 ]

@@ -167,6 +167,7 @@ class FaultReport:
     in_database: int
     unknown_outcome: int
     anomalies: list[str]
+    unexpected: dict[str, int]
 
     def line(self, name: str) -> str:
         """Format the report as one line for a test's or a benchmark's output.
@@ -183,7 +184,7 @@ class FaultReport:
             f"{self.recovery_s:.2f} s after the server was back; slowest request "
             f"{self.slowest_s:.2f} s; answers {answers}; {self.placed} orders placed (201), "
             f"{self.in_database} in the database, {self.unknown_outcome} 503s on an order; "
-            f"anomalies: {len(self.anomalies)}"
+            f"anomalies: {len(self.anomalies) + sum(self.unexpected.values())}"
         )
 
 
@@ -231,7 +232,8 @@ def fault_run(fault: Callable[[], float], *, allowed: set[str]) -> FaultReport:
         allowed: The answers (``"201"``, ``"503 database_unavailable"``, ...) users may get.
 
     Returns:
-        The report; its anomalies list every order lost or duplicated, every answer not allowed.
+        The report: ``anomalies`` lists every order lost or duplicated and stock unaccounted
+        for, ``unexpected`` counts the answers not allowed.
     """
     customers = Customers.create()
     customers.start()
@@ -251,7 +253,7 @@ def fault_run(fault: Callable[[], float], *, allowed: set[str]) -> FaultReport:
     answers = customers.answers
     placed, in_db, anomalies = check_orders(customers, answers)
     kinds = Counter(_kind(a) for a in answers)
-    anomalies += [f"{count} answers {kind}" for kind, count in kinds.items() if kind not in allowed]
+    unexpected = {kind: count for kind, count in kinds.items() if kind not in allowed}
     slowest = max(a.seconds for a in answers)
     if first is None:
         anomalies.append(f"no order placed within {GIVE_UP_S:.0f} s of the server being back")
@@ -267,4 +269,5 @@ def fault_run(fault: Callable[[], float], *, allowed: set[str]) -> FaultReport:
         in_database=in_db,
         unknown_outcome=sum(1 for a in answers if a.method == "post" and a.status == 503),
         anomalies=anomalies,
+        unexpected=unexpected,
     )

@@ -56,9 +56,11 @@ def test_an_unknown_or_malformed_task_id_is_a_404(staff) -> None:
     assert_error(call(SYNC, "get", f"{ECHO}/%00", user=staff), 404, "not_found")
 
 
-def test_anybody_but_staff_is_refused(staff) -> None:
+def test_anybody_but_staff_is_refused_whatever_the_id(staff) -> None:
     assert_error(call(SYNC, "post", ECHO, body={"value": 1}), 401)
-    assert_error(call(SYNC, "get", f"{ECHO}/{uuid.uuid4()}"), 401)
+    for task_id in (uuid.uuid4(), "not-a-uuid"):
+        assert_error(call(SYNC, "get", f"{ECHO}/{task_id}"), 401)
+        assert_error(call(SYNC, "get", f"{ECHO}/{task_id}", user=make_user()), 403)
     assert_error(call(SYNC, "post", ECHO, user=make_user(), body={"value": 1}), 403)
 
 

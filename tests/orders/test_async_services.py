@@ -36,7 +36,9 @@ def partners(settings) -> Iterator[GatewayServer]:
 def order():
     customer = make_user()
     dress = make_product(price="89.00", stock=5)
-    return order_place(user=customer, items=[OrderItem(variant_id=variant_of(dress).pk, quantity=2)])
+    return order_place(
+        user=customer, items=[OrderItem(variant_id=variant_of(dress).pk, quantity=2)]
+    )
 
 
 def test_the_summary_asks_every_partner_and_they_overlap(partners, order) -> None:

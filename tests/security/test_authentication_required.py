@@ -27,6 +27,7 @@ ANY = set(METHODS)
 
 PUBLIC = {
     # operations: liveness, readiness and metrics (scraped by the platform, no customer data)
+    "livez": ANY,
     "healthz": ANY,
     "readyz": ANY,
     "metrics": ANY,

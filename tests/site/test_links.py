@@ -7,11 +7,16 @@ reads every page of the built site and follows every internal link and anchor.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 BASE = "http://site.invalid/"
+ROOT = Path(__file__).resolve().parents[2]
+REPO_PATH = re.compile(
+    r"`(?P<path>(?:src|tests|examples|benchmarks|deploy)/[\w./-]+?)(?:::(?P<name>\w+))?`"
+)
 
 
 class PageParser(HTMLParser):
@@ -89,3 +94,18 @@ def test_the_checker_finds_a_missing_anchor_and_a_missing_page(tmp_path: Path) -
         "index.html: a/#gone (no #gone there)",
         "index.html: b/ (no such file)",
     ]
+
+
+def test_every_repository_path_a_page_names_exists() -> None:
+    """A page that names ``tests/x.py::test_y`` or ``src/...`` points at something real."""
+    problems = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        for match in REPO_PATH.finditer(page.read_text()):
+            path = ROOT / match["path"]
+            if not path.exists():
+                problems.append(f"{page.relative_to(ROOT)}: {match['path']} does not exist")
+            elif match["name"] and not re.search(
+                rf"^(?:async )?def {match['name']}\(", path.read_text(), re.MULTILINE
+            ):
+                problems.append(f"{page.relative_to(ROOT)}: no {match['name']} in {match['path']}")
+    assert not problems, "\n".join(problems)

@@ -119,7 +119,9 @@ def publish(event_type: type[Event], /, **fields: Any) -> Event:
     entry = OutboxEntry.objects.create(
         kind=OutboxKind.EVENT, name=event.name, payload=event.model_dump(mode="json")
     )
-    transaction.on_commit(functools.partial(_dispatch_entry, entry, event))
+    # robust: a failing dispatch is logged, not raised into the request that committed; the
+    # entry stays in the outbox and the sweep dispatches it again.
+    transaction.on_commit(functools.partial(_dispatch_entry, entry, event), robust=True)
     return event
 
 

@@ -79,8 +79,11 @@ class EchoTaskResultApi(ApiView):
 
     permission_classes = (IsAdminUser,)
 
-    def get(self, request: Request, task_id: UUID) -> Response:
+    def get(self, request: Request, task_id: str) -> Response:
         """Read the result.
+
+        The path takes any text, so that a client who is not staff is refused (401, 403)
+        before the id is looked at; an id that is not a UUID is then a 404 like an unknown one.
 
         Args:
             request: The request.
@@ -93,9 +96,9 @@ class EchoTaskResultApi(ApiView):
             NotFound: No echo task has this id (or its result expired).
         """
         try:
-            result = echo.get_result(str(task_id))
-        except (TaskResultDoesNotExist, TaskResultMismatch):
-            raise NotFound("No such echo task.", extra={"task_id": str(task_id)}) from None
+            result = echo.get_result(str(UUID(task_id)))
+        except (ValueError, TaskResultDoesNotExist, TaskResultMismatch):
+            raise NotFound("No such echo task.", extra={"task_id": task_id[:64]}) from None
         return Response(EchoResultSerializer(result).data)
 
 

@@ -10,5 +10,5 @@ app_name = "ops"
 
 urlpatterns = [
     path("echo-task", EchoTaskApi.as_view(), name="echo-task"),
-    path("echo-task/<uuid:task_id>", EchoTaskResultApi.as_view(), name="echo-task-result"),
+    path("echo-task/<str:task_id>", EchoTaskResultApi.as_view(), name="echo-task-result"),
 ]

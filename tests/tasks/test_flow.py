@@ -164,3 +164,23 @@ def test_worker_alive_answers_for_this_host_only_while_a_worker_runs(fast_retrie
         worker.wait(timeout=30)
     with pytest.raises(CommandError):
         call_command("worker_alive")
+
+
+def test_a_worker_that_cannot_reach_redis_keeps_trying_and_stops_on_sigterm() -> None:
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "REDIS_SENTINELS": ""}
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "critical"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,  # the JSON log lines
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)
+        assert worker.poll() is None  # still trying, not crashed
+        worker.terminate()
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert b"cannot reach Redis" in worker.stdout.read()

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -149,7 +151,15 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
         kind: ``fork`` or ``simple``.
         burst: Stop when the queues are empty.
     """
-    while True:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    while not stop.is_set():
+        # RQ installs its own handlers while a worker runs; ours cover the gaps in between.
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
         try:
             worker = make_worker(queues=queues, kind=kind)
             worker.work(
@@ -161,7 +171,7 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
             if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
                 return
             logger.warning("worker stopped without being asked to; starting a new one")
-        time.sleep(RESTART_DELAY_S)
+        stop.wait(RESTART_DELAY_S)
 
 
 # --8<-- [end:serve_queues]

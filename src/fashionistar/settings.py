@@ -112,16 +112,24 @@ CACHES = {
 }
 
 # --8<-- [start:tasks_settings]
+_RETRY_INTERVAL_S = os.environ.get("TASKS_RETRY_INTERVAL_S", "")
 TASKS = {
     "default": {
         "BACKEND": "fashionistar.tasks.backend.RQTaskBackend",
         "QUEUES": ["emails", "critical", "analytics"],
         "OPTIONS": {
             # Retries after the first attempt, and seconds before each (RQ's scheduler waits).
+            # TASKS_RETRY_INTERVAL_S (fault drills, tests) sets one short interval for all.
             "RETRY": {
-                "emails": {"max": 3, "intervals": [10, 60, 300]},
-                "critical": {"max": 3, "intervals": [1, 2, 4]},
-                "analytics": {"max": 3, "intervals": [5, 30, 120]},
+                queue: {
+                    "max": 3,
+                    "intervals": [int(_RETRY_INTERVAL_S)] if _RETRY_INTERVAL_S else gaps,
+                }
+                for queue, gaps in {
+                    "emails": [10, 60, 300],
+                    "critical": [1, 2, 4],
+                    "analytics": [5, 30, 120],
+                }.items()
             },
             "JOB_TIMEOUT_S": 60,
             # A pending outbox entry older than this is checked against Redis by the sweep.

@@ -58,6 +58,7 @@ def start_worker(ha: RedisHA, smtp_port: int) -> subprocess.Popen[bytes]:
         "REDIS_SENTINELS": ",".join(f"{host}:{port}" for host, port in ha.sentinels),
         "REDIS_SENTINEL_MASTER": ha.master_name,
         "TASKS_SWEEP_AFTER_S": "1",
+        "TASKS_RETRY_INTERVAL_S": "1",  # an attempt that failed during the outage retries soon
         "TASK_WORKER_MAINTENANCE_S": "1",
         "TASK_WORKER_MONITORING_S": "1",
         "EMAIL_HOST": "127.0.0.1",
@@ -109,7 +110,7 @@ def test_orders_placed_across_a_master_failover_lose_no_task(
                 and len(mailbox) == ORDERS
             ),
             # A task that failed while there was no master is retried by RQ's scheduler, whose
-            # lock (copied from the dead master) lasts up to a minute longer: wait for that too.
+            # lock (copied from the dead master) can hold for a minute more: wait for that too.
             timeout_s=150,
         )
     finally:

@@ -176,11 +176,13 @@ def test_a_worker_that_cannot_reach_redis_keeps_trying_and_stops_on_sigterm() ->
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(3)
+        assert worker.stdout is not None
+        for line in worker.stdout:  # wait until it has started and failed to connect
+            if b"cannot reach Redis" in line:
+                break
         assert worker.poll() is None  # still trying, not crashed
         worker.terminate()
         assert worker.wait(timeout=10) == 0
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert b"cannot reach Redis" in worker.stdout.read()

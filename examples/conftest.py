@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -31,15 +30,3 @@ def participant(request: pytest.FixtureRequest) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def clean_redis() -> Iterator[None]:
-    """An empty Redis database before and after the test."""
-    from fashionistar.redis_client import redis_client
-
-    client = redis_client()
-    client.flushdb()
-    yield
-    client.flushdb()
-    client.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fashionistar.stack import RunningStack, start_stack
-from fashionistar.stack.native import free_port
+from fashionistar.stack.native import apt_install, free_port
 
 
 @pytest.fixture
@@ -81,23 +81,8 @@ def critical_worker() -> Iterator[subprocess.Popen[bytes]]:
 def debian_program(program: str, package: str) -> str:
     """Find a program, installing its Debian package when it is missing and we are root."""
     found = shutil.which(program)
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        for command in (["update"], ["install", "-y", "--no-install-recommends", package]):
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            subprocess.run(["apt-get", "-qq", *command], check=True, env=env)
+    if found is None and apt_install([package]):
         found = shutil.which(program)
     if found is None:
         pytest.fail(f"{program} is needed: install the Debian package {package}")
     return found
-
-
-@pytest.fixture
-def clean_redis() -> Iterator[None]:
-    """Empty queues before and after: no job of another test runs here, none of ours outlives it."""
-    from fashionistar.redis_client import redis_client
-
-    client = redis_client()
-    client.flushdb()
-    yield
-    client.flushdb()
-    client.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fashionistar.stack.native import free_port
+from fashionistar.stack.native import apt_install, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
@@ -70,15 +70,7 @@ def find_chromium() -> str | None:
 def chromium() -> str:
     """A Chromium binary: installed with apt-get when missing and we are root, else a skip."""
     binary = find_chromium()
-    if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"installing {' '.join(CHROMIUM_PACKAGES)} with apt-get ...")
-        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES],
-            check=True,
-            env=apt_env,
-        )
+    if binary is None and apt_install(CHROMIUM_PACKAGES):
         binary = find_chromium()
     if binary is None:
         pytest.skip(

@@ -9,17 +9,6 @@ import pytest
 
 
 @pytest.fixture
-def clean_redis() -> Iterator[None]:
-    from fashionistar.redis_client import redis_client
-
-    client = redis_client()
-    client.flushdb()
-    yield
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
 def fast_retries(settings, clean_redis) -> dict[str, Any]:
     """Retries after 0 s, so a burst worker runs every attempt at once."""
     tasks = {**settings.TASKS["default"]}

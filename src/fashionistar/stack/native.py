@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,6 +85,28 @@ def find_binaries() -> Binaries | None:
     )
 
 
+def apt_install(packages: Sequence[str]) -> bool:
+    """Install Debian packages with apt-get, if this is root on a machine that has it.
+
+    Args:
+        packages: The package names.
+
+    Returns:
+        Whether apt-get ran (it raises if it fails).
+    """
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    print(f"installing {' '.join(packages)} with apt-get ...")
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        check=True,
+        env=apt_env,
+    )
+    return True
+
+
 def ensure_binaries() -> Binaries:
     """Find the server programs, installing Debian's packages when root and they are missing.
 
@@ -95,15 +117,7 @@ def ensure_binaries() -> Binaries:
         StackError: They are missing and cannot be installed here.
     """
     binaries = find_binaries()
-    if binaries is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"installing {' '.join(DEBIAN_PACKAGES)} with apt-get ...")
-        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DEBIAN_PACKAGES],
-            check=True,
-            env=apt_env,
-        )
+    if binaries is None and apt_install(DEBIAN_PACKAGES):
         binaries = find_binaries()
     if binaries is None:
         raise StackError(

@@ -104,6 +104,17 @@ def reset_data() -> None:
     cache.clear()
 
 
+@pytest.fixture
+def clean_redis() -> Iterator[None]:
+    """An empty Redis database before and after the test: no job or key of another test."""
+    from fashionistar.redis_client import redis_client
+
+    with redis_client() as client:
+        client.flushdb()
+        yield
+        client.flushdb()
+
+
 @pytest.fixture(scope="module")
 def docs_page(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
     """Give a docs page the database and Redis, and wipe what it wrote when it ends.

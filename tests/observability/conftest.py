@@ -32,4 +32,4 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 
 
 # The task tests' fixtures: an empty Redis, retries without waiting, a real SMTP server.
-from tests.tasks.conftest import clean_redis, fast_retries, mailbox  # noqa: E402, F401
+from tests.tasks.conftest import fast_retries, mailbox  # noqa: E402, F401

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from fashionistar.stack import RunningStack, start_stack
 from fashionistar.stack.native import apt_install, free_port
+from tests.processes import spawn, spawn_worker, stop
 
 
 @pytest.fixture
@@ -24,31 +22,6 @@ def fresh_instance() -> Iterator[RunningStack]:
         yield stack
     finally:
         stack.stop()
-
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
-    """A child of the test in its own session, on the run's stack, its output discarded."""
-    return subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL for the whole session (an idle worker may not stop on SIGTERM)."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +44,7 @@ def shop_server() -> Iterator[str]:
 @pytest.fixture
 def critical_worker() -> Iterator[subprocess.Popen[bytes]]:
     """``manage.py run_worker critical``, a real worker process."""
-    worker = spawn([sys.executable, "manage.py", "run_worker", "critical"])
+    worker = spawn_worker("critical")
     try:
         yield worker
     finally:

@@ -23,7 +23,8 @@ from fashionistar.ops.alerting import (
 from fashionistar.stack.native import free_port
 from fashionistar.stack.redis_ha import start_redis_ha
 from tests.deploy.test_metrics import EXPORTED_METRICS
-from tests.ops.conftest import ROOT, debian_program, spawn, stop
+from tests.ops.conftest import debian_program
+from tests.processes import ROOT, spawn, stop
 
 RULE_TESTS = Path(__file__).with_name("alert_rules_test.yml")
 RUNBOOK = ROOT / "docs" / "operations" / "runbook.md"

@@ -21,7 +21,7 @@ from fashionistar.ops.backup import PostgresTarget
 from fashionistar.ops.migrations import LINTER_IGNORED, lint_migrations
 from fashionistar.tasks.worker import drain
 from tests.factories import make_product
-from tests.ops.conftest import ROOT
+from tests.processes import ROOT
 
 EXPANDED = "0002_product_search_text"
 CONTRACT = "0003_product_search_text_not_null"

@@ -16,7 +16,7 @@ from fashionistar.inventory.models import Stock
 from fashionistar.ops.smoke import main, run_smoke
 from fashionistar.orders.models import Order, OrderStatus
 from tests.factories import make_product, make_user, variant_of
-from tests.ops.conftest import ROOT
+from tests.processes import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -30,7 +30,8 @@ from fashionistar.stack.redis_ha import RedisHA, start_redis_ha
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats
 from tests.factories import make_product, make_user, variant_of
-from tests.tasks.test_flow import ROOT, wait_for
+from tests.processes import ROOT
+from tests.tasks.test_flow import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

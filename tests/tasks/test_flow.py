@@ -30,11 +30,10 @@ from fashionistar.tasks.monitoring import queue_stats
 from fashionistar.tasks.worker import drain
 from tests.api_support import ASYNC, call
 from tests.factories import make_product, make_user, variant_of
+from tests.processes import ROOT, spawn_worker, stop
 from tests.tasks.sample_tasks import add, always_fails, slow_mark
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_send_mail_is_delivered_by_a_worker_through_smtp(fast_retries, mailbox) -> None:
@@ -98,22 +97,6 @@ def test_the_worker_command_refuses_unknown_queues() -> None:
         call_command("run_worker", "nope")
 
 
-def start_worker(*queues: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TASK_WORKER_MONITORING_S": "1",
-        "TASK_WORKER_MAINTENANCE_S": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", *queues],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 def wait_for(condition, timeout_s: float) -> float:
     started = time.monotonic()
     while not condition():
@@ -127,7 +110,7 @@ def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_re
     result = slow_mark.enqueue(key="killed", seconds=2)
     connection = task_backends["default"].connection
     job = Job.fetch(result.id, connection=connection)
-    first = start_worker("critical")
+    first = spawn_worker("critical")
     try:
         wait_for(lambda: slow_mark.get_result(result.id).attempts == 1, timeout_s=20)  # running
         # The worker and the child running the task (RQ puts the child in its own session).
@@ -138,12 +121,11 @@ def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_re
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    second = start_worker("critical")
+    second = spawn_worker("critical")
     try:
         recovered = wait_for(lambda: job.get_status() == "finished", timeout_s=30)
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(timeout=10)
+        stop(second)
     print(f"killed worker's task completed {recovered:.1f} s after a new worker started")
     result.refresh()
     assert result.status == TaskResultStatus.SUCCESSFUL
@@ -155,13 +137,12 @@ def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_re
 def test_worker_alive_answers_for_this_host_only_while_a_worker_runs(fast_retries) -> None:
     with pytest.raises(CommandError, match="no live task worker"):
         call_command("worker_alive")
-    worker = start_worker("critical")
+    worker = spawn_worker("critical")
     try:
         wait_for(lambda: queue_stats()[1].workers == 1, timeout_s=20)
         call_command("worker_alive")
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        assert stop(worker) == 0
     with pytest.raises(CommandError):
         call_command("worker_alive")
 

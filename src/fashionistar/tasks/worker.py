@@ -14,10 +14,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
@@ -25,10 +27,10 @@ from django.db import DatabaseError, connections
 from django.tasks import task_backends
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-from rq.worker.base import BaseWorker
 
 from fashionistar.observability.shutdown import flush
 from fashionistar.redis_client import redis_client
@@ -39,10 +41,33 @@ logger = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0
 
 
-class _OutboxMaintenance:
-    """Adds the outbox sweep to RQ's periodic maintenance (registry clean-up, scheduling)."""
+class _TaskWorker:
+    """What RQ's workers lack here: the outbox sweep in their maintenance, and a stop that holds.
+
+    RQ's SIGTERM handler raises ``StopRequested`` wherever the main thread happens to be; when
+    that is inside an ``except Exception`` (a logging handler's ``emit`` is one), the exception
+    is swallowed and an idle worker never stops. Here a stop is also a flag, which the next
+    maintenance pass (every ``maintenance_interval``) turns into ``StopRequested`` again.
+
+    ``early_stop`` is the event of :func:`serve_queues`' own handlers: a SIGTERM that lands
+    while ``work()`` starts (registration, scheduler start) reaches them, not RQ's.
+    """
+
+    early_stop: threading.Event | None = None
+    _stop_requested: bool
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_requested = True
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[misc]
+        if self.early_stop is not None and self.early_stop.is_set():
+            self._stop_requested = True
 
     def run_maintenance_tasks(self) -> None:
+        if self._stop_requested:
+            raise StopRequested
         super().run_maintenance_tasks()  # type: ignore[misc]
         try:
             outbox_sweep()
@@ -54,7 +79,7 @@ class _OutboxMaintenance:
             connections.close_all()
 
 
-class ForkingTaskWorker(_OutboxMaintenance, Worker):
+class ForkingTaskWorker(_TaskWorker, Worker):
     """RQ's forking worker, with a heartbeat short enough to notice a dead worker quickly."""
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
@@ -98,11 +123,11 @@ class ForkingTaskWorker(_OutboxMaintenance, Worker):
         super().fork_work_horse(job, queue)
 
 
-class SimpleTaskWorker(_OutboxMaintenance, SimpleWorker):
+class SimpleTaskWorker(_TaskWorker, SimpleWorker):
     """RQ's non-forking worker (see the module's docstring for the trade-off)."""
 
 
-WORKER_CLASSES: dict[str, type[BaseWorker]] = {
+WORKER_CLASSES: dict[str, type[ForkingTaskWorker] | type[SimpleTaskWorker]] = {
     "fork": ForkingTaskWorker,
     "simple": SimpleTaskWorker,
 }
@@ -117,7 +142,9 @@ def task_queue_names() -> list[str]:
     return sorted(task_backends["default"].queues)
 
 
-def make_worker(*, queues: Sequence[str] = (), kind: str = "fork", **options: Any) -> BaseWorker:
+def make_worker(
+    *, queues: Sequence[str] = (), kind: str = "fork", **options: Any
+) -> ForkingTaskWorker | SimpleTaskWorker:
     """Build a worker for some queues (all by default).
 
     Args:
@@ -152,8 +179,12 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
         burst: Stop when the queues are empty.
     """
     stop = threading.Event()
+    serving_pid = os.getpid()
 
     def request_stop(signum: int, frame: object) -> None:
+        if os.getpid() != serving_pid:  # RQ's scheduler, forked before it set its own handlers
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
         stop.set()
 
     while not stop.is_set():
@@ -162,13 +193,14 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
         signal.signal(signal.SIGINT, request_stop)
         try:
             worker = make_worker(queues=queues, kind=kind)
+            worker.early_stop = stop
             worker.work(
                 burst=burst, with_scheduler=True, logging_level=settings.TASK_WORKER_LOG_LEVEL
             )
         except RedisError:  # no master yet: the Sentinels are still electing one
             logger.warning("worker cannot reach Redis; trying again", exc_info=True)
         else:
-            if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
+            if burst or worker._stop_requested:  # SIGTERM or SIGINT
                 return
             logger.warning("worker stopped without being asked to; starting a new one")
         stop.wait(RESTART_DELAY_S)

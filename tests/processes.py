@@ -1,0 +1,47 @@
+"""Child processes of a test (servers, workers): started in their own session, always stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
+    """A child of the test in its own session, on the run's stack, its output discarded."""
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def spawn_worker(*queues: str, **env: str) -> subprocess.Popen[bytes]:
+    """``manage.py run_worker``, with maintenance and heartbeats every second."""
+    return spawn(
+        [sys.executable, "manage.py", "run_worker", *queues],
+        TASK_WORKER_MONITORING_S="1",
+        TASK_WORKER_MAINTENANCE_S="1",
+        **env,
+    )
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> int:
+    """SIGTERM, and the exit code; a child still running after ``timeout_s`` fails the test.
+
+    Its whole session is SIGKILLed first, so a stuck child does not outlive the test.
+    """
+    process.terminate()
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise

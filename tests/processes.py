@@ -11,22 +11,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
-    """A child of the test in its own session, on the run's stack, its output discarded."""
-    return subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def spawn(args: list[str], log: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
+    """A child of the test in its own session, on the run's stack.
+
+    Its output (warnings and errors) goes to ``log``, or nowhere.
+    """
+    with open(log or os.devnull, "wb") as output:  # the child holds its own copy
+        return subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
-def spawn_worker(*queues: str, **env: str) -> subprocess.Popen[bytes]:
+def spawn_worker(*queues: str, log: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
     """``manage.py run_worker``, with maintenance and heartbeats every second."""
     return spawn(
         [sys.executable, "manage.py", "run_worker", *queues],
+        log,
         TASK_WORKER_MONITORING_S="1",
         TASK_WORKER_MAINTENANCE_S="1",
         **env,

@@ -11,14 +11,16 @@ payment deadline waiting in RQ's scheduler, and the outbox holds nothing else.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.tasks import task_backends
 from rq.job import Job
 
@@ -30,12 +32,18 @@ from fashionistar.stack.redis_ha import RedisHA, start_redis_ha
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats
 from tests.factories import make_product, make_user, variant_of
-from tests.processes import ROOT
+from tests.processes import spawn_worker
 from tests.tasks.test_flow import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORDERS = 24
+
+
+def outbox_state() -> dict[str, int]:
+    """Outbox entries per task name, to tell what is still missing when the test times out."""
+    rows = OutboxEntry.objects.values("name").annotate(count=Count("pk")).order_by("name")
+    return {row["name"]: row["count"] for row in rows}
 
 
 @pytest.fixture
@@ -53,29 +61,20 @@ def sentinel_redis(settings) -> Iterator[RedisHA]:
         yield ha
 
 
-def start_worker(ha: RedisHA, smtp_port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "REDIS_SENTINELS": ",".join(f"{host}:{port}" for host, port in ha.sentinels),
-        "REDIS_SENTINEL_MASTER": ha.master_name,
-        "TASKS_SWEEP_AFTER_S": "1",
-        "TASKS_RETRY_INTERVAL_S": "1",  # an attempt that failed during the outage retries soon
-        "TASK_WORKER_MAINTENANCE_S": "1",
-        "TASK_WORKER_MONITORING_S": "1",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port),
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def start_worker(ha: RedisHA, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
+    return spawn_worker(
+        log=log,
+        REDIS_SENTINELS=",".join(f"{host}:{port}" for host, port in ha.sentinels),
+        REDIS_SENTINEL_MASTER=ha.master_name,
+        TASKS_SWEEP_AFTER_S="1",
+        TASKS_RETRY_INTERVAL_S="1",  # an attempt that failed during the outage retries soon
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_port),
     )
 
 
 def test_orders_placed_across_a_master_failover_lose_no_task(
-    sentinel_redis: RedisHA, mailbox, settings
+    sentinel_redis: RedisHA, mailbox, settings, tmp_path: Path
 ) -> None:
     customer = make_user("ada")
     dress = make_product(price="20.00", stock=ORDERS)
@@ -95,7 +94,8 @@ def test_orders_placed_across_a_master_failover_lose_no_task(
 
     watcher = threading.Thread(target=lambda: failover_s.append(sentinel_redis.wait_for_failover()))
     smtp_port = settings.MAILERS["smtp"]["OPTIONS"]["port"]
-    worker = start_worker(sentinel_redis, smtp_port)
+    worker_log = tmp_path / "worker.log"
+    worker = start_worker(sentinel_redis, smtp_port, worker_log)
     try:
         wait_for(lambda: queue_stats()[0].workers == 1, timeout_s=30)
         placer = threading.Thread(target=place_orders)
@@ -114,8 +114,13 @@ def test_orders_placed_across_a_master_failover_lose_no_task(
             # lock (copied from the dead master) can hold for a minute more: wait for that too.
             timeout_s=150,
         )
+    except TimeoutError:
+        print(f"facts {OrderFact.objects.count()}, mails {len(mailbox)}, outbox", outbox_state())
+        print("worker's warnings and errors:", *worker_log.read_text().splitlines()[-40:], sep="\n")
+        raise
     finally:
-        worker.kill()  # teardown only: how a worker stops is not what this test is about
+        # Teardown only (how a worker stops is not what this test is about): its whole session.
+        os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
     print(
         f"failover {failover_s[0]:.1f} s; all {ORDERS} orders' mails and facts done "

@@ -1,0 +1,103 @@
+"""The fifteen principle and recommendation pages follow one template.
+
+Each has the same second-level sections, in the same order (page-specific topics are third-level
+sections inside them), and its "Checklist items covered" table lists exactly the seed lines
+that the checklist map attributes to the page, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.site.test_checklist_map import HEADING, MAP, MAP_ROW, section_title
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = sorted([*DOCS.glob("principles/*.md"), *DOCS.glob("recommendations/*.md")])
+SECTIONS = [
+    "Why",
+    "The pattern",
+    "The real code",
+    "Try it",
+    "Measured",
+    "Pitfalls",
+    "Checklist items covered",
+]
+PAGE_ROW = re.compile(
+    r"^\| (?!seed section \|)(?P<section>[^|]+) \| (?P<item>.+?) \| (?P<status>[^|]+) \|$"
+)
+
+Row = tuple[str, str, str]
+
+
+def second_level_sections(text: str) -> list[str]:
+    """Return the ``##`` headings of a page, outside code fences.
+
+    Args:
+        text: The page's Markdown.
+
+    Returns:
+        The heading texts, in order.
+    """
+    headings, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and line.startswith("## "):
+            headings.append(line[3:].strip())
+    return headings
+
+
+def rows_the_map_gives(page: Path) -> list[Row]:
+    """The map's rows whose evidence links to a page: (seed section, seed line, status).
+
+    Args:
+        page: A principle or recommendation page.
+
+    Returns:
+        The rows, in the map's order.
+    """
+    link = re.compile(rf"\]\({re.escape(page.relative_to(DOCS).as_posix())}(?:#[\w-]+)?\)")
+    rows, section = [], ""
+    for line in MAP.read_text().splitlines():
+        if heading := HEADING.match(line):
+            section = section_title(heading["title"])
+        elif (row := MAP_ROW.match(line)) and link.search(row["evidence"]):
+            rows.append((section, row["item"], row["status"].strip()))
+    return rows
+
+
+def rows_the_page_lists(page: Path) -> list[Row]:
+    """The rows of the table under a page's "Checklist items covered" heading.
+
+    Args:
+        page: A principle or recommendation page.
+
+    Returns:
+        (seed section, seed line, status) per row.
+    """
+    text = page.read_text()
+    covered = text.split("\n## Checklist items covered\n", 1)[-1]
+    return [
+        (row["section"].strip(), row["item"], row["status"].strip())
+        for line in covered.splitlines()
+        if (row := PAGE_ROW.match(line))
+    ]
+
+
+def test_there_are_fifteen_pages() -> None:
+    assert len(PAGES) == 15
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
+def test_the_page_has_the_template_sections_in_order(page: Path) -> None:
+    assert second_level_sections(page.read_text()) == SECTIONS
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
+def test_the_page_lists_the_checklist_lines_the_map_gives_it(page: Path) -> None:
+    expected = rows_the_map_gives(page)
+    assert expected, f"the checklist map links no line to {page.name}"
+    assert rows_the_page_lists(page) == expected

@@ -146,6 +146,7 @@ def redis_client(
 # --8<-- [end:redis_client]
 
 
+# --8<-- [start:aredis_client]
 def _async_sentinel(
     addresses: tuple[tuple[str, int], ...],
 ) -> redis.asyncio.sentinel.Sentinel:
@@ -188,6 +189,9 @@ def aredis_client(
         client: redis.asyncio.Redis = _async_sentinel(addresses).master_for(master_name, **options)
         return client
     return redis.asyncio.Redis.from_url(settings.REDIS_URL, **options)
+
+
+# --8<-- [end:aredis_client]
 
 
 class SentinelAwareCacheClient(RedisCacheClient):

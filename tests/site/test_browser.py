@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,22 +11,24 @@ import pytest
 from tests.site.devtools import Browser, headless_chromium
 
 PRINCIPLE = "principles/03-asyncio-gather/"
-# The theme's two outside resources: Google Fonts (every page) and Mermaid from unpkg (pages
-# with a diagram). Without internet access their loads fail; that is the only error forgiven,
-# and the test says so. `theme.font: false` and a local Mermaid would remove both.
-THEME_CDNS = ("https://fonts.googleapis.com/", "https://unpkg.com/mermaid")
+OUTSIDE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+""")
 
 
 def site_errors(browser: Browser) -> list[str]:
-    """The page's console errors, less the failed loads of the theme's CDNs (printed)."""
+    """The page's console errors since the last call."""
     errors = browser.console_errors()
-    unreachable = [
-        e for e in errors if "Failed to load resource" in e and any(c in e for c in THEME_CDNS)
-    ]
-    if unreachable:
-        print("theme CDN not reachable from here:", *unreachable, sep="\n  ")
     browser.events.clear()
-    return [e for e in errors if e not in unreachable]
+    return errors
+
+
+def test_the_site_loads_nothing_from_elsewhere(built_site: Path) -> None:
+    # No fonts from Google (`theme.font: false`), Mermaid from the repository, not from unpkg.
+    pages = list(built_site.rglob("*.html"))
+    assert len(pages) > 20
+    outside = {match for page in pages for match in OUTSIDE.findall(page.read_text())}
+    assert outside == set()
+    head = (built_site / "architecture" / "index.html").read_text()
+    assert 'src="../assets/javascripts/vendor/mermaid-11.17.2.min.js"' in head
 
 
 SEARCH = """
@@ -89,9 +92,6 @@ def test_the_architecture_diagram_is_drawn_by_mermaid(
           return false;
         })()"""
     )
-    if not drawn and any("unpkg.com/mermaid" in error for error in browser.console_errors()):
-        browser.events.clear()
-        pytest.skip("the theme loads Mermaid from unpkg.com, which this machine cannot reach")
     assert drawn
     assert site_errors(browser) == []
 

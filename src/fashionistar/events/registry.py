@@ -17,6 +17,7 @@ from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.tasks import order_confirmation_task, order_payment_deadline_task
 
 
+# --8<-- [start:handler_functions]
 async def mail_order_confirmation(event: OrderPlaced) -> None:
     """Enqueue the confirmation mail (``emails``).
 
@@ -43,6 +44,9 @@ async def record_order_analytics(event: OrderPlaced) -> None:
         event: The event.
     """
     await analytics_record_order.aenqueue(order_id=event.order_id)
+
+
+# --8<-- [end:handler_functions]
 
 
 # --8<-- [start:handlers]

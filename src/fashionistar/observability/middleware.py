@@ -50,6 +50,7 @@ class _AroundMiddleware:
         """
         raise NotImplementedError
 
+    # --8<-- [start:around_sync]
     def __call__(self, request: HttpRequest) -> Any:
         """Handle a request (sync or async, as the handler chain is).
 
@@ -67,6 +68,9 @@ class _AroundMiddleware:
             finish(response)
         return response
 
+    # --8<-- [end:around_sync]
+
+    # --8<-- [start:around_async]
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         """Handle a request under ASGI.
 
@@ -82,6 +86,8 @@ class _AroundMiddleware:
             response = await response
             finish(response)
         return response
+
+    # --8<-- [end:around_async]
 
 
 # --8<-- [start:request_id]

@@ -22,6 +22,7 @@ def order_list(*, user: User) -> QuerySet[Order]:
     return Order.objects.filter(user=user).prefetch_related(Prefetch("lines", queryset=lines))
 
 
+# --8<-- [start:order_get]
 def order_get(*, order_id: int, user: User) -> Order:
     """Return one of the user's orders with its lines.
 
@@ -41,6 +42,10 @@ def order_get(*, order_id: int, user: User) -> Order:
     return order
 
 
+# --8<-- [end:order_get]
+
+
+# --8<-- [start:aorder_get]
 async def aorder_get(*, order_id: int, user: User) -> Order:
     """Async twin of :func:`order_get`, with the native async ORM.
 
@@ -58,3 +63,6 @@ async def aorder_get(*, order_id: int, user: User) -> Order:
     if order is None:
         raise NotFound("Order not found.", extra={"order_id": order_id})
     return order
+
+
+# --8<-- [end:aorder_get]

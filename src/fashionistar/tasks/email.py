@@ -55,6 +55,7 @@ def deliver_email(*, sender: str, recipients: list[str], raw: str) -> int:
 # --8<-- [end:deliver_email]
 
 
+# --8<-- [start:mail_enqueue]
 class TaskEmailBackend(BaseEmailBackend):
     """Enqueue each message for :func:`deliver_email` instead of talking SMTP in the request."""
 
@@ -74,3 +75,6 @@ class TaskEmailBackend(BaseEmailBackend):
                 raw=message.message().as_string(),
             )
         return len(email_messages)
+
+
+# --8<-- [end:mail_enqueue]

@@ -63,6 +63,7 @@ class ProductSerializer(serializers.Serializer[Any]):
     variants = VariantSerializer(many=True, source="variants.all")
 
 
+# --8<-- [start:drf_product_list]
 class ProductListApi(ApiView):
     """``GET catalog/products``: search, filter, sort, paginate."""
 
@@ -109,6 +110,9 @@ class ProductListApi(ApiView):
             serialize=lambda objects: self.OutputSerializer(objects, many=True).data,
         )
         return Response(body)
+
+
+# --8<-- [end:drf_product_list]
 
 
 class ProductDetailApi(ApiView):

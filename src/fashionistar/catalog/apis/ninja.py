@@ -94,6 +94,7 @@ def product_out(product: Product) -> ProductOut:
     )
 
 
+# --8<-- [start:ninja_product_list]
 @router.get(
     "/catalog/products", response=responses({200: Page[ProductOut]}, 404), url_name="product-list"
 )
@@ -119,6 +120,9 @@ async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) 
     return await apaginate(
         products, page=filters.page, page_size=filters.page_size, serialize=product_out
     )
+
+
+# --8<-- [end:ninja_product_list]
 
 
 @router.get(

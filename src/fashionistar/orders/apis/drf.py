@@ -91,6 +91,7 @@ class OrderListApi(ApiView):
         return Response(body)
 
 
+# --8<-- [start:drf_order_place]
 class OrderPlaceApi(ApiView):
     """``POST orders``: place an order; prices come from the catalog, never from the client."""
 
@@ -120,6 +121,9 @@ class OrderPlaceApi(ApiView):
         order = order_place(user=user, items=[OrderItem(**item) for item in data["items"]])
         audit_mark(request, action="order.place", object_type="order", object_id=order.pk)
         return Response(OrderSerializer(order_get(order_id=order.pk, user=user)).data, status=201)
+
+
+# --8<-- [end:drf_order_place]
 
 
 class OrdersApi(OrderListApi, OrderPlaceApi):

@@ -174,6 +174,7 @@ async def order_place_op(request: HttpRequest, payload: OrderPlaceIn) -> Status[
 # --8<-- [end:ninja_order_place]
 
 
+# --8<-- [start:ninja_order_detail]
 @router.get(
     "/orders/{int:order_id}",
     response=responses({200: OrderOut}, *ERRORS_NEEDS_USER, 404),
@@ -191,6 +192,9 @@ async def order_detail_op(request: HttpRequest, order_id: int) -> OrderOut:
         The order with its lines.
     """
     return order_out(await aorder_get(order_id=order_id, user=auth_user(request)))
+
+
+# --8<-- [end:ninja_order_detail]
 
 
 @router.post(

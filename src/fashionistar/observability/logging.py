@@ -147,6 +147,20 @@ class _Writer(QueueListener):
 _live_handlers: weakref.WeakSet[NonBlockingHandler] = weakref.WeakSet()
 
 
+class _StandardOutput:
+    """Standard output as it is when a line is written, not when logging was set up.
+
+    A test runner swaps ``sys.stdout`` for each test and closes its own at the end; lines
+    written after that go to the real standard output instead of a closed file.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 class NonBlockingHandler(QueueHandler):
     """Render a record in the caller, write it from a background thread.
 
@@ -163,7 +177,9 @@ class NonBlockingHandler(QueueHandler):
             stream: Where lines go; standard output by default.
         """
         super().__init__(queue.SimpleQueue())
-        self.stream_handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+        self.stream_handler: logging.StreamHandler[Any] = logging.StreamHandler(
+            stream if stream is not None else _StandardOutput()
+        )
         self.listener = self._start_writer()
         _live_handlers.add(self)
 

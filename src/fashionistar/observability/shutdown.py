@@ -20,8 +20,13 @@ def flush(*, timeout_seconds: float = 5.0) -> None:
     Args:
         timeout_seconds: How long the span export may take.
     """
-    for handler in logging.getLogger().handlers:
-        handler.flush()
+    flush_logs()
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.force_flush(int(timeout_seconds * 1000))
+
+
+def flush_logs() -> None:
+    """Wait until every log line queued so far is written."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()

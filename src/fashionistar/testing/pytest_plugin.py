@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from pytest_django.plugin import DjangoDbBlocker
 
+from fashionistar.observability.shutdown import flush_logs
 from fashionistar.stack import RunningStack, start_stack
 from fashionistar.testing.docs import docs_sybil
 
@@ -51,6 +52,16 @@ def pytest_configure(config: pytest.Config) -> None:
     django.setup()
     # A slow password hash protects production; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Write the test's queued log lines while pytest still captures its output.
+
+    Args:
+        item: The test.
+    """
+    flush_logs()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

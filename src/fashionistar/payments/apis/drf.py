@@ -29,6 +29,7 @@ class PaymentSerializer(serializers.Serializer[Any]):
     gateway_charge_id = serializers.CharField()
 
 
+# --8<-- [start:drf_order_pay]
 class OrderPayApi(ApiView):
     """``POST orders/{id}/pay``: the answer is ``payment_charge``'s, status and body verbatim."""
 
@@ -81,3 +82,6 @@ class OrderPayApi(ApiView):
         if outcome.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+# --8<-- [end:drf_order_pay]

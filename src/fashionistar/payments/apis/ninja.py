@@ -69,6 +69,7 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
     return payload
 
 
+# --8<-- [start:ninja_order_pay]
 @router.post(
     "/orders/{int:order_id}/pay",
     response=PAY_RESPONSES,
@@ -97,3 +98,6 @@ async def order_pay_op(request: HttpRequest, order_id: int) -> JsonResponse:
     if outcome.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
+
+
+# --8<-- [end:ninja_order_pay]

@@ -6,8 +6,8 @@ import pytest
 from django.db import DatabaseError
 from django.test import RequestFactory
 
-from fashionistar.audit.middleware import request_id_of
 from fashionistar.audit.models import AuditEntry
+from fashionistar.observability.middleware import request_id_of
 from fashionistar.orders.models import Order
 from tests.api_support import ASYNC, SYNC, both_apis, call
 from tests.factories import make_product, make_user, variant_of

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -17,26 +13,12 @@ from django.utils.functional import SimpleLazyObject
 from fashionistar.accounts.models import User
 from fashionistar.apis import client_ip
 from fashionistar.audit.services import AuditRecord, aaudit_record, audit_record
+from fashionistar.observability.middleware import HybridMiddleware
 
 logger = logging.getLogger(__name__)
 
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_PREFIX = "/api/"
-REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def request_id_of(request: HttpRequest) -> str:
-    """Return the client's ``X-Request-ID`` if it is a safe token, else a new one.
-
-    Args:
-        request: The request.
-
-    Returns:
-        1 to 64 characters of ``[A-Za-z0-9._-]``, or a uuid4 in hex.
-    """
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _known_user(request: HttpRequest) -> User | bool | None:
@@ -78,30 +60,17 @@ def _audited(request: HttpRequest) -> bool:
 
 
 # --8<-- [start:audit_middleware]
-class AuditMiddleware:
-    """Tag each request with an id and log every state-changing ``/api/`` request.
+class AuditMiddleware(HybridMiddleware):
+    """Log every state-changing ``/api/`` request.
 
-    The request id (``X-Request-ID`` if the client sent a safe one, else a new uuid4) is on
-    ``request.request_id`` and in the response's ``X-Request-ID``. The row records the user, the
-    IP (``REMOTE_ADDR``; ``X-Forwarded-For`` only with ``TRUST_X_FORWARDED_FOR``), the user
-    agent, method, path, status, the action and the object that the view set with
+    It goes after :class:`~fashionistar.observability.middleware.RequestIdMiddleware`, whose
+    ``request.request_id`` the row keeps. The row records the user, the IP (``REMOTE_ADDR``;
+    ``X-Forwarded-For`` only with ``TRUST_X_FORWARDED_FOR``), the user agent, method, path,
+    status, the action and the object that the view set with
     :func:`fashionistar.audit.services.audit_mark`. It is written after the response is made,
     for failures too: a refused request is worth auditing. Under ASGI the row is written with
     the async ORM. If the write fails, the error is logged and the response still goes out.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(
-        self,
-        get_response: Callable[[HttpRequest], HttpResponseBase]
-        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
-    ) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         """Handle a request (sync or async, as the handler chain is).
@@ -114,10 +83,8 @@ class AuditMiddleware:
         """
         if self.is_async:
             return self.__acall__(request)
-        request.request_id = request_id_of(request)  # type: ignore[attr-defined]
         response = self.get_response(request)
         assert isinstance(response, HttpResponseBase)  # sync chain
-        response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         if _audited(request):
             known = _known_user(request)
             if known is False:
@@ -139,10 +106,8 @@ class AuditMiddleware:
         Returns:
             The response.
         """
-        request.request_id = request_id_of(request)  # type: ignore[attr-defined]
         response = await self.get_response(request)  # type: ignore[misc]
         assert isinstance(response, HttpResponseBase)  # async chain
-        response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         if _audited(request):
             known = _known_user(request)
             if known is False:

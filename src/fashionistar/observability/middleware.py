@@ -8,7 +8,9 @@ counts in the latency.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -17,7 +19,6 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from fashionistar.audit.middleware import REQUEST_ID_HEADER, request_id_of
 from fashionistar.observability.context import request_bound
 from fashionistar.observability.metrics import counting_queries, request_observe
 
@@ -26,21 +27,50 @@ access_logger = logging.getLogger("fashionistar.request")
 QUIET_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: their access lines are logged at DEBUG, not INFO."""
 
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
 Finish = Callable[[HttpResponseBase], None]
 GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
 
 
-class _AroundMiddleware:
-    """A middleware that runs :meth:`around` the rest of the chain, sync or async."""
+def request_id_of(request: HttpRequest) -> str:
+    """Return the client's ``X-Request-ID`` if it is a safe token, else a new one.
+
+    Args:
+        request: The request.
+
+    Returns:
+        1 to 64 characters of ``[A-Za-z0-9._-]``, or a uuid4 in hex.
+    """
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+class HybridMiddleware:
+    """A middleware with a sync and an async path, so neither costs a thread hop.
+
+    Django calls ``__call__``; under ASGI (an async chain) a subclass's ``__call__`` hands over
+    to its ``__acall__``.
+    """
 
     sync_capable = True
     async_capable = True
 
     def __init__(self, get_response: GetResponse) -> None:
+        """Keep the rest of the chain; mark this middleware async when the chain is.
+
+        Args:
+            get_response: The rest of the chain.
+        """
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
-            markcoroutinefunction(self)
+            markcoroutinefunction(self)  # type: ignore[type-var]  # subclasses define __call__
+
+
+class _AroundMiddleware(HybridMiddleware):
+    """A middleware that runs :meth:`around` the rest of the chain, sync or async."""
 
     def around(self, request: HttpRequest) -> AbstractContextManager[Finish]:
         """Return the context the request runs in; it gives a function to call with the response.
@@ -97,7 +127,7 @@ class RequestIdMiddleware(_AroundMiddleware):
     The id is the client's ``X-Request-ID`` when that is a safe token (1 to 64 characters of
     ``[A-Za-z0-9._-]``, so a proxy's id is kept), else a new uuid4. It is on
     ``request.request_id``, in the request's ``X-Request-ID`` header (for code that reads the
-    header, the audit middleware included), in the response's, and in the context of every
+    header), in the response's, and in the context of every
     line logged while the request runs. The last line, ``GET /path 200``, carries the method,
     path, status and duration (``event.duration``, nanoseconds).
     """

@@ -96,6 +96,12 @@ def assert_error(answer: Answer, status: int, code: str | None = None) -> None:
         assert answer.body["code"] == code, answer.body
 
 
+def assert_invalid_fields(answer: Answer, *fields: str) -> None:
+    """A 400 ``invalid_input`` error that names exactly these fields."""
+    assert_error(answer, 400, "invalid_input")
+    assert list(answer.body["extra"]["fields"]) == list(fields), answer.body
+
+
 @pytest.fixture
 def fresh_throttles() -> Iterator[None]:
     """Empty Redis (throttle counters of both APIs) before and after the test."""

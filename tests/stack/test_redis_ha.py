@@ -85,7 +85,7 @@ def test_a_write_through_the_helper_lands_on_the_master_and_reaches_the_replica(
     client = redis_client(decode_responses=True)
     client.set("greeting", "hello")
     # WAIT 1 100: return once one replica has the write, or after 100 ms.
-    assert client.execute_command("WAIT", 1, 100) == 1
+    assert client.execute_command("WAIT", 1, 5000) == 1
     with redis.Redis(*ha.master_address(), decode_responses=True) as master:
         assert master.get("greeting") == "hello"
     (replica_address,) = ha.replica_addresses()
@@ -101,7 +101,7 @@ def test_sigkill_of_the_master_promotes_the_replica_and_the_client_writes_again(
 ) -> None:
     client = redis_client(decode_responses=True)
     client.set("order:1", "placed")
-    assert client.execute_command("WAIT", 1, 100) == 1
+    assert client.execute_command("WAIT", 1, 5000) == 1
     old_master = ha.master_address()
     (replica,) = ha.replica_addresses()
 

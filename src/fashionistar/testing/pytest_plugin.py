@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import django
@@ -54,14 +54,25 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """Write the test's queued log lines while pytest still captures its output.
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Write a test phase's queued log lines while pytest still captures its output.
+
+    The writer thread would otherwise print them between phases, onto the terminal.
 
     Args:
         item: The test.
+
+    Yields:
+        To the phase.
     """
-    flush_logs()
+    try:
+        return (yield)
+    finally:
+        flush_logs()
+
+
+pytest_runtest_setup = pytest_runtest_teardown = pytest_runtest_call
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0
 
 
+# --8<-- [start:stop_that_holds]
 class _TaskWorker:
     """What RQ's workers lack here: the outbox sweep in their maintenance, and a stop that holds.
 
@@ -77,6 +78,9 @@ class _TaskWorker:
             )
         finally:
             connections.close_all()
+
+
+# --8<-- [end:stop_that_holds]
 
 
 class ForkingTaskWorker(_TaskWorker, Worker):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,9 @@ def mailbox(settings) -> Iterator[list[Any]]:
         def handle_message(self, message: Any) -> None:
             received.append(message)
 
+    smtp_log = logging.getLogger("mail.log")  # a line per SMTP command, late, from its thread
+    level = smtp_log.level
+    smtp_log.setLevel(logging.WARNING)
     controller = Controller(Collect(), hostname="127.0.0.1", port=free_port())
     controller.start()
     # Django's test set-up swaps every mailer for the in-memory one: put the real ones back.
@@ -47,3 +51,4 @@ def mailbox(settings) -> Iterator[list[Any]]:
     }
     yield received
     controller.stop()
+    smtp_log.setLevel(level)

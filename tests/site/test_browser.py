@@ -75,6 +75,22 @@ def test_a_principle_page_renders_its_code_and_its_headings(
     assert site_errors(browser) == []
 
 
+def test_sync_and_async_code_sit_side_by_side_in_tabs(browser: Browser, site_url: str) -> None:
+    browser.open(site_url + "principles/01-django-ninja-async/")
+    labels = browser.evaluate(
+        "[...document.querySelectorAll('article .tabbed-labels label')].map(l => l.textContent)"
+    )
+    assert labels[:2] == ["Sync (DRF)", "Async (Ninja)"]
+    shown = """(() => {
+      const block = [...document.querySelectorAll('article .tabbed-block')][%d];
+      return block.offsetHeight > 0 && block.textContent.includes(%r);
+    })()"""
+    assert browser.evaluate(shown % (0, "OrderPlaceApi"))
+    browser.evaluate("document.querySelectorAll('article .tabbed-labels label')[1].click(); 1")
+    assert browser.evaluate(shown % (1, "order_place_op"))
+    assert site_errors(browser) == []
+
+
 def test_the_architecture_diagram_is_drawn_by_mermaid(
     browser: Browser, site_url: str, built_site: Path
 ) -> None:

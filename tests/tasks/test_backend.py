@@ -157,6 +157,26 @@ def test_a_job_that_redis_lost_is_pushed_again(fast_retries) -> None:
     assert add.get_result(result.id).return_value == 3
 
 
+def test_a_job_popped_by_a_worker_whose_next_writes_were_lost_is_pushed_again(
+    fast_retries,
+) -> None:
+    result = add.enqueue(a=2, b=2)
+    queue = Queue("critical", connection=task_backends["default"].connection)
+    assert queue.connection.lpop(queue.key) == result.id.encode()  # a worker's BLPOP, and no more
+    assert Job.fetch(result.id, connection=queue.connection).get_status() == "queued"
+    assert outbox_sweep().pushed == 1
+    assert queue.job_ids == [result.id]
+    drain()
+    assert add.get_result(result.id).return_value == 4
+
+
+def test_a_job_in_rqs_intermediate_list_is_left_to_rq(fast_retries) -> None:
+    add.enqueue(a=2, b=2)
+    queue = Queue("critical", connection=task_backends["default"].connection)
+    queue.connection.lmove(queue.key, queue.intermediate_queue_key)  # a one-queue worker's BLMOVE
+    assert outbox_sweep().waiting == 1
+
+
 def test_the_sweep_leaves_waiting_jobs_alone_and_settles_finished_ones(fast_retries) -> None:
     waiting = add.enqueue(a=1, b=1)
     assert outbox_sweep().waiting == 1

@@ -2,8 +2,9 @@
 
 Every worker runs :func:`outbox_sweep` in its maintenance pass. An entry older than
 ``SWEEP_AFTER_S`` is looked up in Redis: a task whose job is missing (the push failed, or a
-failover lost it) is pushed again; a job that finished or failed for good settles its entry;
-a job still queued, scheduled or running is left alone. An event whose entry is still there
+failover lost it) or queued in no queue (see :func:`popped_and_dropped`) is pushed again; a
+job that finished or failed for good settles its entry; a job still queued, scheduled or
+running is left alone. An event whose entry is still there
 (the web process died between commit and dispatch) is dispatched again. Rows are claimed with
 ``FOR UPDATE SKIP LOCKED``, so several workers sweep at once without doing anything twice.
 """
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.tasks import task_backends
 from django.utils import timezone
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -74,9 +76,11 @@ def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRepor
                 report.dispatched += 1
                 continue
             try:
-                status = Job.fetch(str(entry.pk), connection=backend.connection).get_status()
+                job = Job.fetch(str(entry.pk), connection=backend.connection)
             except NoSuchJobError:
                 status = None
+            else:
+                status = None if popped_and_dropped(job) else job.get_status()
             if status is None:
                 report.pushed += backend.push(entry)
             elif status == JobStatus.FINISHED:
@@ -93,3 +97,31 @@ def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRepor
 
 
 # --8<-- [end:outbox_sweep]
+
+
+# --8<-- [start:popped_and_dropped]
+def popped_and_dropped(job: Job) -> bool:
+    """Tell whether a job says it is queued while no queue holds it.
+
+    A worker serving several queues takes a job with ``BLPOP``, then marks it started. If the
+    master dies between the two, the replica it promotes may have the pop and not the mark:
+    the job stays "queued" forever and no worker will ever see it. (A worker serving one queue
+    moves the job to an intermediate list instead, which RQ itself cleans up.)
+
+    Args:
+        job: The job.
+
+    Returns:
+        True when the job is queued in neither its queue nor RQ's intermediate list, still
+        after a second look (a worker between its pop and its mark is not a loss).
+    """
+    if job.get_status() != JobStatus.QUEUED:
+        return False
+    queue = Queue(job.origin, connection=job.connection)
+    for key in (queue.key, queue.intermediate_queue_key):
+        if job.connection.lpos(key, job.id) is not None:
+            return False
+    return job.get_status(refresh=True) == JobStatus.QUEUED
+
+
+# --8<-- [end:popped_and_dropped]

@@ -176,6 +176,10 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
     RQ's worker gives up when a Redis command fails between jobs (a master that died, a
     failover): it logs "found an unhandled exception, quitting" and returns. A new worker asks
     the Sentinels for the master again, so after a failover it finds the promoted replica.
+    Before it starts, the locks of the last worker's scheduler are released: RQ's scheduler
+    holds one per queue (valid ``interval + 60`` s), the replica got them from the dead
+    master, and the new scheduler could not take over scheduled jobs and retries until they
+    expired.
 
     Args:
         queues: Queue names (all by default).
@@ -191,11 +195,15 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
             signal.raise_signal(signum)
         stop.set()
 
+    worker = None
     while not stop.is_set():
         # RQ installs its own handlers while a worker runs; ours cover the gaps in between.
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         try:
+            if worker is not None and worker.scheduler is not None:
+                # Its locks, copied to the promoted replica, would hold another 61 s.
+                worker.scheduler.release_locks()  # type: ignore[no-untyped-call]
             worker = make_worker(queues=queues, kind=kind)
             worker.early_stop = stop
             worker.work(

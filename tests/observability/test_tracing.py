@@ -102,6 +102,8 @@ class Collector(BaseHTTPRequestHandler):
     """An OTLP/HTTP receiver: keeps every span posted to /v1/traces."""
 
     spans: ClassVar[list[tuple[str, str]]] = []
+    server_traces: ClassVar[dict[str, bytes]] = {}  # a request (server) span's name: its trace
+    traces: ClassVar[dict[str, set[bytes]]] = {}  # every span's name: the traces it is in
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -113,7 +115,11 @@ class Collector(BaseHTTPRequestHandler):
                 if a.key == "service.name"
             )
             for scope_spans in resource_spans.scope_spans:
-                self.spans.extend((service, span.name) for span in scope_spans.spans)
+                for span in scope_spans.spans:
+                    self.spans.append((service, span.name))
+                    self.traces.setdefault(span.name, set()).add(span.trace_id)
+                    if span.kind == span.SPAN_KIND_SERVER:
+                        self.server_traces[span.name] = span.trace_id
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.end_headers()
@@ -124,7 +130,7 @@ class Collector(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def collector() -> Iterator[str]:
-    Collector.spans = []
+    Collector.spans, Collector.server_traces, Collector.traces = [], {}, {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -148,10 +154,25 @@ print(json.dumps({
 """
 
 
-def serve_one_request(**environ: str) -> dict:
+SERVE_ONE_ASGI_REQUEST = """
+import asyncio, json
+import httpx
+from opentelemetry import trace
+from fashionistar.asgi import application
+async def get() -> int:
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return (await client.get("/api/async/catalog/products")).status_code
+status = asyncio.run(get())
+trace.get_tracer_provider().force_flush()
+print(json.dumps({"status": status, "application": type(application).__name__}))
+"""
+
+
+def serve_one_request(script: str = SERVE_ONE_REQUEST, **environ: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     result = subprocess.run(
-        [sys.executable, "-c", SERVE_ONE_REQUEST],
+        [sys.executable, "-c", script],
         env={**env, "LOG_LEVEL": "WARNING", **environ},
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -167,6 +188,15 @@ def test_with_an_endpoint_spans_go_out_over_otlp_http(collector) -> None:
     assert served["middleware"].startswith("opentelemetry.instrumentation.django")
     assert ("shop-a", "GET api/sync/catalog/products") in Collector.spans
     assert ("shop-a", "SELECT") in Collector.spans
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_the_request_span_is_the_parent_of_its_sql(collector) -> None:
+    served = serve_one_request(SERVE_ONE_ASGI_REQUEST, OTEL_EXPORTER_OTLP_ENDPOINT=collector)
+
+    assert served == {"status": 200, "application": "OpenTelemetryMiddleware"}
+    (request_trace,) = Collector.server_traces.values()  # one request span, from the ASGI wrapper
+    assert Collector.traces["SELECT"] == {request_trace}  # no SQL span starts a trace of its own
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,6 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 from django.tasks import TaskResultStatus
+from django_migration_linter import MigrationLinter
+from django_migration_linter.sql_analyser import analyse_sql_statements
+from django_migration_linter.sql_analyser.postgresql import PostgresqlAnalyser
 
 from fashionistar.catalog.models import Product
 from fashionistar.catalog.selectors import product_list
@@ -121,16 +124,8 @@ def test_the_contract_step_fills_rows_the_task_has_not_reached() -> None:
     assert_filled(products)
 
 
-def linter_module():
-    return pytest.importorskip(
-        "django_migration_linter",
-        reason="django-migration-linter 6.0.0 (with appdirs, toml) is not installed yet",
-    )
-
-
 @pytest.mark.django_db
 def test_no_migration_of_the_shop_is_unsafe_for_a_zero_downtime_deploy(capsys) -> None:
-    linter_module()
     linter = lint_migrations()
     output = capsys.readouterr().out
     print(output)
@@ -141,19 +136,13 @@ def test_no_migration_of_the_shop_is_unsafe_for_a_zero_downtime_deploy(capsys) -
 
 @pytest.mark.django_db
 def test_the_linter_flags_a_not_null_column_and_a_rename(capsys) -> None:
-    module = linter_module()
-    from django_migration_linter.sql_analyser import analyse_sql_statements
-    from django_migration_linter.sql_analyser.postgresql import PostgresqlAnalyser
-
     statements = [
         'ALTER TABLE "catalog_product" ADD COLUMN "weight" integer NOT NULL;',
         'ALTER TABLE "catalog_product" RENAME COLUMN "name" TO "title";',
     ]
     errors, _, _ = analyse_sql_statements(PostgresqlAnalyser, statements, [])
     assert {error.code for error in errors} >= {"NOT_NULL", "RENAME_COLUMN"}
-    contract = module.MigrationLinter(
-        include_apps=["catalog"], include_name=[CONTRACT], no_cache=True
-    )
+    contract = MigrationLinter(include_apps=["catalog"], include_name=[CONTRACT], no_cache=True)
     contract.lint_all_migrations()
     assert contract.has_errors  # flagged: that is why LINTER_IGNORED names it, with its reason
     assert "NOT NULL constraint on columns" in capsys.readouterr().out

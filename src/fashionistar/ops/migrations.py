@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
+from django_migration_linter import MigrationLinter
 
 PROJECT_PACKAGE = "fashionistar."
-LINTER_MODULE = "django_migration_linter"
 
 # --8<-- [start:linter_ignored]
 LINTER_IGNORED: dict[str, str] = {
@@ -116,12 +115,8 @@ def lint_migrations() -> Any:
 
     Returns:
         The linter; ``has_errors`` says whether a migration is unsafe.
-
-    Raises:
-        ModuleNotFoundError: django-migration-linter is not installed.
     """
-    linter_module = importlib.import_module(LINTER_MODULE)
-    linter = linter_module.MigrationLinter(
+    linter = MigrationLinter(
         path=str(settings.BASE_DIR),
         include_apps=project_app_labels(),
         ignore_name=list(LINTER_IGNORED),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fashionistar.inventory.models import Reservation, Stock
 from fashionistar.orders.models import Order, OrderLine, OrderStatus
@@ -103,6 +105,7 @@ def test_placing_an_order_writes_it_and_takes_the_stock(api, alice, dress) -> No
                 "line_total": "178.00",
             }
         ],
+        "payments": [],
     }
     assert answer.body["created_at"].endswith("Z")
     assert OrderLine.objects.get().quantity == 2
@@ -153,6 +156,20 @@ def test_the_list_shows_only_my_orders_newest_first_in_pages(api, alice, bob, dr
     assert [o["id"] for o in first.body["results"]] == [mine[2], mine[1]]
     assert [o["id"] for o in second.body["results"]] == [mine[0]]
     assert first.body["results"][0]["lines"][0]["quantity"] == 1
+
+
+@both_apis
+def test_a_page_of_orders_costs_the_same_queries_whatever_its_length(api, alice, dress) -> None:
+    def queries_to_list() -> int:
+        with CaptureQueriesContext(connection) as ran:
+            assert call(api, "get", "orders", user=alice).status == 200
+        return len(ran)
+
+    place(api, alice, dress, quantity=1)
+    one = queries_to_list()
+    for _ in range(4):
+        place(api, alice, dress, quantity=1)
+    assert queries_to_list() == one  # lines, their variants and products, payments: prefetched
 
 
 @both_apis
@@ -249,6 +266,27 @@ def test_a_declined_card_is_402(api, alice, dress, settings) -> None:
 
     assert_error(answer, 402, "payment_declined")
     assert Order.objects.get().status == OrderStatus.PLACED
+
+
+@both_apis
+def test_an_order_shows_its_payments_newest_first(api, alice, dress, settings) -> None:
+    order_id = place(api, alice, dress).body["id"]
+    with serve_in_thread() as gateway:
+        settings.PAYMENT_GATEWAY_URL = gateway.url
+        for key, card in (("pay-3", "tok_declined"), ("pay-4", "tok_visa")):
+            pay = {"body": {"card_token": card}, "headers": {"Idempotency-Key": key}}
+            call(api, "post", f"orders/{order_id}/pay", user=alice, **pay)
+
+    detail = call(api, "get", f"orders/{order_id}", user=alice).body
+    listed = call(api, "get", "orders", user=alice).body["results"][0]
+
+    declined, succeeded = Payment.objects.order_by("pk")
+    assert [
+        (shown["payment_id"], shown["status"], shown["amount"], shown["currency"])
+        for shown in detail["payments"]
+    ] == [(succeeded.pk, "succeeded", "178.00", "EUR"), (declined.pk, "declined", "178.00", "EUR")]
+    assert all(shown["created_at"].endswith("Z") for shown in detail["payments"])
+    assert listed["payments"] == detail["payments"]
 
 
 @both_apis

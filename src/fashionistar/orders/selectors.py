@@ -10,7 +10,7 @@ from fashionistar.orders.models import Order, OrderLine
 
 
 def order_list(*, user: User) -> QuerySet[Order]:
-    """Return the user's orders, newest first, with their lines.
+    """Return the user's orders, newest first, with their lines and payments.
 
     Args:
         user: The customer.
@@ -19,7 +19,9 @@ def order_list(*, user: User) -> QuerySet[Order]:
         A lazy queryset (paginate it).
     """
     lines = OrderLine.objects.select_related("variant__product")
-    return Order.objects.filter(user=user).prefetch_related(Prefetch("lines", queryset=lines))
+    return Order.objects.filter(user=user).prefetch_related(
+        Prefetch("lines", queryset=lines), "payments"
+    )
 
 
 # --8<-- [start:order_get]

@@ -35,6 +35,7 @@ class OrderItemSerializer(serializers.Serializer[Any]):
     quantity = serializers.IntegerField()
 
 
+# --8<-- [start:drf_order_serializer]
 class OrderLineSerializer(serializers.Serializer[Any]):
     """One line of an order, at the price it had when placed."""
 
@@ -46,6 +47,16 @@ class OrderLineSerializer(serializers.Serializer[Any]):
     line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
 
 
+class OrderPaymentSerializer(serializers.Serializer[Any]):
+    """One payment of an order (newest first), whatever its status: declined ones too."""
+
+    payment_id = serializers.IntegerField(source="pk")
+    status = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class OrderSerializer(serializers.Serializer[Any]):
     """An order as both APIs show it."""
 
@@ -55,6 +66,10 @@ class OrderSerializer(serializers.Serializer[Any]):
     total = serializers.DecimalField(max_digits=12, decimal_places=2)
     created_at = serializers.DateTimeField()
     lines = OrderLineSerializer(many=True, source="lines.all")
+    payments = OrderPaymentSerializer(many=True, source="payments.all")
+
+
+# --8<-- [end:drf_order_serializer]
 
 
 class OrderListApi(ApiView):

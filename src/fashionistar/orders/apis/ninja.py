@@ -56,6 +56,16 @@ class OrderLineOut(Schema):
     line_total: Money
 
 
+class OrderPaymentOut(Schema):
+    """One payment of an order (newest first), whatever its status: declined ones too."""
+
+    payment_id: int
+    status: str
+    amount: Money
+    currency: str
+    created_at: Timestamp
+
+
 class OrderOut(Schema):
     """An order as both APIs show it."""
 
@@ -65,6 +75,7 @@ class OrderOut(Schema):
     total: Money
     created_at: Timestamp
     lines: list[OrderLineOut]
+    payments: list[OrderPaymentOut]
 
 
 class CheckoutQuery(Schema):
@@ -105,7 +116,7 @@ def _line_out(line: OrderLine) -> OrderLineOut:
 
 
 def order_out(order: Order) -> OrderOut:
-    """Build the schema of an order whose lines are prefetched (from an order selector).
+    """Build the schema of an order whose lines and payments are prefetched (an order selector).
 
     Args:
         order: The order.
@@ -120,6 +131,16 @@ def order_out(order: Order) -> OrderOut:
         total=order.total,
         created_at=order.created_at,
         lines=[_line_out(line) for line in order.lines.all()],
+        payments=[
+            OrderPaymentOut(
+                payment_id=payment.pk,
+                status=payment.status,
+                amount=payment.amount,
+                currency=payment.currency,
+                created_at=payment.created_at,
+            )
+            for payment in order.payments.all()
+        ],
     )
 
 

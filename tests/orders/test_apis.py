@@ -114,6 +114,30 @@ def test_placing_an_order_writes_it_and_takes_the_stock(api, alice, dress) -> No
 
 
 @both_apis
+def test_a_retry_with_the_same_idempotency_key_gets_the_same_order(api, alice, dress) -> None:
+    key = {"headers": {"Idempotency-Key": "order-7"}}
+    first = place(api, alice, dress, **key)
+    again = place(api, alice, dress, **key)
+    other_items = place(api, alice, dress, quantity=1, **key)
+
+    assert (first.status, again.status) == (201, 201), (first.body, again.body)
+    assert again.body == first.body
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert_error(other_items, 422, "idempotency_key_reused")
+    assert Order.objects.count() == 1
+    assert stock_of(dress) == 3  # taken once
+
+
+@both_apis
+def test_a_malformed_idempotency_key_is_400_and_places_nothing(api, alice, dress) -> None:
+    answer = place(api, alice, dress, headers={"Idempotency-Key": "x" * 256})
+
+    assert_error(answer, 400, "idempotency_key_invalid")
+    assert not Order.objects.exists()
+
+
+@both_apis
 def test_a_session_works_as_well_as_a_token(api, alice, dress) -> None:
     body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": 1}]}
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from fashionistar.errors import NotFound
+from fashionistar.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from fashionistar.inventory.models import Stock
 from fashionistar.inventory.services import OutOfStock
 from fashionistar.orders.models import Order, OrderStatus
@@ -19,6 +20,7 @@ from fashionistar.orders.services import (
     order_cancel,
     order_mark_paid,
     order_place,
+    order_place_once,
     order_ship,
 )
 from tests.concurrency import run_concurrently
@@ -148,3 +150,47 @@ def test_orders_locking_the_same_variants_in_opposite_orders_do_not_deadlock() -
     assert all(isinstance(result, Order) for result in results), results
     assert Stock.objects.get(variant=first).quantity == 80
     assert Stock.objects.get(variant=second).quantity == 80
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_retries_with_one_key_place_one_order() -> None:
+    variant = variant_of(make_product(stock=100))
+    customer = make_user()
+    items = [OrderItem(variant_id=variant.pk, quantity=2)]
+    results = run_concurrently(
+        20, lambda i: order_place_once(user=customer, items=items, idempotency_key="order-1")
+    )
+    (order,) = Order.objects.all()
+    assert {result.order.pk for result in results} == {order.pk}
+    assert sorted(result.replayed for result in results) == [False] + [True] * 19
+    assert Stock.objects.get(variant=variant).quantity == 98
+
+
+@pytest.mark.django_db
+def test_a_key_is_for_one_order_of_one_user() -> None:
+    variant = variant_of(make_product(stock=100))
+    ada, bob = make_user(), make_user()
+    one = [OrderItem(variant_id=variant.pk, quantity=1)]
+    first = order_place_once(user=ada, items=one, idempotency_key="k")
+
+    with pytest.raises(IdempotencyKeyReused) as caught:
+        order_place_once(user=ada, items=one * 2, idempotency_key="k")
+    assert caught.value.extra == {"order_id": first.order.pk}
+    assert order_place_once(user=bob, items=one, idempotency_key="k").replayed is False
+    assert order_place_once(user=ada, items=one, idempotency_key=None).replayed is False
+    with pytest.raises(IdempotencyKeyInvalid):
+        order_place_once(user=ada, items=one, idempotency_key="")
+    assert Order.objects.filter(user=ada).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_key_whose_first_order_failed_places_the_retry() -> None:
+    dress = make_product(stock=1)
+    items = [OrderItem(variant_id=variant_of(dress).pk, quantity=2)]
+    customer = make_user()
+    with pytest.raises(OutOfStock):
+        order_place_once(user=customer, items=items, idempotency_key="k")
+    Stock.objects.filter(variant=variant_of(dress)).update(quantity=5)
+
+    placement = order_place_once(user=customer, items=items, idempotency_key="k")
+    assert (placement.replayed, Order.objects.get().pk) == (False, placement.order.pk)

@@ -40,10 +40,19 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True, default="", db_default="")
+    """The ``Idempotency-Key`` it was placed with; empty if the client sent none."""
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="", db_default="")
+    """sha256 of the items asked for, to tell a retry from another order under the same key."""
 
     class Meta:
         ordering = ("-created_at", "-pk")
         constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="order_idempotency_key_unique_per_user",
+            ),
             models.CheckConstraint(condition=models.Q(total__gt=0), name="order_total_positive"),
             models.CheckConstraint(
                 condition=models.Q(status__in=OrderStatus.values), name="order_status_known"

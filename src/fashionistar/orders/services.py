@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fashionistar.accounts.models import User
 from fashionistar.catalog.models import Variant
 from fashionistar.errors import ApplicationError, NotFound
 from fashionistar.events.bus import publish
+from fashionistar.idempotency import IdempotencyKeyReused, canonical_fingerprint, key_validate
 from fashionistar.inventory.services import stock_release, stock_reserve
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.models import ALLOWED_TRANSITIONS, Order, OrderLine, OrderStatus
@@ -67,7 +68,9 @@ def _quantities(items: Sequence[OrderItem]) -> Counter[int]:
 
 # --8<-- [start:order_place]
 @transaction.atomic
-def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
+def order_place(
+    *, user: User, items: Sequence[OrderItem], idempotency_key: str | None = None
+) -> Order:
     """Place an order: price it, take the stock, all in one transaction.
 
     Prices come from the catalog at this moment, never from the client. Stock rows are locked
@@ -77,6 +80,8 @@ def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
     Args:
         user: The customer.
         items: What they ask for; lines for the same variant are added up.
+        idempotency_key: Stored on the order; a second order of the user's with the same key
+            breaks a unique constraint (:func:`order_place_once` turns that into a replay).
 
     Returns:
         The placed order, with its lines.
@@ -85,6 +90,7 @@ def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
         InvalidOrder: No items, too many, a bad quantity, an unknown variant, or mixed
             currencies.
         OutOfStock: Not enough units left (nothing is written).
+        IntegrityError: The user placed an order with this key before.
     """
     quantities = _quantities(items)
     variants = {
@@ -112,6 +118,8 @@ def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
         user=user,
         currency=currencies.pop(),
         total=sum((line.line_total for line in lines), Decimal("0")),
+        idempotency_key=idempotency_key or "",
+        request_fingerprint=items_fingerprint(items=items) if idempotency_key else "",
     )
     for line in lines:
         line.order = order
@@ -128,6 +136,78 @@ def order_place(*, user: User, items: Sequence[OrderItem]) -> Order:
 
 
 # --8<-- [end:order_place]
+
+
+def items_fingerprint(*, items: Sequence[OrderItem]) -> str:
+    """Return the fingerprint of an order's request: its items, as the client listed them.
+
+    Args:
+        items: What the client asked for.
+
+    Returns:
+        64 hex digits.
+    """
+    return canonical_fingerprint(
+        {"items": [{"variant_id": i.variant_id, "quantity": i.quantity} for i in items]}
+    )
+
+
+@dataclass(frozen=True)
+class OrderPlacement:
+    """The answer to placing an order under an ``Idempotency-Key``.
+
+    Attributes:
+        order: The order placed by this request, or by the first one with the key.
+        replayed: The key's first request placed it; this one placed nothing.
+    """
+
+    order: Order
+    replayed: bool = False
+
+
+# --8<-- [start:order_place_once]
+def order_place_once(
+    *, user: User, items: Sequence[OrderItem], idempotency_key: str | None
+) -> OrderPlacement:
+    """Place an order at most once per ``Idempotency-Key``; without a key, just place it.
+
+    A client whose answer was lost (the connection broke after the commit) retries with the
+    same key and gets the order it placed, not a second one. The unique constraint on
+    ``(user, idempotency_key)`` decides: a concurrent retry waits on the first one's insert
+    and then finds its order. A first request that failed (out of stock) placed nothing, so
+    its retry runs again. The replay is the order as it is now (paid since, perhaps), not a
+    stored copy of the first answer.
+
+    Args:
+        user: The customer.
+        items: What they ask for.
+        idempotency_key: The request's ``Idempotency-Key`` header (``None`` when absent).
+
+    Returns:
+        The order, and whether it is a replay.
+
+    Raises:
+        IdempotencyKeyInvalid: A malformed key (400).
+        IdempotencyKeyReused: The key placed another order before (422).
+    """
+    if idempotency_key is None:
+        return OrderPlacement(order_place(user=user, items=items))
+    key = key_validate(idempotency_key)
+    try:
+        return OrderPlacement(order_place(user=user, items=items, idempotency_key=key))
+    except IntegrityError:  # order_place's transaction (or savepoint) is rolled back
+        placed = Order.objects.filter(user=user, idempotency_key=key).first()
+        if placed is None:
+            raise  # another constraint broke
+    if placed.request_fingerprint != items_fingerprint(items=items):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key placed another order; use a new key.",
+            extra={"order_id": placed.pk},
+        )
+    return OrderPlacement(placed, replayed=True)
+
+
+# --8<-- [end:order_place_once]
 
 
 def order_lock(*, order_id: int, user: User | None = None) -> Order:

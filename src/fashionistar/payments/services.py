@@ -1,6 +1,7 @@
 """Payment writes: charge an order once, however often the client retries.
 
-:func:`payment_charge` follows the IETF draft ``draft-ietf-httpapi-idempotency-key-header``:
+:func:`payment_charge` follows the IETF draft ``draft-ietf-httpapi-idempotency-key-header``
+(its errors are in :mod:`fashionistar.idempotency`):
 
 - no key, or a malformed one: ``400``;
 - the same key with another request: ``422``;
@@ -15,8 +16,6 @@ and the retry sends the gateway the same key, so it cannot charge twice).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +26,14 @@ from django.utils import timezone
 
 from fashionistar.accounts.models import User
 from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.idempotency import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    IdempotencyKeyReused,
+    canonical_fingerprint,
+    key_validate,
+)
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.orders.services import order_mark_paid
 from fashionistar.payments.gateway import (
@@ -57,39 +64,10 @@ __all__ = [
     "request_fingerprint",
 ]
 
-MAX_KEY_LENGTH = 255
 MAX_CARD_TOKEN_LENGTH = 255
 KEY_LEASE = timedelta(seconds=60)
 """A request that holds a key longer than this is presumed dead (its process crashed): a retry
 with the same key takes the key over. Far longer than the gateway's timeouts."""
-
-
-class IdempotencyKeyMissing(ApplicationError):
-    """The request has no ``Idempotency-Key``; charging needs one."""
-
-    status_code = 400
-    code = "idempotency_key_missing"
-
-
-class IdempotencyKeyInvalid(ApplicationError):
-    """The key is empty, longer than 255 characters, or has non-printable characters."""
-
-    status_code = 400
-    code = "idempotency_key_invalid"
-
-
-class IdempotencyKeyReused(ApplicationError):
-    """The key was used before with another request."""
-
-    status_code = 422
-    code = "idempotency_key_reused"
-
-
-class IdempotencyKeyInFlight(ApplicationError):
-    """The first request with this key is still running: retry later."""
-
-    status_code = 409
-    code = "idempotency_key_in_flight"
 
 
 class InvalidPayment(ApplicationError):
@@ -125,12 +103,7 @@ class ChargeOutcome:
 def _key_validate(key: str | None) -> str:
     if key is None:
         raise IdempotencyKeyMissing("An Idempotency-Key header is required to charge.")
-    if not key or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
-        raise IdempotencyKeyInvalid(
-            f"An Idempotency-Key is 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
-            extra={"length": len(key)},
-        )
-    return key
+    return key_validate(key)
 
 
 def _card_token(payload: dict[str, Any]) -> str:
@@ -159,16 +132,9 @@ def request_fingerprint(*, order_id: int, payload: dict[str, Any]) -> str:
         InvalidPayment: The body cannot be written as JSON.
     """
     try:
-        canonical = json.dumps(
-            {"order_id": order_id, "body": payload},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        return canonical_fingerprint({"order_id": order_id, "body": payload})
     except (TypeError, ValueError) as error:
         raise InvalidPayment("The request body is not plain JSON.") from error
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _replay(record: IdempotencyKey) -> ChargeOutcome:

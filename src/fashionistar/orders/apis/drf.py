@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ from fashionistar.apis.drf import PageInput, page_of, paginate, responses, valid
 from fashionistar.apis.drf_view import ApiView
 from fashionistar.audit.services import audit_mark
 from fashionistar.orders.selectors import order_get, order_list
-from fashionistar.orders.services import OrderItem, order_cancel, order_place
+from fashionistar.orders.services import OrderItem, order_cancel, order_place_once
 
 MAX_ID = 2**63 - 1
 
@@ -120,22 +120,34 @@ class OrderPlaceApi(ApiView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=responses({201: OrderSerializer}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409),
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses=responses(
+            {201: OrderSerializer}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409, 422
+        ),
     )
     def post(self, request: Request) -> Response:
-        """Place the order.
+        """Place the order (once per ``Idempotency-Key``, when the client sends one).
 
         Args:
             request: The request: ``{"items": [{"variant_id", "quantity"}]}``.
 
         Returns:
-            201 with the order and its lines.
+            201 with the order and its lines; a replay has ``Idempotent-Replayed: true``.
         """
         data = validated(OrderPlaceApi.InputSerializer(data=request.data))
         user = _user(request)
-        order = order_place(user=user, items=[OrderItem(**item) for item in data["items"]])
-        audit_mark(request, action="order.place", object_type="order", object_id=order.pk)
-        return Response(OrderSerializer(order_get(order_id=order.pk, user=user)).data, status=201)
+        placement = order_place_once(
+            user=user,
+            items=[OrderItem(**item) for item in data["items"]],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        order_id = placement.order.pk
+        audit_mark(request, action="order.place", object_type="order", object_id=order_id)
+        order = order_get(order_id=order_id, user=user)
+        response = Response(OrderSerializer(order).data, status=201)
+        if placement.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 # --8<-- [end:drf_order_place]

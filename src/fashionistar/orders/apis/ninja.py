@@ -5,7 +5,7 @@ Reads use the async ORM; writes that need a transaction and row locks (``order_p
 """
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
@@ -25,7 +25,7 @@ from fashionistar.audit.services import audit_mark
 from fashionistar.orders.async_services import CheckoutSummary, acheckout_summary
 from fashionistar.orders.models import Order, OrderLine
 from fashionistar.orders.selectors import aorder_get, order_list
-from fashionistar.orders.services import OrderItem, order_cancel, order_place
+from fashionistar.orders.services import OrderItem, order_cancel, order_place_once
 
 router = Router(tags=["orders"], auth=auth)
 
@@ -167,29 +167,41 @@ async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[O
 # --8<-- [start:ninja_order_place]
 @router.post(
     "/orders",
-    response=responses({201: OrderOut}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409),
+    response=responses({201: OrderOut}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409, 422),
     url_name="order-place",
+    openapi_extra={
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}]
+    },
 )
 @async_throttle
-async def order_place_op(request: HttpRequest, payload: OrderPlaceIn) -> Status[OrderOut]:
-    """Place an order; prices come from the catalog, never from the client.
+async def order_place_op(
+    request: HttpRequest, payload: OrderPlaceIn, response: HttpResponse
+) -> Status[OrderOut]:
+    """Place an order (once per ``Idempotency-Key``, when the client sends one).
 
-    ``order_place`` locks stock rows inside a transaction, which the async ORM cannot open:
-    it runs in a worker thread through ``sync_to_async``. The answer is read back with the
-    async selector, so it is the same order the detail endpoint shows.
+    Prices come from the catalog, never from the client. ``order_place_once`` locks stock rows
+    inside a transaction, which the async ORM cannot open: it runs in a worker thread through
+    ``sync_to_async``. The answer is read back with the async selector, so it is the same
+    order the detail endpoint shows.
 
     Args:
         request: The request.
         payload: ``{"items": [{"variant_id", "quantity"}]}``.
+        response: Ninja's response, for the ``Idempotent-Replayed`` header.
 
     Returns:
         201 and the order with its lines.
     """
     user = auth_user(request)
     items = [OrderItem(variant_id=i.variant_id, quantity=i.quantity) for i in payload.items]
-    order = await sync_to_async(order_place)(user=user, items=items)
-    audit_mark(request, action="order.place", object_type="order", object_id=order.pk)
-    return Status(201, order_out(await aorder_get(order_id=order.pk, user=user)))
+    placement = await sync_to_async(order_place_once)(
+        user=user, items=items, idempotency_key=request.headers.get("Idempotency-Key")
+    )
+    order_id = placement.order.pk
+    audit_mark(request, action="order.place", object_type="order", object_id=order_id)
+    if placement.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return Status(201, order_out(await aorder_get(order_id=order_id, user=user)))
 
 
 # --8<-- [end:ninja_order_place]

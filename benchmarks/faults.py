@@ -83,7 +83,7 @@ def server_fault(stack: Any, name: str, *, runs: int, down_s: float) -> dict[str
         slowest.append(report.slowest_s)
         answers.update(report.answers)
         placed += report.placed
-        unknown += report.in_database - report.placed
+        unknown += report.replayed
         anomalies += report.anomalies
         anomalies += [f"{count} answers {kind}" for kind, count in report.unexpected.items()]
         if report.slowest_s > REQUEST_LIMIT_S:
@@ -96,7 +96,7 @@ def server_fault(stack: Any, name: str, *, runs: int, down_s: float) -> dict[str
         "slowest_request_s": max(slowest),
         "answers": dict(answers),
         "orders_placed": placed,
-        "orders_committed_but_answered_503": unknown,
+        "orders_committed_but_answered_503_then_replayed": unknown,
         "anomalies": anomalies,
     }
 
@@ -177,7 +177,8 @@ def main() -> int:
             seen = (
                 f"outage {spread(result['outage_s'])} s; slowest request "
                 f"{result['slowest_request_s']:.2f} s; {answers}; "
-                f"{result['orders_committed_but_answered_503']} orders committed but answered 503"
+                f"{result['orders_committed_but_answered_503_then_replayed']} orders committed "
+                "but answered 503, then given to the retry with the same key"
             )
         else:
             seen = f"first answer 503 in {spread(result['first_answer_s'])} s, retry 201"

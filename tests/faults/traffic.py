@@ -3,13 +3,16 @@
 Each customer is a thread with its own user, its own database connection and its own client:
 Django's test ``Client`` (WSGI) for the DRF API, ``AsyncClient`` (ASGI, driven by
 ``async_to_sync``) for the Ninja API, alternately. A customer orders one unit, then reads its
-order list, again and again, and every answer is recorded with its time and duration. The
+order list, again and again, and every answer is recorded with its time and duration. Each order
+carries its own ``Idempotency-Key``, and an order answered 503 is sent again with it until it is
+answered otherwise, as a careful client would: the first request may have committed. The
 clients do not re-raise the server's exceptions: what is recorded is what a user would get.
 
 :func:`fault_run` runs customers, injects one fault, and summarises: the answers by status and
 code, the slowest request, the time from the fault until the first order placed after it
 (and after the server was back), and the orders: every ``201`` must be in the database once,
-and the stock must account for every order the database holds.
+every order in the database must have been answered ``201`` (a lost answer is replayed to the
+retry), and the stock must account for every order the database holds.
 """
 
 from __future__ import annotations
@@ -50,9 +53,12 @@ class Answer:
     seconds: float
     status: int
     body: Any
+    replayed: bool = False
 
 
-def send(api: str, method: str, path: str, *, token: str, body: Any = None) -> Answer:
+def send(
+    api: str, method: str, path: str, *, token: str, body: Any = None, key: str | None = None
+) -> Answer:
     """Send one request to an API the way a user would, and record the answer.
 
     Args:
@@ -61,11 +67,14 @@ def send(api: str, method: str, path: str, *, token: str, body: Any = None) -> A
         path: Under the API's prefix.
         token: The user's API token.
         body: A JSON body for a ``post``.
+        key: Its ``Idempotency-Key``.
 
     Returns:
         The answer; a server error is an answer (``500``), not an exception.
     """
     headers = {"Authorization": f"Token {token}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
     kwargs: dict[str, Any] = {"headers": headers}
     if method == "post":
         kwargs.update(data=json.dumps(body), content_type="application/json")
@@ -78,7 +87,8 @@ def send(api: str, method: str, path: str, *, token: str, body: Any = None) -> A
     seconds = time.monotonic() - started
     is_json = "json" in response.get("Content-Type", "")
     parsed = json.loads(response.content) if response.content and is_json else None
-    return Answer(api, method, started, seconds, response.status_code, parsed)
+    replayed = response.get("Idempotent-Replayed") == "true"
+    return Answer(api, method, started, seconds, response.status_code, parsed, replayed)
 
 
 @dataclass
@@ -109,6 +119,11 @@ class Customers:
             token_for(user)
         return cls(variant_id=variant.pk, users=users)
 
+    def _record(self, answer: Answer) -> Answer:
+        with self._lock:
+            self.answers.append(answer)
+        return answer
+
     def _run(self, user: User, first_api: int) -> None:
         token = token_for(user)
         order = {"items": [{"variant_id": self.variant_id, "quantity": 1}]}
@@ -118,12 +133,14 @@ class Customers:
             while not self.stop.is_set():
                 api = apis[turn % 2]
                 turn += 1
-                for answer in (
-                    send(api, "post", "orders", token=token, body=order),
-                    send(api, "get", "orders", token=token),
-                ):
-                    with self._lock:
-                        self.answers.append(answer)
+                key = f"order-{user.pk}-{turn}"
+                give_up = time.monotonic() + GIVE_UP_S
+                while True:  # a 503 may come after the commit: ask again with the same key
+                    placed = send(api, "post", "orders", token=token, body=order, key=key)
+                    if self._record(placed).status != 503 or time.monotonic() > give_up:
+                        break
+                    close_old_connections()
+                self._record(send(api, "get", "orders", token=token))
                 close_old_connections()
         finally:
             connection.close()
@@ -166,6 +183,7 @@ class FaultReport:
     placed: int
     in_database: int
     unknown_outcome: int
+    replayed: int
     anomalies: list[str]
     unexpected: dict[str, int]
 
@@ -183,7 +201,9 @@ class FaultReport:
             f"{name}: orders placed again {self.downtime_s:.2f} s after the fault, "
             f"{self.recovery_s:.2f} s after the server was back; slowest request "
             f"{self.slowest_s:.2f} s; answers {answers}; {self.placed} orders placed (201), "
-            f"{self.in_database} in the database, {self.unknown_outcome} 503s on an order; "
+            f"{self.in_database} in the database, {self.unknown_outcome} 503s on an order, "
+            f"{self.replayed} orders placed by a request whose answer was lost (replayed to "
+            f"its retry); "
             f"anomalies: {len(self.anomalies) + sum(self.unexpected.values())}"
         )
 
@@ -214,9 +234,8 @@ def check_orders(customers: Customers, answers: list[Answer]) -> tuple[int, int,
         anomalies.append("an order id was answered twice")
     if missing := set(placed) - set(in_db):
         anomalies.append(f"orders answered 201 but not in the database: {sorted(missing)}")
-    unknown = sum(1 for a in answers if a.method == "post" and a.status == 503)
-    if len(in_db) - len(placed) > unknown:
-        anomalies.append(f"{len(in_db) - len(placed)} orders nobody was answered 201 for")
+    if unanswered := set(in_db) - set(placed):
+        anomalies.append(f"{len(unanswered)} orders nobody was answered 201 for")
     stock = Stock.objects.get(variant_id=customers.variant_id).quantity
     if stock + len(in_db) != STOCK:
         anomalies.append(f"stock {stock} + {len(in_db)} orders != {STOCK} units")
@@ -268,6 +287,7 @@ def fault_run(fault: Callable[[], float], *, allowed: set[str]) -> FaultReport:
         placed=placed,
         in_database=in_db,
         unknown_outcome=sum(1 for a in answers if a.method == "post" and a.status == 503),
+        replayed=sum(1 for a in answers if _placed(a) and a.replayed),
         anomalies=anomalies,
         unexpected=unexpected,
     )

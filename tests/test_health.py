@@ -10,6 +10,8 @@ from django.test import Client
 
 from fashionistar.health import READY_TIMEOUT_SECONDS
 from fashionistar.stack.native import free_port
+from fashionistar.tasks.worker import make_worker
+from tests.tasks.sample_tasks import add
 
 
 def test_livez_checks_nothing_outside_the_process(settings) -> None:
@@ -88,3 +90,31 @@ def test_readyz_names_a_refused_database(monkeypatch) -> None:
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"database": "error: OperationalError", "redis": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)  # a task reaches Redis when its transaction commits
+def test_healthz_tasks_says_which_queue_is_not_served(clean_redis, settings) -> None:
+    assert Client().get("/healthz/tasks").status_code == 200  # nothing waits: all served
+
+    add.enqueue(a=1, b=2)  # the critical queue, and no worker
+    unserved = Client().get("/healthz/tasks")
+    assert unserved.status_code == 503
+    critical = unserved.json()["queues"]["critical"]
+    assert (critical["depth"], critical["workers"]) == (1, 0)
+    assert critical["status"] == "error: no worker"
+    assert unserved.json()["queues"]["emails"]["status"] == "ok"
+
+    make_worker(queues=["critical"]).register_birth()  # a live worker, as RQ records one
+    assert Client().get("/healthz/tasks").status_code == 200
+    settings.TASK_HEALTH_MAX_WAIT_S = 0.0  # the job has waited longer than that
+    behind = Client().get("/healthz/tasks")
+    assert (behind.status_code, behind.json()["queues"]["critical"]["status"]) == (
+        503,
+        "error: falling behind",
+    )
+
+
+def test_healthz_tasks_without_redis_is_503(settings) -> None:
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    response = Client().get("/healthz/tasks")
+    assert (response.status_code, response.json()) == (503, {"redis": "error: ConnectionError"})

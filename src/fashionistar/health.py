@@ -6,19 +6,26 @@
   cannot reach them gets no traffic until it can.
 - ``/healthz`` answers whether the database and the cache work through Django's own
   connections; it is the quick check of ``make serve`` and the load scripts.
+- ``/healthz/tasks`` reports every task queue (depth, failed jobs, oldest job's wait, live
+  workers) and fails when a queue is not being served: for the operator and the alerting that
+  probe it, never for a pod's own probes (a web pod is fine when the workers are not).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import asdict
 
 import psycopg
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from redis.exceptions import RedisError
 
 from fashionistar.redis_client import aredis_client
+from fashionistar.tasks.monitoring import queue_stats
 
 READY_TIMEOUT_SECONDS = 1.0
 """Each readiness check gives up after this long (the probe's own timeout must be longer)."""
@@ -59,6 +66,41 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["cache"] = f"error: {error.__class__.__name__}"
     status = 200 if all(value == "ok" for value in checks.values()) else 503
     return JsonResponse(checks, status=status)
+
+
+# --8<-- [start:tasks_health]
+def tasks_health(request: HttpRequest) -> JsonResponse:
+    """Report each task queue, and whether each is being served.
+
+    A queue fails when jobs wait in it with no live worker, or when its oldest job has waited
+    longer than ``TASK_HEALTH_MAX_WAIT_S``. The figures are RQ's own (:func:`queue_stats`).
+
+    Args:
+        request: The request.
+
+    Returns:
+        ``{"queues": {name: {...figures, "status"}}}`` with 200 when every queue is served,
+        else 503; 503 with ``{"redis": "error: ..."}`` when Redis does not answer.
+    """
+    try:
+        stats = queue_stats()
+    except RedisError as error:
+        return JsonResponse({"redis": f"error: {error.__class__.__name__}"}, status=503)
+    queues = {}
+    for queue in stats:
+        if queue.depth and not queue.workers:
+            status = "error: no worker"
+        elif queue.oldest_job_age_seconds > settings.TASK_HEALTH_MAX_WAIT_S:
+            status = "error: falling behind"
+        else:
+            status = "ok"
+        figures = asdict(queue)
+        queues[figures.pop("queue")] = {**figures, "status": status}
+    served = all(queue["status"] == "ok" for queue in queues.values())
+    return JsonResponse({"queues": queues}, status=200 if served else 503)
+
+
+# --8<-- [end:tasks_health]
 
 
 # --8<-- [start:readyz]

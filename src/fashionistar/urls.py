@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from fashionistar.accounts.apis.drf import TokenObtainApi
 from fashionistar.api import ninja_urls
 from fashionistar.catalog.apis.drf import ProductDetailApi, ProductListApi
-from fashionistar.health import healthz, livez, readyz
+from fashionistar.health import healthz, livez, readyz, tasks_health
 from fashionistar.observability.metrics import metrics_view
 from fashionistar.orders.apis.drf import OrderCancelApi, OrderDetailApi, OrdersApi
 from fashionistar.payments.apis.drf import OrderPayApi
@@ -39,6 +39,7 @@ sync_patterns = [
 urlpatterns = [
     path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),
+    path("healthz/tasks", tasks_health, name="healthz-tasks"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),

@@ -29,6 +29,7 @@ PUBLIC = {
     # operations: liveness, readiness and metrics (scraped by the platform, no customer data)
     "livez": ANY,
     "healthz": ANY,
+    "healthz/tasks": ANY,
     "readyz": ANY,
     "metrics": ANY,
     # the catalog, read-only

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from fashionistar.demo import DEMO_USERNAME, demo_load
 from fashionistar.serve import local_secret_key
@@ -40,6 +41,18 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def healthz_count(scrape: str) -> float:
+    """The number of ``/healthz`` requests answered 200, in a Prometheus scrape."""
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(scrape)
+        for sample in family.samples
+        if sample.name == "fashionistar_http_request_duration_seconds_count"
+        and sample.labels.get("route") == "healthz"
+        and sample.labels.get("status") == "200"
+    )
+
+
 def test_serve_runs_shop_and_docs_until_ctrl_c() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="fashionistar-serve-"))
     app_port, docs_port, smtp_port = free_port(), free_port(), free_port()
@@ -53,6 +66,10 @@ def test_serve_runs_shop_and_docs_until_ctrl_c() -> None:
         health = wait_for(f"http://127.0.0.1:{app_port}/healthz")
         assert health.status_code == 200
         assert health.json() == {"database": "ok", "cache": "ok"}
+        for _ in range(10):  # spread over both uvicorn workers by the kernel
+            assert httpx.get(f"http://127.0.0.1:{app_port}/healthz").status_code == 200
+        scrape = httpx.get(f"http://127.0.0.1:{app_port}/metrics").text
+        assert healthz_count(scrape) == 11  # one worker answers, counting both
         docs = wait_for(f"http://127.0.0.1:{docs_port}/")
         assert docs.status_code == 200
         assert "Fashionistar Field Guide" in docs.text

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fashionistar.observability.metrics import MULTIPROCESS_VARIABLE
 from fashionistar.stack import running_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -78,6 +80,24 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> list[lis
     ]
 
 
+def fresh_metrics_dir(data_dir: Path) -> Path:
+    """Empty the directory where every process of this run writes its metric samples.
+
+    Both uvicorn workers and the task workers write there, so a scrape of ``/metrics``, which
+    one uvicorn worker answers, counts every process (``PROMETHEUS_MULTIPROC_DIR``).
+
+    Args:
+        data_dir: The stack's data directory.
+
+    Returns:
+        The directory, empty.
+    """
+    metrics_dir = data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    return metrics_dir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the shop and the docs until Ctrl-C.
 
@@ -103,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "EMAIL_PORT": str(args.smtp_port),
         }
         env.setdefault("DJANGO_SECRET_KEY", local_secret_key(args.data_dir))
+        env.setdefault(MULTIPROCESS_VARIABLE, str(fresh_metrics_dir(args.data_dir)))
         manage = [sys.executable, str(PROJECT_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)
         subprocess.run([*manage, "load_demo"], env=env, check=True)

@@ -146,6 +146,8 @@ TASK_WORKER = {
     "job_monitoring_interval": int(os.environ.get("TASK_WORKER_MONITORING_S", "5")),
 }
 # RQ logs three lines per job at INFO; WARNING keeps retries, failures and restarts only.
+# run_worker serves its task durations for Prometheus on this port (0: off).
+TASK_WORKER_METRICS_PORT = int(os.environ.get("TASK_WORKER_METRICS_PORT", "0"))
 # /healthz/tasks answers 503 when a queue's oldest waiting job is older than this.
 TASK_HEALTH_MAX_WAIT_S = float(os.environ.get("TASK_HEALTH_MAX_WAIT_S", "300"))
 TASK_WORKER_LOG_LEVEL = os.environ.get("TASK_WORKER_LOG_LEVEL", os.environ.get("LOG_LEVEL", "INFO"))

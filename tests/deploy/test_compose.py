@@ -78,10 +78,15 @@ def test_three_sentinels_watch_the_master_with_a_quorum_of_two() -> None:
     assert sorted(s.split(":")[0] for s in sentinels) == ["sentinel-1", "sentinel-2", "sentinel-3"]
 
 
-def test_prometheus_scrapes_the_app_and_grafana_provisions_the_dashboard() -> None:
+def test_prometheus_scrapes_the_app_and_the_workers_and_grafana_has_the_dashboard() -> None:
     prometheus = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
-    targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert targets == ["app:8000"]
+    web, workers = prometheus["scrape_configs"]
+    assert web["static_configs"][0]["targets"] == ["app:8000"]
+    worker_services = sorted(name for name in services if name.startswith("worker-"))
+    assert sorted(workers["static_configs"][0]["targets"]) == [
+        f"{name}:{services[name]['environment']['TASK_WORKER_METRICS_PORT']}"
+        for name in worker_services
+    ]
     assert "8000:8000" in services["app"]["ports"]
     provider = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "fashionistar.yaml")
     dashboards_path = provider["providers"][0]["options"]["path"]

@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +22,9 @@ from fashionistar.redis_client import redis_client
 from fashionistar.stack.native import free_port
 from tests.api_support import both_apis, call
 from tests.factories import make_product
+from tests.processes import ROOT, spawn_worker, stop
+from tests.tasks.sample_tasks import add
 
-ROOT = Path(__file__).resolve().parents[2]
 AGREED_NAMES = {
     # name as the text format's parser reports it (a counter without "_total") -> type
     "fashionistar_http_request_duration_seconds": "histogram",
@@ -189,3 +189,50 @@ def test_with_two_server_processes_every_scrape_counts_both(tmp_path) -> None:
     assert counts == {requests}
     pids = {re.sub(r"\D", "", path.name) for path in tmp_path.glob("histogram_*.db")}
     assert len(pids) == 2  # both processes wrote samples there
+
+
+def task_durations(scrape: str, queue: str) -> float:
+    """How many task attempts of a queue a scrape counts (0 before the first one)."""
+    return next(
+        (
+            sample.value
+            for family in text_string_to_metric_families(scrape)
+            for sample in family.samples
+            if sample.name == "fashionistar_task_duration_seconds_count"
+            and sample.labels == {"queue": queue}
+        ),
+        0.0,
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # a task reaches Redis when its transaction commits
+def test_a_forking_worker_serves_its_tasks_durations(clean_redis, tmp_path) -> None:
+    port = free_port()
+    worker = spawn_worker(
+        "critical", TASK_WORKER_METRICS_PORT=str(port), PROMETHEUS_MULTIPROC_DIR=str(tmp_path)
+    )
+    try:
+        add.enqueue(a=1, b=1)
+        add.enqueue(a=2, b=2)
+        deadline = time.monotonic() + 60
+        while True:  # each attempt runs in a forked child; the worker adds up their files
+            try:
+                counted = task_durations(httpx.get(f"http://127.0.0.1:{port}/").text, "critical")
+            except httpx.TransportError:
+                counted = 0.0  # not listening yet
+            if counted == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert counted == 2
+    finally:
+        assert stop(worker) == 0
+
+
+def test_a_forking_worker_without_a_multiprocess_directory_refuses_to_export() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "run_worker", "critical", "--metrics-port", "9"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "set PROMETHEUS_MULTIPROC_DIR" in result.stderr

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -29,6 +30,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -138,6 +140,19 @@ class QueueCollector(Collector):
         yield from families.values()
 
 
+def process_registry() -> CollectorRegistry:
+    """Return the samples the processes count: every process's (multiprocess mode) or this one's.
+
+    Returns:
+        The registry.
+    """
+    if not os.environ.get(MULTIPROCESS_VARIABLE):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 @functools.cache
 def scrape_registry() -> CollectorRegistry:
     """Return what ``/metrics`` exposes, built once per process.
@@ -149,13 +164,34 @@ def scrape_registry() -> CollectorRegistry:
     # and the monitoring module imports the worker.
     from fashionistar.tasks.monitoring import queue_stats
 
-    if os.environ.get(MULTIPROCESS_VARIABLE):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
+    registry = process_registry()
     registry.register(QueueCollector(queue_stats))
     return registry
+
+
+# --8<-- [start:worker_metrics]
+def serve_worker_metrics(*, port: int, forking: bool) -> None:
+    """Serve a task worker's samples (task durations) over HTTP, from a thread of the worker.
+
+    The queue gauges are left to the web's ``/metrics``: every worker would report the same.
+
+    Args:
+        port: The port (all interfaces: Prometheus scrapes it from another container).
+        forking: The worker runs each task in a forked child, which exits with ``os._exit``:
+            its samples survive only in ``PROMETHEUS_MULTIPROC_DIR``.
+
+    Raises:
+        ImproperlyConfigured: A forking worker without ``PROMETHEUS_MULTIPROC_DIR``.
+    """
+    if forking and not os.environ.get(MULTIPROCESS_VARIABLE):
+        raise ImproperlyConfigured(
+            f"a forking worker's tasks run in child processes: set {MULTIPROCESS_VARIABLE} "
+            "to an empty directory to export their durations"
+        )
+    start_http_server(port, registry=process_registry())
+
+
+# --8<-- [end:worker_metrics]
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -80,7 +80,9 @@ def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRepor
             except NoSuchJobError:
                 status = None
             else:
-                status = None if popped_and_dropped(job) else job.get_status()
+                status = job.get_status()
+                if status == JobStatus.QUEUED and popped_and_dropped(job):
+                    status = None
             if status is None:
                 report.pushed += backend.push(entry)
             elif status == JobStatus.FINISHED:
@@ -101,7 +103,7 @@ def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRepor
 
 # --8<-- [start:popped_and_dropped]
 def popped_and_dropped(job: Job) -> bool:
-    """Tell whether a job says it is queued while no queue holds it.
+    """Tell whether a job whose status says "queued" is in no queue.
 
     A worker serving several queues takes a job with ``BLPOP``, then marks it started. If the
     master dies between the two, the replica it promotes may have the pop and not the mark:
@@ -109,14 +111,12 @@ def popped_and_dropped(job: Job) -> bool:
     moves the job to an intermediate list instead, which RQ itself cleans up.)
 
     Args:
-        job: The job.
+        job: A job whose status was just read as queued.
 
     Returns:
-        True when the job is queued in neither its queue nor RQ's intermediate list, still
-        after a second look (a worker between its pop and its mark is not a loss).
+        True when the job is in neither its queue nor RQ's intermediate list, and its status
+        still says queued after that (a worker between its pop and its mark is not a loss).
     """
-    if job.get_status() != JobStatus.QUEUED:
-        return False
     queue = Queue(job.origin, connection=job.connection)
     for key in (queue.key, queue.intermediate_queue_key):
         if job.connection.lpos(key, job.id) is not None:

@@ -15,7 +15,7 @@ setup:
 	@npm ci --prefix deploy/tools --no-audit --no-fund --silent
 
 serve: setup
-	$(RUN) python -m fashionistar.serve
+	$(RUN) python -m fashionistar_dev.serve
 
 lint: setup
 	$(RUN) ruff check .

@@ -26,7 +26,7 @@ import psycopg
 from common import machine, prepared_stack
 
 from fashionistar.ops.backup import database_fingerprint, db_backup, db_restore
-from fashionistar.stack import running_stack
+from fashionistar_dev.stack import running_stack
 
 GENERATE = [
     """INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email,
@@ -137,8 +137,8 @@ def markdown(results: list[dict[str, Any]], *, command: str, generated: str) -> 
     cores = machine()["cores"]
     lines += [
         "",
-        f"demo: `manage.py load_demo`; generated: {generated}. Produced by `{command}` on a "
-        f"{cores}-core machine (`fsync=off`).",
+        f"demo: `fashionistar_dev.demo.demo_load`; generated: {generated}. "
+        f"Produced by `{command}` on a {cores}-core machine (`fsync=off`).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
-from fashionistar.stack import running_stack
-from fashionistar.stack.native import free_port
+from fashionistar_dev.stack import running_stack
+from fashionistar_dev.stack.native import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
@@ -154,7 +154,13 @@ def prepared_stack(*, demo_stock: int | None = None) -> Iterator[dict[str, str]]
         subprocess.run([*MANAGE, "migrate", "-v", "0"], env=env, check=True)
         if demo_stock is not None:
             subprocess.run(
-                [*MANAGE, "load_demo", "--stock", str(demo_stock)],
+                [
+                    *MANAGE,
+                    "shell",
+                    "-c",
+                    "from fashionistar_dev.demo import demo_load; "
+                    f"demo_load(stock_per_variant={demo_stock})",
+                ],
                 env=env,
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -194,7 +200,7 @@ def slow_partners(*, latency_ms: int) -> Iterator[str]:
         Its base URL.
     """
     port = free_port()
-    command = [sys.executable, "-m", "fashionistar.payments.fake_gateway", "--quiet"]
+    command = [sys.executable, "-m", "fashionistar_dev.partners", "--quiet"]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--latency-ms", str(latency_ms)],
         stdout=subprocess.DEVNULL,
@@ -681,8 +687,8 @@ class Bench:
             Their ids.
         """
         from fashionistar.accounts.models import User
-        from fashionistar.demo import DEMO_USERNAME
         from fashionistar.orders.models import Order, OrderStatus
+        from fashionistar_dev.demo import DEMO_USERNAME
 
         user = User.objects.get(username=DEMO_USERNAME)
         orders = [

@@ -136,7 +136,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    from fashionistar.stack import running_stack
+    from fashionistar_dev.stack import running_stack
 
     with running_stack(environ={"FASHIONISTAR_STACK": "native"}) as stack:
         setup_django(stack.urls.environ())

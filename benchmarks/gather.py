@@ -140,8 +140,8 @@ def checkout_order() -> int:
     """
     from fashionistar.accounts.models import User
     from fashionistar.catalog.models import Variant
-    from fashionistar.demo import DEMO_USERNAME
     from fashionistar.orders.services import OrderItem, order_place
+    from fashionistar_dev.demo import DEMO_USERNAME
 
     variant = Variant.objects.order_by("pk").first()
     assert variant is not None

@@ -93,13 +93,13 @@ def charges_round(charges: int, gateway_ms: int) -> Counter[str]:
     from tests.factories import make_product, make_user, variant_of
 
     from fashionistar.orders.services import OrderItem, order_place
-    from fashionistar.payments.fake_gateway import serve_in_thread
     from fashionistar.payments.models import Payment
     from fashionistar.payments.services import (
         ChargeOutcome,
         IdempotencyKeyInFlight,
         payment_charge,
     )
+    from fashionistar_dev.partners import serve_in_thread
 
     user = make_user()
     variant = variant_of(make_product(stock=1))
@@ -198,7 +198,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from fashionistar.stack import running_stack
+    from fashionistar_dev.stack import running_stack
 
     with running_stack(environ={"FASHIONISTAR_STACK": "native"}) as stack:
         setup_django(stack.urls.environ())

@@ -1,6 +1,6 @@
 """Redis Sentinel failover: how long it takes, and how many acknowledged writes it loses.
 
-Starts a throwaway master, replica and three Sentinels (``fashionistar.stack.redis_ha``, its
+Starts a throwaway master, replica and three Sentinels (``fashionistar_dev.stack.redis_ha``, its
 test timings), and for each scenario runs N failovers while writers hammer the master. Every
 write is ``RPUSH <key> <n>`` from one thread, as fast as replies come; a write counts as
 *acknowledged* when the call returned without error (in the ``WAIT 1 100`` variants, only when
@@ -47,7 +47,7 @@ import django
 import redis
 from django.conf import settings
 
-from fashionistar.stack.redis_ha import RedisHA, start_redis_ha
+from fashionistar_dev.stack.redis_ha import RedisHA, start_redis_ha
 
 WRITE_BEFORE_S = 0.5
 """Writers run this long before the fault."""

@@ -88,7 +88,7 @@ def demo_fixtures(base_url: str) -> tuple[str, list[int]]:
         The API token and the variant ids.
     """
     from fashionistar.catalog.models import Variant
-    from fashionistar.demo import DEMO_PASSWORD, DEMO_USERNAME
+    from fashionistar_dev.demo import DEMO_PASSWORD, DEMO_USERNAME
 
     answer = httpx.post(
         f"{base_url}/api/sync/auth/token",

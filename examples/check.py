@@ -1,6 +1,6 @@
 """Check workshop exercises against the real stack: ``uv run python examples/check.py 01``.
 
-Starts a throwaway PostgreSQL + PgBouncer + Redis (``fashionistar.stack``), runs each
+Starts a throwaway PostgreSQL + PgBouncer + Redis (``fashionistar_dev.stack``), runs each
 exercise's test against the participant's file (``start/``, the default) or the reference
 (``--against solution``), and says PASS or FAIL for each. The exit code is 0 when every
 exercise passed.
@@ -61,7 +61,7 @@ def run_exercise(folder: Path, *, against: str, environ: dict[str, str], extra: 
 
 def main(argv: list[str]) -> int:
     """Start a stack, check the exercises, print one verdict line each."""
-    from fashionistar.stack import running_stack
+    from fashionistar_dev.stack import running_stack
 
     args = parse(argv)
     known = exercises()

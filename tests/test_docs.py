@@ -13,7 +13,7 @@ import pytest
 from pytest_examples import CodeExample, EvalExample, find_examples
 from sybil.example import SybilFailure
 
-from fashionistar.testing.docs import docs_sybil, fence_problems
+from fashionistar_dev.testing.docs import docs_sybil, fence_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test import Client
 
 from fashionistar.health import READY_TIMEOUT_SECONDS
-from fashionistar.stack.native import free_port
 from fashionistar.tasks.worker import make_worker
+from fashionistar_dev.stack.native import free_port
 from tests.tasks.sample_tasks import add
 
 

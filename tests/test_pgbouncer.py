@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from fashionistar.stack.pgbouncer import render_pgbouncer_ini
+from fashionistar_dev.stack.pgbouncer import render_pgbouncer_ini
 
 
 def test_template_fixes_the_pooling_settings() -> None:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fashionistar.demo import DEMO_USERNAME, demo_load
-from fashionistar.serve import local_secret_key
-from fashionistar.stack.native import free_port
+from fashionistar_dev.demo import DEMO_USERNAME, demo_load
+from fashionistar_dev.serve import local_secret_key
+from fashionistar_dev.stack.native import free_port
 from tests.test_stack import child_pids, wait_gone
 
 
@@ -58,7 +58,7 @@ def test_serve_runs_shop_and_docs_until_ctrl_c() -> None:
     app_port, docs_port, smtp_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fashionistar.serve", "--app-port", str(app_port),
+        [sys.executable, "-m", "fashionistar_dev.serve", "--app-port", str(app_port),
          "--docs-port", str(docs_port), "--smtp-port", str(smtp_port), "--data-dir", str(data_dir)],
         env={**env, "FASHIONISTAR_STACK": "native"},
     )  # fmt: skip

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 import redis
 
-from fashionistar.stack import StackError, choose_provider, native, running_stack, start_stack
-from fashionistar.stack.native import NativeStack
+from fashionistar_dev.stack import StackError, choose_provider, native, running_stack, start_stack
+from fashionistar_dev.stack.native import NativeStack
 
 NATIVE = {"FASHIONISTAR_STACK": "native"}
 
@@ -102,7 +102,7 @@ def test_persistent_stack_keeps_its_data() -> None:
 
 def test_ctrl_c_stops_every_server() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "fashionistar.stack"],
+        [sys.executable, "-m", "fashionistar_dev.stack"],
         env=native_environ(),
         stdout=subprocess.PIPE,
         text=True,
@@ -119,7 +119,7 @@ def test_ctrl_c_stops_every_server() -> None:
 
 def test_a_killed_parent_leaves_no_server() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "fashionistar.stack"],
+        [sys.executable, "-m", "fashionistar_dev.stack"],
         env=native_environ(),
         stdout=subprocess.PIPE,
         text=True,
@@ -137,7 +137,7 @@ def test_a_killed_parent_leaves_no_server() -> None:
 def test_command_runs_with_the_stack_environment() -> None:
     code = "import os, sys; sys.exit(42 if os.environ['DATABASE_URL'][:11] == 'postgres://' else 1)"
     result = subprocess.run(
-        [sys.executable, "-m", "fashionistar.stack", "--", sys.executable, "-c", code],
+        [sys.executable, "-m", "fashionistar_dev.stack", "--", sys.executable, "-c", code],
         env=native_environ(),
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 Required: ``DATABASE_URL`` (PostgreSQL through PgBouncer), ``REDIS_URL`` and
 ``DJANGO_SECRET_KEY``. A missing or malformed value stops start-up with a message naming the
-variable. ``fashionistar.stack`` produces the first two for tests, docs and ``make serve``.
+variable. ``fashionistar_dev.stack`` produces the first two for tests, docs and ``make serve``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from fashionistar.stack import EnvStack, choose_provider
+from fashionistar_dev.stack import EnvStack, choose_provider
 from tests.deploy.support import DEPLOY, WORKFLOW, check_jsonschema, load_yaml
 
 ACTIONLINT = DEPLOY / "tools" / "node_modules" / "@tktco" / "node-actionlint"

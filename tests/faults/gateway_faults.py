@@ -1,7 +1,7 @@
 """A card gateway that fails or is slow while a customer pays, through one API; then a retry.
 
 Used by ``tests/faults/test_gateway.py`` and ``benchmarks/faults.py``: the customer places an
-order, pays it while a fake gateway (``fashionistar.payments.fake_gateway``, in a thread) fails
+order, pays it while a fake gateway (``fashionistar_dev.partners``, in a thread) fails
 or answers after the client's timeout, the gateway gets well, and the customer retries with the
 same ``Idempotency-Key``.
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from fashionistar.payments.fake_gateway import serve_in_thread
 from fashionistar.payments.gateway import DEFAULT_TIMEOUT
 from fashionistar.payments.models import Payment, PaymentStatus
+from fashionistar_dev.partners import serve_in_thread
 from tests.api_support import Answer, call, token_for
 from tests.factories import make_product, make_user, variant_of
 from tests.payments.helpers import charges_made

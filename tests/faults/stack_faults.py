@@ -1,9 +1,9 @@
 """Stop and start the native stack's PostgreSQL or PgBouncer for real, and time the way back.
 
-The native stack (:mod:`fashionistar.stack.native`) owns its servers as child processes. A
+The native stack (:mod:`fashionistar_dev.stack.native`) owns its servers as child processes. A
 restart here keeps it that way: the old process is stopped (PostgreSQL with ``pg_ctl stop -m
 fast``, as the service user; PgBouncer with its own shutdown signal), then the same command line
-is started again with :func:`~fashionistar.stack.native.spawn_service` and put in the stack's
+is started again with :func:`~fashionistar_dev.stack.native.spawn_service` and put in the stack's
 place, so that the stack still stops it at the end (and its parent-death signal still holds).
 Call these from the main thread: Linux sends the parent-death signal when the *thread* that
 started a child ends.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from fashionistar.stack.native import NativeStack, Service, spawn_service, wait_ready
+from fashionistar_dev.stack.native import NativeStack, Service, spawn_service, wait_ready
 
 POSTGRES = "postgres"
 PGBOUNCER = "pgbouncer"

@@ -14,7 +14,7 @@ import time
 import pytest
 from django.db import connection
 
-from fashionistar.stack.native import NativeStack
+from fashionistar_dev.stack.native import NativeStack
 from tests.api_support import assert_error, both_apis, call, token_for
 from tests.factories import make_product, make_user, variant_of
 from tests.faults.stack_faults import PGBOUNCER, POSTGRES, service_down, service_restart

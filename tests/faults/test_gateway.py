@@ -1,6 +1,6 @@
 """Fault tests: the card gateway fails (5xx) or answers after the client's timeout.
 
-Through both APIs, against a real fake gateway (``fashionistar.payments.fake_gateway``) in a
+Through both APIs, against a real fake gateway (``fashionistar_dev.partners``) in a
 thread, with the client's real timeouts (``fashionistar.payments.gateway.DEFAULT_TIMEOUT``):
 the user gets a clear 503 ``payment_gateway_unavailable`` in the error shape, within the
 timeout; a retry with the same ``Idempotency-Key`` once the gateway is well again pays the

@@ -23,7 +23,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 
-from fashionistar.stack.native import free_port
+from fashionistar_dev.stack.native import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "shop.example"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fashionistar.stack import RunningStack, start_stack
-from fashionistar.stack.native import apt_install, free_port
+from fashionistar_dev.stack import RunningStack, start_stack
+from fashionistar_dev.stack.native import apt_install, free_port
 from tests.processes import spawn, spawn_worker, stop
 
 

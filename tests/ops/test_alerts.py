@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from fashionistar.ops.alerting import (
+from fashionistar_dev.alert_rules import (
     ALERTS_FILE,
     APP_METRIC_PREFIX,
     EXPORTER_METRICS,
@@ -20,8 +20,8 @@ from fashionistar.ops.alerting import (
     alert_rules,
     promql_metric_names,
 )
-from fashionistar.stack.native import free_port
-from fashionistar.stack.redis_ha import start_redis_ha
+from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.stack.redis_ha import start_redis_ha
 from tests.deploy.test_metrics import EXPORTED_METRICS
 from tests.ops.conftest import debian_program
 from tests.processes import ROOT, spawn, stop

@@ -21,8 +21,8 @@ from fashionistar.catalog.selectors import product_list
 from fashionistar.catalog.services import product_search_text
 from fashionistar.catalog.tasks import catalog_backfill_search_text
 from fashionistar.ops.backup import PostgresTarget
-from fashionistar.ops.migrations import LINTER_IGNORED, lint_migrations
 from fashionistar.tasks.worker import drain
+from fashionistar_dev.migration_lint import LINTER_IGNORED, lint_migrations
 from tests.factories import make_product
 from tests.processes import ROOT
 

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from fashionistar.inventory.models import Reservation, Stock
 from fashionistar.orders.models import Order, OrderLine, OrderStatus
-from fashionistar.payments.fake_gateway import serve_in_thread
 from fashionistar.payments.models import Payment
+from fashionistar_dev.partners import serve_in_thread
 from tests.api_support import (
     ASYNC,
     SYNC,

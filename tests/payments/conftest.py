@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fashionistar.payments.fake_gateway import GatewayServer, serve_in_thread
+from fashionistar_dev.partners import GatewayServer, serve_in_thread
 
 
 @pytest.fixture

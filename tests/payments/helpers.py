@@ -8,7 +8,7 @@ import httpx
 
 from fashionistar.accounts.models import User
 from fashionistar.orders.models import Order
-from fashionistar.payments.fake_gateway import GatewayServer
+from fashionistar_dev.partners import GatewayServer
 
 
 def charges_made(server: GatewayServer, reference: str | None = None) -> int:

@@ -9,8 +9,8 @@ import threading
 import httpx
 import pytest
 
-from fashionistar.payments.fake_gateway import make_server, serve_in_thread, validate_charge
-from fashionistar.stack.native import free_port
+from fashionistar_dev.partners import make_server, serve_in_thread, validate_charge
+from fashionistar_dev.stack.native import free_port
 from tests.payments.helpers import charges_made
 
 BODY = {"amount": "12.50", "currency": "EUR", "card_token": "tok_visa", "reference": "order-1"}
@@ -139,7 +139,7 @@ def test_the_command_line_runs_a_server_with_latency() -> None:
         [
             sys.executable,
             "-m",
-            "fashionistar.payments.fake_gateway",
+            "fashionistar_dev.partners",
             "--port",
             str(port),
             "--latency-ms",
@@ -167,7 +167,7 @@ def test_the_command_line_runs_a_server_with_latency() -> None:
 
 def test_the_command_line_rejects_a_bad_failure_rate() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fashionistar.payments.fake_gateway", "--failure-rate", "3"],
+        [sys.executable, "-m", "fashionistar_dev.partners", "--failure-rate", "3"],
         capture_output=True,
         text=True,
         check=False,

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from fashionistar.payments.fake_gateway import serve_in_thread
 from fashionistar.payments.gateway import (
     ChargeRequest,
     GatewayUnavailable,
@@ -20,7 +19,8 @@ from fashionistar.payments.gateway import (
     gateway_charge,
     read_charge_response,
 )
-from fashionistar.stack.native import free_port
+from fashionistar_dev.partners import serve_in_thread
+from fashionistar_dev.stack.native import free_port
 from tests.payments.helpers import charges_made
 
 CHARGE = ChargeRequest(

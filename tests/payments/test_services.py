@@ -253,7 +253,7 @@ def test_a_gateway_failure_is_503_and_a_retry_with_the_key_charges_once(gateway,
 def test_a_timeout_after_the_gateway_charged_is_retried_without_a_second_charge(
     settings, customer, monkeypatch
 ) -> None:
-    from fashionistar.payments.fake_gateway import serve_in_thread
+    from fashionistar_dev.partners import serve_in_thread
 
     order = make_order(customer)
     with serve_in_thread(latency_ms=300) as server:
@@ -314,7 +314,7 @@ def test_calling_it_inside_a_transaction_fails_loudly(gateway, customer) -> None
 # --8<-- [start:concurrent_charges_test]
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_identical_charges_make_one(settings, customer) -> None:
-    from fashionistar.payments.fake_gateway import serve_in_thread
+    from fashionistar_dev.partners import serve_in_thread
 
     order = make_order(customer)
     threads_count = 20

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fashionistar.stack.native import apt_install, free_port
+from fashionistar_dev.stack.native import apt_install, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_PACKAGES = ("chromium", "chromium-driver")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fashionistar.stack import RunningStack
+from fashionistar_dev.stack import RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "solution").is_dir())

@@ -28,9 +28,14 @@ from fashionistar.redis_client import (
     redis_client,
     sentinel_settings,
 )
-from fashionistar.stack import EnvStack, StackError, StackUrls, start_stack, wants_redis_ha
-from fashionistar.stack.native import NativeStack
-from fashionistar.stack.redis_ha import MASTER_NAME, RedisHA, render_sentinel_conf, start_redis_ha
+from fashionistar_dev.stack import EnvStack, StackError, StackUrls, start_stack, wants_redis_ha
+from fashionistar_dev.stack.native import NativeStack
+from fashionistar_dev.stack.redis_ha import (
+    MASTER_NAME,
+    RedisHA,
+    render_sentinel_conf,
+    start_redis_ha,
+)
 from tests.test_stack import child_pids, wait_gone
 
 NATIVE = {"FASHIONISTAR_STACK": "native"}
@@ -204,7 +209,7 @@ def test_a_stopped_group_answers_no_more_questions() -> None:
 
 
 def test_sentinel_configuration_lists_peers_and_test_timings(tmp_path) -> None:
-    from fashionistar.stack.redis_ha import SentinelTimings
+    from fashionistar_dev.stack.redis_ha import SentinelTimings
 
     conf = render_sentinel_conf(
         port=26379,
@@ -361,7 +366,7 @@ def test_the_env_provider_carries_the_sentinels_through() -> None:
 
 def test_a_killed_parent_leaves_no_ha_server() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "fashionistar.stack", "--redis-ha"],
+        [sys.executable, "-m", "fashionistar_dev.stack", "--redis-ha"],
         env={**os.environ, **NATIVE},
         stdout=subprocess.PIPE,
         text=True,
@@ -385,7 +390,7 @@ def test_a_command_runs_with_the_ha_environment() -> None:
         [
             sys.executable,
             "-m",
-            "fashionistar.stack",
+            "fashionistar_dev.stack",
             "--redis-ha",
             "--",
             sys.executable,

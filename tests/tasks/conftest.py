@@ -28,7 +28,7 @@ def mailbox(settings) -> Iterator[list[Any]]:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
-    from fashionistar.stack.native import free_port
+    from fashionistar_dev.stack.native import free_port
 
     received: list[Any] = []
 

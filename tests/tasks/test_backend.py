@@ -16,10 +16,10 @@ from django.utils import timezone
 from rq import Queue
 from rq.job import Job
 
-from fashionistar.stack.native import free_port
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.outbox import outbox_sweep
 from fashionistar.tasks.worker import drain, make_worker
+from fashionistar_dev.stack.native import free_port
 from tests.tasks.sample_tasks import add, always_fails, flaky
 
 pytestmark = pytest.mark.django_db(transaction=True)

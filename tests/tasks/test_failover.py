@@ -32,9 +32,9 @@ from fashionistar.analytics.models import OrderFact
 from fashionistar.orders.models import Order
 from fashionistar.orders.services import OrderItem, order_place
 from fashionistar.orders.tasks import order_payment_deadline_task
-from fashionistar.stack.redis_ha import RedisHA, start_redis_ha
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats
+from fashionistar_dev.stack.redis_ha import RedisHA, start_redis_ha
 from tests.factories import make_product, make_user, variant_of
 from tests.processes import spawn_worker
 from tests.tasks.test_flow import wait_for

@@ -23,11 +23,11 @@ from rq.job import Job
 from fashionistar.analytics.models import OrderFact
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.redis_client import redis_client
-from fashionistar.stack.native import free_port
 from fashionistar.tasks.email import deliver_email
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats
 from fashionistar.tasks.worker import drain
+from fashionistar_dev.stack.native import free_port
 from tests.api_support import ASYNC, call
 from tests.factories import make_product, make_user, variant_of
 from tests.processes import ROOT, spawn_worker, stop

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.db.migrations.exceptions import IrreversibleError
 
-from fashionistar.ops.migrations import MigrationCheckError, migrate_roundtrip
+from fashionistar.ops.roundtrip import MigrationCheckError, migrate_roundtrip
 
 
 class Command(BaseCommand):

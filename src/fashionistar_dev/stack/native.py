@@ -3,7 +3,7 @@
 Each service runs as a child process in its own session, on a free loopback port, with its
 files in one directory. PostgreSQL and PgBouncer refuse to run as root, so a root process runs
 all three as an unprivileged user. A fourth child, the fake card gateway
-(``fashionistar.payments.fake_gateway``), runs with this interpreter as the current user. The
+(``fashionistar_dev.partners``), runs with this interpreter as the current user. The
 children get a parent-death signal, so even a parent killed with SIGKILL leaves no server behind.
 """
 
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 import psycopg
 import redis
 
-from fashionistar.stack import StackError, StackUrls
-from fashionistar.stack.pgbouncer import render_pgbouncer_ini
+from fashionistar_dev.stack import StackError, StackUrls
+from fashionistar_dev.stack.pgbouncer import render_pgbouncer_ini
 
 if TYPE_CHECKING:
-    from fashionistar.stack.redis_ha import RedisHA
+    from fashionistar_dev.stack.redis_ha import RedisHA
 
 DATABASE_NAME = "fashionistar"
 SUPERUSER = "postgres"
@@ -353,7 +353,7 @@ class NativeStack:
         Args:
             data_dir: Keep data here and reuse it next time; ``None`` for a throwaway stack.
             redis_ha: Run Redis as a master, a replica and three Sentinels
-                (:mod:`fashionistar.stack.redis_ha`) instead of one server. Redis then keeps
+                (:mod:`fashionistar_dev.stack.redis_ha`) instead of one server. Redis then keeps
                 no data between starts, also with ``data_dir``.
 
         Returns:
@@ -459,7 +459,7 @@ class NativeStack:
         )
 
     def _start_redis_ha(self) -> RedisHA:
-        from fashionistar.stack.redis_ha import RedisHA
+        from fashionistar_dev.stack.redis_ha import RedisHA
 
         folder = self._dir("redis-ha")
         # The data nodes start empty every time: after a failover the roles are swapped, and a
@@ -569,7 +569,7 @@ class NativeStack:
         # interpreter, so it finds the project's packages.
         service = self._spawn(
             "payment-gateway",
-            [sys.executable, "-m", "fashionistar.payments.fake_gateway", "--port", str(port)],
+            [sys.executable, "-m", "fashionistar_dev.partners", "--port", str(port)],
             signal.SIGTERM,
             as_service_user=False,
         )

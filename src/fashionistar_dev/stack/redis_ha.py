@@ -1,6 +1,6 @@
 """Redis high availability, natively: a master, one replica and three Sentinels.
 
-The five processes run like the rest of the native stack (:mod:`fashionistar.stack.native`):
+The five processes run like the rest of the native stack (:mod:`fashionistar_dev.stack.native`):
 children of this process in their own sessions, on free loopback ports, as an unprivileged user
 when we are root, with a parent-death signal so that nothing outlives us, their files in one
 folder. Use it on its own::
@@ -11,7 +11,7 @@ folder. Use it on its own::
         seconds = ha.wait_for_failover()
 
 or as the Redis of the whole stack (``start_stack(redis_ha=True)``,
-``FASHIONISTAR_REDIS_HA=1``, ``python -m fashionistar.stack --redis-ha``).
+``FASHIONISTAR_REDIS_HA=1``, ``python -m fashionistar_dev.stack --redis-ha``).
 
 The Sentinel timings are **test values**, chosen so a failover takes a few seconds
 (:class:`SentinelTimings` says what production would use).
@@ -38,8 +38,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from fashionistar.stack import StackError
-from fashionistar.stack.native import (
+from fashionistar_dev.stack import StackError
+from fashionistar_dev.stack.native import (
     Service,
     chown_to,
     ensure_binaries,

@@ -1,6 +1,6 @@
 """A fake card gateway: a real HTTP server that charges nothing, for tests, docs and ``make serve``.
 
-Run it with ``python -m fashionistar.payments.fake_gateway --port 8090 --latency-ms 50
+Run it with ``python -m fashionistar_dev.partners --port 8090 --latency-ms 50
 --failure-rate 0.1``, or in a thread with :func:`serve_in_thread`. The API:
 
 - ``POST /v1/charges`` with JSON ``{"amount": "12.50", "currency": "EUR", "card_token":

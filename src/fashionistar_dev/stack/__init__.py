@@ -7,12 +7,12 @@ One module serves the tests, the executed docs and ``make serve``. It picks a pr
 2. ``containers``: testcontainers, when a Docker engine answers.
 3. ``native``: ``initdb``/``postgres``, ``pgbouncer`` and ``redis-server`` started in a directory
    of their own on free loopback ports, plus the fake card gateway
-   (``fashionistar.payments.fake_gateway``).
+   (``fashionistar_dev.partners``).
 
 ``FASHIONISTAR_STACK`` (``env``, ``containers`` or ``native``) forces one.
 
 ``FASHIONISTAR_REDIS_HA=1`` (or ``redis_ha=True``) asks for Redis in its high-availability
-profile: a master, a replica and three Sentinels (:mod:`fashionistar.stack.redis_ha`), natively.
+profile: a master, a replica and three Sentinels (:mod:`fashionistar_dev.stack.redis_ha`), natively.
 The stack then also exports ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER``.
 """
 
@@ -148,7 +148,7 @@ def choose_provider(environ: dict[str, str] | os._Environ[str]) -> str:
         return forced
     if environ.get("DATABASE_URL") and environ.get("REDIS_URL"):
         return "env"
-    from fashionistar.stack.containers import docker_answers
+    from fashionistar_dev.stack.containers import docker_answers
 
     return "containers" if docker_answers() else "native"
 
@@ -209,10 +209,10 @@ def start_stack(
             raise StackError(
                 "the Redis HA profile runs natively only: set FASHIONISTAR_STACK=native"
             )
-        from fashionistar.stack.containers import ContainerStack  # pragma: no cover - Docker
+        from fashionistar_dev.stack.containers import ContainerStack  # pragma: no cover - Docker
 
         return ContainerStack.start()  # pragma: no cover - needs a Docker engine, none here
-    from fashionistar.stack.native import NativeStack
+    from fashionistar_dev.stack.native import NativeStack
 
     return NativeStack.start(data_dir=data_dir, redis_ha=ha)
 

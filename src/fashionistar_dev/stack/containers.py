@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fashionistar.stack import StackUrls
+from fashionistar_dev.stack import StackUrls
 
 POSTGRES_IMAGE = "postgres:16-alpine"
 REDIS_IMAGE = "redis:7-alpine"
@@ -52,7 +52,7 @@ class ContainerStack:  # pragma: no cover - needs a Docker engine, none here
         from testcontainers.postgres import PostgresContainer
         from testcontainers.redis import RedisContainer
 
-        from fashionistar.stack.pgbouncer import render_pgbouncer_ini
+        from fashionistar_dev.stack.pgbouncer import render_pgbouncer_ini
 
         postgres = PostgresContainer(POSTGRES_IMAGE, username="postgres", dbname="fashionistar")
         postgres.start()

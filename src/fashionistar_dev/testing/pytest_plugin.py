@@ -7,10 +7,13 @@ ends: after a failure and after Ctrl-C too (pytest runs its clean-ups then).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import django
@@ -20,9 +23,10 @@ from django.core.cache import cache
 from django.core.management import call_command
 from pytest_django.plugin import DjangoDbBlocker
 
+from fashionistar.observability.logging import NonBlockingHandler
 from fashionistar.observability.shutdown import flush_logs
-from fashionistar.stack import RunningStack, start_stack
-from fashionistar.testing.docs import docs_sybil
+from fashionistar_dev.stack import RunningStack, start_stack
+from fashionistar_dev.testing.docs import docs_sybil
 
 STACK_KEY = pytest.StashKey[RunningStack]()
 STARTED_IN_KEY = pytest.StashKey[float]()
@@ -120,6 +124,35 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> None:
         call_command("migrate", verbosity=0, interactive=False)
 
 
+class _StandardError:
+    """Standard error as it is when a line is written: pytest swaps it for each test."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@contextmanager
+def logs_on_standard_error() -> Iterator[None]:
+    """Write log lines to standard error while a docs page runs.
+
+    A doctest compares what its statements print on standard output; a log line that the
+    writer thread happens to write while the statement runs would otherwise be part of it.
+
+    Yields:
+        Nothing; log lines go to standard error inside.
+    """
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, NonBlockingHandler)]
+    previous = [handler.stream_handler.setStream(_StandardError()) for handler in handlers]
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.stream_handler.setStream(stream)
+
+
 def reset_data() -> None:
     """Empty every table and the cache: what one docs page writes, the next does not see."""
     call_command("flush", verbosity=0, interactive=False)
@@ -150,7 +183,7 @@ def docs_page(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iter
     Yields:
         Nothing; the page's blocks run inside.
     """
-    with django_db_blocker.unblock():
+    with django_db_blocker.unblock(), logs_on_standard_error():
         yield
         reset_data()
 

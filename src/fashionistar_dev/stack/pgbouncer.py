@@ -14,7 +14,7 @@ def pgbouncer_template() -> str:
     Returns:
         The template, with ``${name}`` placeholders.
     """
-    return files("fashionistar.stack").joinpath(TEMPLATE_NAME).read_text()
+    return files("fashionistar_dev.stack").joinpath(TEMPLATE_NAME).read_text()
 
 
 def render_pgbouncer_ini(
@@ -53,7 +53,7 @@ def render_pgbouncer_ini(
 
     Example:
         ```py
-        from fashionistar.stack.pgbouncer import render_pgbouncer_ini
+        from fashionistar_dev.stack.pgbouncer import render_pgbouncer_ini
 
         ini = render_pgbouncer_ini(
             postgres_host="127.0.0.1",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionistar.observability.metrics import MULTIPROCESS_VARIABLE
-from fashionistar.stack import running_stack
+from fashionistar_dev.stack import running_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env.setdefault(MULTIPROCESS_VARIABLE, str(fresh_metrics_dir(args.data_dir)))
         manage = [sys.executable, str(PROJECT_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True)
-        subprocess.run([*manage, "load_demo"], env=env, check=True)
+        load_demo = "from fashionistar_dev.demo import demo_load; demo_load()"
+        subprocess.run([*manage, "shell", "-c", load_demo], env=env, check=True)
         servers = [
             subprocess.Popen(cmd, env=env, cwd=PROJECT_DIR)
             for cmd in serve_commands(

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-ALERTS_FILE = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "alerts.yml"
+ALERTS_FILE = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 APP_METRIC_PREFIX = "fashionistar_"
 
 

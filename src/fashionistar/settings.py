@@ -14,6 +14,7 @@ from fashionistar.config import (
     database_from_env,
     env_bool,
     env_list,
+    env_logins,
     env_required,
     env_str,
     redis_url_from_env,
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "ninja",
     "fashionistar.accounts",
     "fashionistar.catalog",
@@ -78,7 +80,7 @@ WSGI_APPLICATION = "fashionistar.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -181,8 +183,20 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --8<-- [start:static]
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR.parent.parent / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# collectstatic copies every app's files here; the ASGI and WSGI entry points serve them
+# (fashionistar.static), so the admin and both API docs pages need no other server or CDN.
+STATIC_ROOT = Path(
+    env_str("DJANGO_STATIC_ROOT", default=str(BASE_DIR.parent.parent / "var" / "static"))
+)
+# --8<-- [end:static]
+
+# The home page links the docs site when its address is known (make serve sets it), and shows
+# demo logins only when a local demo sets them: never in production.
+DOCS_SITE_URL = env_str("DOCS_SITE_URL", default="")
+DEMO_LOGINS = env_logins("FASHIONISTAR_DEMO_LOGINS")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --8<-- [start:api_settings]
@@ -223,5 +237,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Fashionistar sync API (DRF)",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 # --8<-- [end:api_settings]

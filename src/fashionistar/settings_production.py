@@ -47,7 +47,8 @@ if not ALLOWED_HOSTS:
 
 # --8<-- [start:https]
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header("DJANGO_PROXY_SSL_HEADER")
-SECURE_SSL_REDIRECT = True
+# Off only for a local trial on plain http://localhost (the Compose file): check --deploy warns.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # Probes and the Prometheus scrape come over plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = int(env_str("DJANGO_HSTS_SECONDS", default=str(365 * 24 * 3600)))
@@ -75,17 +76,12 @@ SECURE_CSP: dict[str, list[str]] = {
     "form-action": [CSP.SELF],
 }
 
-SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
-"""Where drf-spectacular's Swagger UI (the DRF docs page) loads its script and stylesheet."""
-
 DRF_DOCS_CSP: dict[str, list[str]] = {
     **SECURE_CSP,
-    "script-src": [CSP.SELF, SWAGGER_UI_CDN],
-    # Its template has an inline <style> without a nonce: allowed on this page only.
-    "style-src": [CSP.SELF, SWAGGER_UI_CDN, CSP.UNSAFE_INLINE],
-    "img-src": [CSP.SELF, "data:", SWAGGER_UI_CDN],
+    # drf-spectacular's Swagger UI template has an inline <style> without a nonce.
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
 }
-"""The DRF docs page's policy (``fashionistar.urls``): the base one plus the CDN."""
+"""The DRF docs page's policy (``fashionistar.urls``): the base one plus inline styles."""
 # --8<-- [end:csp]
 
 
@@ -108,3 +104,12 @@ def _with_csp_nonce(templates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 TEMPLATES = _with_csp_nonce(TEMPLATES)
+
+# --8<-- [start:storages]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic writes each file under a hashed name (cached for a year by
+    # fashionistar.static) and compressed copies next to it.
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+}
+# --8<-- [end:storages]

@@ -12,14 +12,15 @@ from fashionistar.accounts.apis.drf import TokenObtainApi
 from fashionistar.api import ninja_urls
 from fashionistar.catalog.apis.drf import ProductDetailApi, ProductListApi
 from fashionistar.health import healthz, livez, readyz, tasks_health
+from fashionistar.home import favicon, home
 from fashionistar.observability.metrics import metrics_view
 from fashionistar.orders.apis.drf import OrderCancelApi, OrderDetailApi, OrdersApi
 from fashionistar.payments.apis.drf import OrderPayApi
 
 handler404 = "fashionistar.api.api_not_found"
 
-# Swagger UI with its script in a separate request (no inline script); its own CSP, which
-# allows the CDN it loads from, when the settings give one (settings_production does).
+# Swagger UI with its script in a separate request (no inline script); its own CSP when the
+# settings give one (settings_production does: its template has an inline <style>).
 drf_docs = SpectacularSwaggerSplitView.as_view(url_name="sync:schema")
 if drf_docs_csp := getattr(settings, "DRF_DOCS_CSP", None):
     drf_docs = csp_override(drf_docs_csp)(drf_docs)
@@ -37,6 +38,8 @@ sync_patterns = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),
     path("healthz/tasks", tasks_health, name="healthz-tasks"),

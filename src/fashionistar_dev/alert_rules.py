@@ -2,8 +2,9 @@
 
 A rule is only as good as its metric: a name nothing exports never fires. Every metric a rule
 reads is either exported by the app itself (``/metrics``, checked against the real endpoint by
-the tests) or listed in :data:`EXPORTER_METRICS` with the exporter that produces it and how
-that was checked.
+the tests) or listed in :data:`EXPORTER_METRICS` with the exporter that produces it, its image
+and port, and how that was checked. The deploy files run each exporter and Prometheus scrapes it
+(``tests/deploy/`` checks both against this list).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ class ExporterMetric:
     """A metric an alert reads from an exporter, not from the app.
 
     Attributes:
-        exporter: The exporter (its project, and the image or package it ships as).
+        exporter: The exporter's project (and its Debian package, if there is one).
+        image: Its container image on Docker Hub, without a tag.
+        port: The port it serves ``/metrics`` on when no flag says otherwise.
         reads: What the exporter turns into the metric.
         checked: How this repository knows the exporter exports that name.
     """
 
     exporter: str
+    image: str
+    port: int
     reads: str
     checked: str
 
@@ -37,17 +42,21 @@ class ExporterMetric:
 # --8<-- [start:exporter_metrics]
 EXPORTER_METRICS: dict[str, ExporterMetric] = {
     "pgbouncer_pools_client_waiting_connections": ExporterMetric(
-        exporter="prometheus-community/pgbouncer_exporter (image prometheuscommunity/"
-        "pgbouncer-exporter)",
+        exporter="prometheus-community/pgbouncer_exporter",
+        image="prometheuscommunity/pgbouncer-exporter",
+        port=9127,
         reads="SHOW POOLS, column cl_waiting, one series per database and user",
         checked="its collector.go maps cl_waiting to client_waiting_connections in the pools "
-        "namespace; it is not packaged for Debian, so it is not run here. Debian's "
+        "namespace, and its README lists the metric; it is not packaged for Debian, so it is not "
+        "run here. Debian's "
         "prometheus-pgbouncer-exporter 1.7 is another exporter (pgbouncer_waiting_clients) and "
         "fails against PgBouncer 1.18 (KeyError: 'total_requests' in SHOW STATS)",
     ),
     "redis_sentinel_master_status": ExporterMetric(
-        exporter="oliver006/redis_exporter (image oliver006/redis_exporter, Debian package "
-        "prometheus-redis-exporter), pointed at each Sentinel",
+        exporter="oliver006/redis_exporter (Debian package prometheus-redis-exporter), pointed at "
+        "each Sentinel",
+        image="oliver006/redis_exporter",
+        port=9121,
         reads="SENTINEL MASTERS: one series per master_name and master_address",
         checked="tests/ops/test_alerts.py scrapes Debian's exporter against three native "
         "Sentinels and sees master_address change across a real failover",

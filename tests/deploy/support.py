@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +19,10 @@ K8S = DEPLOY / "k8s"
 SCHEMAS = DEPLOY / "schemas" / "kubernetes"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 COMPOSE = DEPLOY / "docker-compose.yml"
+PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
+SENTINEL_CONF = DEPLOY / "redis" / "sentinel.conf"
+PGBOUNCER_INI = DEPLOY / "pgbouncer" / "pgbouncer.ini"
+COMPOSE_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<operator>:[-?])(?P<argument>[^}]*))?\}")
 
 
 def load_yaml(path: Path) -> Any:
@@ -37,3 +43,25 @@ def check_jsonschema(*args: str) -> tuple[int, str]:
     """Run the check-jsonschema command in this process (its start-up costs 0.5 s a run)."""
     result = CliRunner().invoke(check_jsonschema_main, list(args))
     return result.exit_code, result.output
+
+
+def interpolate(text: str, variables: Mapping[str, str]) -> str:
+    """Fill Compose's ``${NAME}``, ``${NAME:-default}``, ``${NAME:?error}`` from ``variables``."""
+
+    def value(match: re.Match[str]) -> str:
+        name, operator, argument = match.group("name", "operator", "argument")
+        found = variables.get(name, "")
+        if found or operator is None:
+            return found
+        if operator == ":-":
+            return argument
+        raise KeyError(f"{name}: {argument}")
+
+    return COMPOSE_VARIABLE.sub(value, text)
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """An image reference as (repository, tag): ``("oliver006/redis_exporter", "v1.88.0")``."""
+    head, _, last = image.rpartition("/")
+    name, _, tag = last.partition(":")
+    return (f"{head}/{name}" if head else name), tag

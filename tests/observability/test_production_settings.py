@@ -1,8 +1,9 @@
 """Production settings: ``check --deploy`` is clean, and a real server under them behaves.
 
-The server is uvicorn with ``fashionistar.settings_production``, behind a pretend TLS proxy
-(requests say ``X-Forwarded-Proto: https``). Each HTML page's CSP is checked against the page:
-every script, stylesheet and image it loads must be allowed by the policy it came with.
+The server is the image's own command with ``fashionistar.settings_production``, behind a
+pretend TLS proxy (requests say ``X-Forwarded-Proto: https``). Each HTML page's CSP is checked
+against the page: every script, stylesheet and image it loads must be allowed by the policy it
+came with.
 """
 
 from __future__ import annotations
@@ -12,22 +13,18 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 
-from fashionistar_dev.stack.native import free_port
+from tests.conftest import BEHIND_TLS_PROXY, HOST, Production
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST = "shop.example"
-HTTPS = {"Host": HOST, "X-Forwarded-Proto": "https"}
+HTTPS = BEHIND_TLS_PROXY
 
 
 def production_env(**extra: str) -> dict[str, str]:
@@ -84,27 +81,10 @@ def test_a_wrong_production_value_stops_start_up_naming_it(
     sys.modules.pop("fashionistar.settings_production", None)
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
-        env=production_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", headers={"Host": HOST}, timeout=2)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+@pytest.fixture
+def server(production: Production) -> str:
+    """The image's server command under the production settings (``tests/conftest.py``)."""
+    return production.url
 
 
 def test_plain_http_is_redirected_except_probes_and_scrapes(server) -> None:
@@ -242,14 +222,16 @@ def violations(html: str, policy: dict[str, list[str]], page: str) -> list[str]:
     return blocked
 
 
-def static_files_missing(html: str) -> list[str]:
+def static_files_missing(server: str, html: str) -> list[str]:
+    """The ``/static/`` files a page links that the server does not answer."""
     parser = Elements()
     parser.feed(html)
     urls = [attrs.get("src") or attrs.get("href") or "" for _, attrs, _ in parser.found]
     return [
         url
         for url in urls
-        if url.startswith("/static/") and finders.find(url[len("/static/") :]) is None
+        if url.startswith("/static/")
+        and httpx.get(f"{server}{url}", headers=HTTPS).status_code != 200
     ]
 
 
@@ -270,23 +252,24 @@ def test_the_admin_and_the_ninja_docs_load_everything_under_the_strict_policy(se
     page = f"https://{HOST}{path}"
     assert "'unsafe-inline'" not in policy["script-src"]
     assert violations(html, policy, page) == []
-    assert static_files_missing(html) == []
+    assert static_files_missing(server, html) == []
 
 
-def test_the_drf_browsable_api_loses_only_its_code_colours(server) -> None:
+def test_the_drf_browsable_api_runs_under_the_strict_policy(server) -> None:
     path = "/api/sync/catalog/products"
     html, policy = fetch_page(server, path)
-    # DRF's template inlines Pygments' stylesheet without a nonce: the JSON is shown uncoloured.
-    assert violations(html, policy, f"https://{HOST}{path}") == ["inline <style>"]
-    assert static_files_missing(html) == []
+    # Pygments is no production dependency: DRF's template inlines no code-colour stylesheet.
+    assert violations(html, policy, f"https://{HOST}{path}") == []
+    assert static_files_missing(server, html) == []
     assert 'id="drf_csrf"' in html  # its scripts' data, in a JSON block that CSP does not run
 
 
-def test_the_drf_docs_page_gets_its_own_policy_for_the_cdn(server) -> None:
+def test_the_drf_docs_page_loads_swagger_ui_from_this_server(server) -> None:
     path = "/api/sync/docs"
     html, policy = fetch_page(server, path)
     assert violations(html, policy, f"https://{HOST}{path}") == []
-    assert "https://cdn.jsdelivr.net" in policy["script-src"]
+    assert policy["script-src"] == ["'self'"]  # no CDN
+    assert static_files_missing(server, html) == []
     script = httpx.get(f"{server}{path}?script=", headers=HTTPS)
     assert script.status_code == 200
     assert script.headers["Content-Type"].startswith("application/javascript")

@@ -1,9 +1,8 @@
-"""Fixtures of the site tests: the built site, served over HTTP, and a headless Chromium."""
+"""Fixtures of the site tests: the built site, served over HTTP."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,10 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fashionistar_dev.stack.native import apt_install, free_port
+from fashionistar_dev.stack.native import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
 
 
 @pytest.fixture(scope="session")
@@ -59,22 +57,3 @@ def site_url(built_site: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def find_chromium() -> str | None:
-    """Path of the Chromium binary, if one is installed."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """A Chromium binary: installed with apt-get when missing and we are root, else a skip."""
-    binary = find_chromium()
-    if binary is None and apt_install(CHROMIUM_PACKAGES):
-        binary = find_chromium()
-    if binary is None:
-        pytest.skip(
-            "Chromium is not installed and this is not root: install the Debian packages "
-            f"{' '.join(CHROMIUM_PACKAGES)} to run the browser tests"
-        )
-    return binary

@@ -6,6 +6,7 @@ descriptor 4, one JSON message each, separated by a NUL byte: no WebSocket libra
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -45,7 +46,7 @@ class Browser:
         self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
             "sessionId"
         ]
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=self.session)
 
     def _read(self, timeout: float) -> dict[str, Any]:
@@ -105,6 +106,38 @@ class Browser:
         )
         assert "exceptionDetails" not in result, result["exceptionDetails"]
         return result["result"].get("value")
+
+    def requested_urls(self) -> list[str]:
+        """Every URL the page asked for since it was opened (documents, scripts, images...)."""
+        self.send("Runtime.evaluate", session=self.session, expression="0")  # flush events
+        return [
+            event["params"]["request"]["url"]
+            for event in self.events
+            if event.get("method") == "Network.requestWillBeSent"
+        ]
+
+    def set_viewport(self, width: int, height: int, *, dark: bool = False) -> None:
+        """Size the page like a screen, in the light or the dark colour scheme."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            session=self.session,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
+        self.send(
+            "Emulation.setEmulatedMedia",
+            session=self.session,
+            features=[{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}],
+        )
+
+    def screenshot(self, path: Path) -> Path:
+        """Save what the page shows now as a PNG."""
+        data = self.send("Page.captureScreenshot", session=self.session, format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
 
     def console_errors(self) -> list[str]:
         """Errors the page reported: uncaught exceptions, ``console.error``, failed loads."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.site.devtools import Browser, headless_chromium
+from tests.site.devtools import Browser
 
 PRINCIPLE = "principles/03-asyncio-gather/"
 OUTSIDE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+""")
@@ -45,12 +42,6 @@ SEARCH = """
   return [];
 })
 """
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    with headless_chromium(chromium, tmp_path_factory.mktemp("chromium-profile")) as browser:
-        yield browser
 
 
 def test_the_home_page_renders_with_its_navigation(browser: Browser, site_url: str) -> None:

@@ -19,6 +19,9 @@ password comes from ``$SMOKE_PASSWORD`` only, never the command line (``ps`` wou
 Create one with ``DJANGO_SUPERUSER_PASSWORD=... manage.py createsuperuser --noinput --username
 smoke --email smoke@example.com``.
 
+``--header "X-Forwarded-Proto: https"`` (repeatable) adds a header to every request: to test an
+instance directly, behind the proxy that ends TLS, as that proxy would call it.
+
 The module needs no Django settings: it is an HTTP client, runnable from any machine.
 """
 
@@ -241,6 +244,7 @@ def run_smoke(
     username: str,
     password: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    headers: dict[str, str] | None = None,
 ) -> list[Outcome]:
     """Run every check against an instance, in order, within one deadline.
 
@@ -249,13 +253,16 @@ def run_smoke(
         username: A staff user of that instance.
         password: Its password.
         timeout_s: The whole run's deadline.
+        headers: Headers sent with every request (``X-Forwarded-Proto``, ``Host``).
 
     Returns:
         One outcome per check.
     """
     outcomes: list[Outcome] = []
     passed: set[str] = set()
-    with httpx.Client(base_url=base_url.rstrip("/"), timeout=REQUEST_TIMEOUT_S) as client:
+    with httpx.Client(
+        base_url=base_url.rstrip("/"), timeout=REQUEST_TIMEOUT_S, headers=headers
+    ) as client:
         run = SmokeRun(
             client=client,
             username=username,
@@ -301,6 +308,24 @@ def report(outcomes: Sequence[Outcome], *, base_url: str, seconds: float) -> str
     return "\n".join(lines)
 
 
+def parse_header(raw: str) -> tuple[str, str]:
+    """Read ``Name: value`` from the command line.
+
+    Args:
+        raw: The argument.
+
+    Returns:
+        The name and the value.
+
+    Raises:
+        argparse.ArgumentTypeError: It is not ``Name: value``.
+    """
+    name, separator, value = raw.partition(":")
+    if not separator or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"a header is 'Name: value', got {raw!r}")
+    return name.strip(), value.strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the smoke test from the command line.
 
@@ -316,6 +341,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True, help="the instance, http(s)://host[:port]")
     parser.add_argument("--username", default=os.environ.get("SMOKE_USERNAME", ""))
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds")
+    parser.add_argument(
+        "--header",
+        type=parse_header,
+        action="append",
+        default=[],
+        help="'Name: value' sent with every request (repeatable)",
+    )
     options = parser.parse_args(argv)
     password = os.environ.get("SMOKE_PASSWORD", "")
     if not options.username or not password:
@@ -327,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         username=options.username,
         password=password,
         timeout_s=options.timeout,
+        headers=dict(options.header),
     )
     print(report(outcomes, base_url=options.base_url, seconds=time.monotonic() - started))
     return 0 if all(o.status == "PASS" for o in outcomes) else 1

@@ -4,17 +4,23 @@
 
 Without a command it starts the stack, prints its environment, and waits for Ctrl-C.
 ``--redis-ha`` runs Redis as a master, a replica and three Sentinels (like
-``FASHIONISTAR_REDIS_HA=1``).
+``FASHIONISTAR_REDIS_HA=1``). SIGINT, SIGTERM, SIGHUP or the death of its parent stop the
+command and the stack.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import subprocess
 import sys
-import threading
 
+from fashionistar_dev.processes import die_with_parent, stopped_by_signals
 from fashionistar_dev.stack import running_stack
+
+INTERRUPTED = 130
+"""The exit code of a command stopped by a signal, as a shell reports Ctrl-C."""
 
 
 def main(argv: list[str]) -> int:
@@ -25,26 +31,32 @@ def main(argv: list[str]) -> int:
             is dropped).
 
     Returns:
-        The command's exit code.
+        The command's exit code (130 when a signal stopped it); 0 without a command.
     """
     redis_ha = None
     if argv[:1] == ["--redis-ha"]:
         redis_ha, argv = True, argv[1:]
     command = argv[1:] if argv[:1] == ["--"] else argv
-    with running_stack(redis_ha=redis_ha) as stack:
-        env = stack.urls.environ()
-        if not command:
-            for name, value in env.items():
-                print(f"export {name}={value}")
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                return 0
-        import os
-
-        full_env = {**os.environ, **env}
-        full_env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-        return subprocess.run(command, env=full_env, check=False).returncode
+    with stopped_by_signals():
+        try:
+            with running_stack(redis_ha=redis_ha) as stack:
+                env = stack.urls.environ()
+                if not command:
+                    for name, value in env.items():
+                        print(f"export {name}={value}", flush=True)
+                    while True:
+                        signal.pause()
+                full_env = {**os.environ, **env}
+                full_env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+                child = subprocess.Popen(command, env=full_env, preexec_fn=die_with_parent)
+                try:
+                    return child.wait()
+                finally:
+                    if child.poll() is None:
+                        child.terminate()
+                        child.wait()
+        except KeyboardInterrupt:
+            return INTERRUPTED if command else 0
 
 
 if __name__ == "__main__":

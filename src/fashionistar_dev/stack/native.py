@@ -10,7 +10,7 @@ children get a parent-death signal, so even a parent killed with SIGKILL leaves 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import os
 import pwd
 import re
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import psycopg
 import redis
 
+from fashionistar_dev.processes import die_with_parent
 from fashionistar_dev.stack import StackError, StackUrls
 from fashionistar_dev.stack.pgbouncer import render_pgbouncer_ini
 
@@ -42,7 +43,6 @@ DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server")
 SERVICE_USER_FALLBACK = "fashionistar"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -181,20 +181,13 @@ def service_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam(SERVICE_USER_FALLBACK)
 
 
-def _die_with_parent(sig: signal.Signals) -> Callable[[], None]:
-    def set_parent_death_signal() -> None:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
-
-    return set_parent_death_signal
-
-
 @dataclass
 class Service:
     """One server process of the stack."""
 
     name: str
     process: subprocess.Popen[bytes]
-    log_path: Path
+    log_path: Path | None
     stop_signal: signal.Signals
 
     def log_tail(self, lines: int = 20) -> str:
@@ -204,23 +197,29 @@ class Service:
             lines: How many lines.
 
         Returns:
-            The last lines of the log.
+            The last lines of the log (none when its output went to ours).
         """
+        if self.log_path is None:
+            return ""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
 
     def stop(self) -> None:
-        """Stop the process: its own shutdown signal first, SIGKILL if it hangs."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(self.stop_signal)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Stop the process: its own shutdown signal first, SIGKILL if it hangs.
+
+        What it started and left behind in its session (a worker's child, say) is killed too.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def chown_to(path: Path, user: pwd.struct_passwd | None) -> None:
@@ -261,12 +260,12 @@ def spawn_service(
     stop_signal: signal.Signals,
     as_service_user: bool = True,
     death_signal: signal.Signals | None = None,
+    to_log_file: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Service:
     """Start one server as a child in its own session, logging to ``root/logs/<name>.log``.
 
-    The child gets ``stop_signal`` when its parent dies (``PR_SET_PDEATHSIG``). Linux sends it
-    when the *thread* that started the child ends: start servers from a thread that lives as
-    long as they should (the main thread).
+    The child gets ``stop_signal`` when its parent dies (:func:`die_with_parent`).
 
     Args:
         root: The stack's folder; also the child's working directory.
@@ -278,40 +277,53 @@ def spawn_service(
         death_signal: The signal the child gets when we die; ``stop_signal`` by default.
             A process that may be stopped (SIGSTOP) needs SIGKILL: it ignores others until
             it is continued.
+        to_log_file: ``False`` leaves the child's output on our standard output.
+        env: The child's environment; ours by default.
 
     Returns:
         The started service.
     """
-    log_path = service_dir(root, "logs", user) / f"{name}.log"
+    log_path = service_dir(root, "logs", user) / f"{name}.log" if to_log_file else None
     drop = as_service_user and user is not None
     uid = user.pw_uid if drop and user else None
     gid = user.pw_gid if drop and user else None
-    with open(log_path, "ab") as log:
-        chown_to(log_path, user)
+    with open(log_path or os.devnull, "ab") as log:
+        if log_path:
+            chown_to(log_path, user)
         process = subprocess.Popen(
             args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=log if to_log_file else None,
+            stderr=subprocess.STDOUT if to_log_file else None,
             stdin=subprocess.DEVNULL,
             user=uid,
             group=gid,
             extra_groups=[] if drop else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent(death_signal or stop_signal),
+            preexec_fn=functools.partial(die_with_parent, death_signal or stop_signal),
             cwd=root,
+            env=env,
         )
     return Service(name=name, process=process, log_path=log_path, stop_signal=stop_signal)
 
 
+STARTING_ERRORS: tuple[type[Exception], ...] = (OSError, psycopg.Error, redis.RedisError)
+"""What a server's probe raises while it is still starting."""
+
+
 def wait_ready(
-    service: Service, probe: Callable[[], object], *, timeout: float = READY_TIMEOUT_S
+    service: Service,
+    probe: Callable[[], object],
+    *,
+    timeout: float = READY_TIMEOUT_S,
+    errors: tuple[type[Exception], ...] = STARTING_ERRORS,
 ) -> None:
     """Call ``probe`` until it stops raising, or fail with the end of the service's log.
 
     Args:
         service: The service being started.
-        probe: A call that raises ``OSError``, a database or a Redis error until it is ready.
+        probe: A call that raises one of ``errors`` until the service is ready.
         timeout: Seconds to wait.
+        errors: What the probe raises while the service starts.
 
     Raises:
         StackError: The process exited, or it was not ready in time.
@@ -323,7 +335,7 @@ def wait_ready(
         try:
             probe()
             return
-        except (OSError, psycopg.Error, redis.RedisError) as error:
+        except errors as error:
             if time.monotonic() > deadline:
                 raise StackError(
                     f"{service.name} not ready after {timeout:.0f} s ({error}):\n"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -53,6 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(stack.urls.environ())
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+    # An empty folder: no test needs collected static files (make serve and the production
+    # rehearsal collect their own), but the ASGI and WSGI entry points want the folder.
+    static_root = Path(tempfile.mkdtemp(prefix="fashionistar-static-"))
+    config.add_cleanup(lambda: shutil.rmtree(static_root, ignore_errors=True))
+    os.environ.setdefault("DJANGO_STATIC_ROOT", str(static_root))
     django.setup()
     # A slow password hash protects production; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,4 +1,4 @@
-"""Demo data for ``make serve``, the docs and the workshop: small, fixed, loaded idempotently."""
+"""Load the demo data, idempotently: each start of ``make serve`` and each docs page calls it."""
 
 from __future__ import annotations
 
@@ -9,37 +9,14 @@ from django.db import transaction
 
 from fashionistar.catalog.models import Category, Product
 from fashionistar.catalog.services import VariantSpec, product_create
-
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "fashionistar-demo"  # noqa: S105 - a published demo login, not a secret
-
-DEMO_CATALOG: dict[str, list[tuple[str, str, str, list[str], list[str]]]] = {
-    "dresses": [
-        (
-            "Linen Summer Dress",
-            "Light linen, knee length.",
-            "89.00",
-            ["S", "M", "L"],
-            ["sand", "olive"],
-        ),
-        ("Silk Evening Dress", "Bias-cut silk.", "249.00", ["S", "M"], ["black"]),
-    ],
-    "jackets": [
-        ("Denim Jacket", "Rigid denim, boxy fit.", "120.00", ["M", "L", "XL"], ["indigo"]),
-        ("Wool Overcoat", "Double-faced wool.", "399.00", ["M", "L"], ["camel", "charcoal"]),
-    ],
-    "shoes": [
-        (
-            "Leather Loafers",
-            "Hand-stitched leather.",
-            "159.00",
-            ["40", "41", "42", "43"],
-            ["brown"],
-        ),
-        ("Canvas Sneakers", "Organic cotton canvas.", "69.00", ["39", "40", "41", "42"], ["white"]),
-    ],
-}
-DEMO_STOCK_PER_VARIANT = 25
+from fashionistar_dev.demo import (
+    DEMO_ADMIN_PASSWORD,
+    DEMO_ADMIN_USERNAME,
+    DEMO_CATALOG,
+    DEMO_PASSWORD,
+    DEMO_STOCK_PER_VARIANT,
+    DEMO_USERNAME,
+)
 
 
 def _slug(name: str) -> str:
@@ -47,11 +24,14 @@ def _slug(name: str) -> str:
 
 
 @transaction.atomic
-def demo_load(*, stock_per_variant: int = DEMO_STOCK_PER_VARIANT) -> dict[str, int]:
+def demo_load(
+    *, stock_per_variant: int = DEMO_STOCK_PER_VARIANT, with_admin: bool = False
+) -> dict[str, int]:
     """Create the demo customer and catalog where missing.
 
     Args:
         stock_per_variant: Opening stock of each new variant (load runs want a deep stock).
+        with_admin: Also create the admin login that ``make serve`` publishes on its home page.
 
     Returns:
         How many rows of each kind were created.
@@ -62,7 +42,14 @@ def demo_load(*, stock_per_variant: int = DEMO_STOCK_PER_VARIANT) -> dict[str, i
         user_model.objects.create_user(
             username=DEMO_USERNAME, email="demo@fashionistar.example", password=DEMO_PASSWORD
         )
-        created["users"] = 1
+        created["users"] += 1
+    if with_admin and not user_model.objects.filter(username=DEMO_ADMIN_USERNAME).exists():
+        user_model.objects.create_superuser(
+            username=DEMO_ADMIN_USERNAME,
+            email="admin@fashionistar.example",
+            password=DEMO_ADMIN_PASSWORD,
+        )
+        created["users"] += 1
     for category_slug, products in DEMO_CATALOG.items():
         category, made = Category.objects.get_or_create(
             slug=category_slug, defaults={"name": category_slug.title()}

@@ -1,0 +1,88 @@
+"""The production rehearsal: the image's dependency set, settings and server command, for real.
+
+``production`` (``tests/conftest.py``) installs only the production dependencies into an
+environment of their own, lays out the image's ``/app`` and starts the image's ``CMD`` against
+this run's stack. These tests are what an operator does next: check, migrate, create the smoke
+user, start a worker the way Compose does, and run the smoke command against the server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from fashionistar_dev.demo.load import demo_load
+from tests.conftest import BEHIND_TLS_PROXY, ROOT, Production
+
+SMOKE_PASSWORD = "a-long-smoke-passphrase"
+COMPOSE = ROOT / "deploy" / "docker-compose.yml"
+
+
+def test_check_deploy_is_clean(production: Production) -> None:
+    result = production.manage("check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_migrate_needs_no_development_dependency(production: Production) -> None:
+    result = production.manage("migrate", "--noinput")
+    assert result.returncode == 0, result.stderr
+    assert "No migrations to apply." in result.stdout
+
+
+def test_the_package_that_ships_holds_no_dev_tooling(production: Production) -> None:
+    (site_packages,) = production.venv.glob("lib/python*/site-packages")
+    shipped = {path.name for path in (site_packages / "fashionistar").iterdir()}
+    assert {"catalog", "orders", "settings_production.py", "templates", "static"} <= shipped
+    assert not {"stack", "testing", "serve.py", "demo.py"} & shipped
+    assert not list(site_packages.glob("fashionistar_dev*"))
+    for tool in ("django_migration_linter", "pytest", "testcontainers", "mkdocs"):
+        assert not list(site_packages.glob(f"{tool}*")), tool
+
+
+def worker_command() -> list[str]:
+    """The command of Compose's worker for the ``critical`` queue (the smoke test's echo task)."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    return list(services["worker-critical"]["command"])
+
+
+@pytest.fixture
+def critical_worker(production: Production) -> Iterator[None]:
+    worker = subprocess.Popen(
+        worker_command(), cwd=production.app, env=production.env, start_new_session=True
+    )
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_smoke_command_passes_against_the_image_server(
+    production: Production, critical_worker: None
+) -> None:
+    demo_load()
+    created = production.manage(
+        "createsuperuser", "--noinput", "--username", "smoke", "--email", "smoke@example.com",
+        DJANGO_SUPERUSER_PASSWORD=SMOKE_PASSWORD,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    headers = [arg for name, value in BEHIND_TLS_PROXY.items() for arg in ("--header",
+               f"{name}: {value}")]  # fmt: skip
+    smoke = subprocess.run(
+        ["python", "-m", "fashionistar.ops.smoke", "--base-url", production.url, *headers],
+        cwd=production.app,
+        env={**production.env, "SMOKE_USERNAME": "smoke", "SMOKE_PASSWORD": SMOKE_PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    sys.stdout.write(smoke.stdout)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert smoke.stdout.count("  PASS  ") == 5

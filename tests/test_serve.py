@@ -25,6 +25,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fashionistar_dev.checkout import copy_working_tree
 from fashionistar_dev.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_PASSWORD
 from fashionistar_dev.demo.load import demo_load
 from fashionistar_dev.serve import ROOT_DATA_DIR, default_data_dir, local_secret_key
@@ -59,21 +60,6 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def copy_of_the_working_tree(target: Path) -> None:
-    """What ``git clone`` would give, plus the changes not committed yet."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, files):
-        source = ROOT / name.decode()
-        if source.is_file():
-            (target / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name.decode())
-
-
 def descendants(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:
@@ -86,7 +72,7 @@ def descendants(pid: int) -> list[int]:
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     clone = Path(tempfile.mkdtemp(prefix="fashionistar-clone-"))  # mode 0700, like mktemp -d
-    copy_of_the_working_tree(clone)
+    copy_working_tree(clone)
     app_port, docs_port, smtp_port = free_ports(3)
     log = clone.parent / f"{clone.name}.log"
     env = {name: value for name, value in os.environ.items() if not OWN_VARIABLES.match(name)}
@@ -251,6 +237,43 @@ def test_an_orders_mail_is_printed_where_the_home_page_says(served: Served) -> N
     while subject not in served.output():
         assert time.monotonic() < deadline, served.output()[-3000:]
         time.sleep(0.2)
+
+
+QUICK_START = ROOT / "docs" / "quick-start.md"
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def blocks_after(marker: str, language: str) -> list[str]:
+    """The code blocks of the Quick start page in ``language`` that follow ``marker``."""
+    text = QUICK_START.read_text()
+    after = text[text.index(marker) :]
+    return [body for lang, body in FENCE.findall(after) if lang == language]
+
+
+def test_the_quick_start_page_shows_what_serve_prints(served: Served) -> None:
+    (banner, *_) = blocks_after("<!-- the end of make serve's output", "text")
+    ports = re.findall(r"--\w+-port (\d+)", " ".join(served.process.args))
+    for line in banner.splitlines():
+        for default, port in zip(("8000", "8001", "8025"), ports, strict=True):
+            line = line.replace(default, port)
+        line = line.replace("/home/you/fashionistar/.stack", str(served.data_dir))
+        assert line in served.output(), line
+    page = QUICK_START.read_text()
+    for login in (DEMO_ADMIN_USERNAME, DEMO_ADMIN_PASSWORD, "demo", DEMO_PASSWORD):
+        assert f"`{login}`" in page
+
+
+def test_the_quick_start_commands_answer(served: Served) -> None:
+    listing, order = blocks_after("<!-- tests/test_serve.py runs these commands", "bash")[:2]
+    port = served.app.rsplit(":", 1)[1]
+    for block in (listing, order):
+        script = block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert '"id"' in result.stdout, result.stdout
 
 
 def test_sigterm_stops_everything_and_keeps_the_data(served: Served) -> None:

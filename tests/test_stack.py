@@ -188,8 +188,17 @@ def test_env_provider_uses_the_given_services(stack) -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_auto_provider_without_urls_or_docker_is_native() -> None:
+def test_without_urls_the_provider_is_native_even_where_docker_answers() -> None:
+    # The containers provider has never run on the machines this project is tested on:
+    # it is used only when asked for by name.
     assert choose_provider({}) == "native"
+    assert choose_provider({"FASHIONISTAR_STACK": "containers"}) == "containers"
+
+
+@pytest.mark.parametrize("ask", [{"redis_ha": True}, {"data_dir": Path("/tmp/kept")}])
+def test_the_containers_provider_refuses_what_it_cannot_give(ask: dict) -> None:
+    with pytest.raises(StackError, match="use native"):
+        start_stack(environ={"FASHIONISTAR_STACK": "containers"}, **ask)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
@@ -24,12 +25,14 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
     """Ask Linux to send this process ``sig`` when its parent exits (``PR_SET_PDEATHSIG``).
 
     Linux sends it when the *thread* that started this process ends: start children from a
-    thread that lives as long as they should (the main thread).
+    thread that lives as long as they should (the main thread). Other systems have no such
+    call: there, nothing happens.
 
     Args:
         sig: The signal.
     """
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
 
 
 def _interrupt_once(signum: int, frame: FrameType | None) -> None:

@@ -115,6 +115,15 @@ def test_the_command_needs_a_password_from_the_environment(monkeypatch, capsys) 
     assert "set SMOKE_PASSWORD" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("header", ["X-Forwarded-Proto", ": https", "Host:"])
+def test_a_malformed_header_is_a_usage_error(monkeypatch, capsys, header) -> None:
+    monkeypatch.setenv("SMOKE_PASSWORD", PASSWORD)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--base-url", "http://127.0.0.1:1", "--username", "smoke", "--header", header])
+    assert stopped.value.code == 2
+    assert "a header is 'Name: value'" in capsys.readouterr().err
+
+
 def test_a_server_that_is_not_the_shop_fails_clearly(tmp_path) -> None:
     """A real HTTP server (the standard library's) serving files where the shop's paths are."""
     (tmp_path / "healthz").write_text("<html>a proxy's error page</html>")

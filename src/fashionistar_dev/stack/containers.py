@@ -1,36 +1,27 @@
-"""The testcontainers provider: for machines with a Docker engine.
+"""The testcontainers provider, for machines with a Docker engine: opt-in, and untested here.
 
-Kept thin on purpose: testcontainers starts and removes the containers. It cannot run on a
-machine without a Docker engine, so the tests here exercise only the detection.
+``FASHIONISTAR_STACK=containers`` asks for it; it is never chosen on its own, because the
+machines this project is tested on have no Docker engine, so this code has never run here.
+testcontainers starts PostgreSQL, PgBouncer and Redis; the fake partners run as a local
+process, as in the native stack. It keeps no data between runs: ``make serve`` needs the
+native stack.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from fashionistar_dev.stack import StackUrls
+from fashionistar_dev.stack.native import Service, free_port, start_partners
 
 POSTGRES_IMAGE = "postgres:16-alpine"
 REDIS_IMAGE = "redis:7-alpine"
-PGBOUNCER_IMAGE = "bitnami/pgbouncer:1.23.1"
-
-
-def docker_answers() -> bool:
-    """Tell whether a Docker engine answers a ping.
-
-    Returns:
-        ``True`` when testcontainers can start containers here.
-    """
-    try:
-        import docker
-
-        docker.from_env(timeout=2).ping()
-    except Exception:  # noqa: BLE001 - any failure means "no engine": docker raises many kinds
-        return False
-    return True  # pragma: no cover - needs a Docker engine, none here
+# The image the Compose file runs (bitnami/pgbouncer is no longer published).
+PGBOUNCER_IMAGE = "edoburu/pgbouncer:v1.25.1-p0"
 
 
 @dataclass
@@ -38,12 +29,14 @@ class ContainerStack:  # pragma: no cover - needs a Docker engine, none here
     """PostgreSQL, PgBouncer (with the shared template) and Redis in containers."""
 
     urls: StackUrls
+    root: Path
     containers: list[Any] = field(default_factory=list)
+    partners: Service | None = None
     provider: str = "containers"
 
     @classmethod
     def start(cls) -> ContainerStack:
-        """Start the three containers.
+        """Start the three containers and the fake partners.
 
         Returns:
             The running stack.
@@ -58,7 +51,10 @@ class ContainerStack:  # pragma: no cover - needs a Docker engine, none here
         postgres.start()
         redis = RedisContainer(REDIS_IMAGE)
         redis.start()
-        config_dir = Path(tempfile.mkdtemp(prefix="fashionistar-pgbouncer-"))
+        root = Path(tempfile.mkdtemp(prefix="fashionistar-containers-"))
+        config_dir = root / "pgbouncer"
+        # Readable by the image's own unprivileged user.
+        config_dir.mkdir(mode=0o755)
         (config_dir / "userlist.txt").write_text(f'"postgres" "{postgres.password}"\n')
         (config_dir / "pgbouncer.ini").write_text(
             render_pgbouncer_ini(
@@ -89,9 +85,15 @@ class ContainerStack:  # pragma: no cover - needs a Docker engine, none here
             direct_database_url=postgres.get_connection_url(driver=None),
             pgbouncer_admin_url=f"postgres://postgres:{password}@{host}:{bouncer.get_exposed_port(6432)}/pgbouncer",
         )
-        return cls(urls=urls, containers=[bouncer, redis, postgres])
+        gateway_port = free_port()
+        partners = start_partners(root=root, user=None, port=gateway_port)
+        urls = replace(urls, payment_gateway_url=f"http://127.0.0.1:{gateway_port}")
+        return cls(urls=urls, root=root, containers=[bouncer, redis, postgres], partners=partners)
 
     def stop(self) -> None:
-        """Remove the containers."""
+        """Stop the fake partners, remove the containers and the configuration folder."""
+        if self.partners is not None:
+            self.partners.stop()
         for container in self.containers:
             container.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

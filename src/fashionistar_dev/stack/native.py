@@ -344,6 +344,32 @@ def wait_ready(
             time.sleep(0.05)
 
 
+def start_partners(*, root: Path, user: pwd.struct_passwd | None, port: int) -> Service:
+    """Start the fake partners (card gateway, shipping, fraud) and wait until they answer.
+
+    Our own Python code, not a system server: it runs as the current user, with this
+    interpreter, so it finds the project's packages.
+
+    Args:
+        root: The stack's folder (its log goes to ``logs/payment-gateway.log``).
+        user: The stack's service user (it owns the logs folder).
+        port: The loopback port to listen on.
+
+    Returns:
+        The running service.
+    """
+    service = spawn_service(
+        root=root,
+        user=user,
+        name="payment-gateway",
+        args=[sys.executable, "-m", "fashionistar_dev.partners", "--port", str(port)],
+        stop_signal=signal.SIGTERM,
+        as_service_user=False,
+    )
+    wait_ready(service, lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close())
+    return service
+
+
 @dataclass
 class NativeStack:
     """A native stack; use :meth:`start` to make one."""
@@ -577,17 +603,7 @@ class NativeStack:
         client.close()
 
     def _start_payment_gateway(self, port: int) -> None:
-        # Our own Python code, not a system server: it runs as the current user, with this
-        # interpreter, so it finds the project's packages.
-        service = self._spawn(
-            "payment-gateway",
-            [sys.executable, "-m", "fashionistar_dev.partners", "--port", str(port)],
-            signal.SIGTERM,
-            as_service_user=False,
-        )
-        self._wait_ready(
-            service, lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        )
+        self.services.append(start_partners(root=self.root, user=self.user, port=port))
 
     def stop(self) -> None:
         """Stop the servers in reverse order and remove a throwaway stack's directory."""

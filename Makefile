@@ -27,6 +27,7 @@ serve: setup
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports --no-cache
 	@# django-stubs imports the settings module: give it placeholder values, nothing connects.
 	DJANGO_SECRET_KEY=typing DATABASE_URL=postgres://typing@localhost/typing REDIS_URL=redis://localhost \
 		$(RUN) mypy src

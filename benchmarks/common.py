@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
+from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack import running_stack
-from fashionistar_dev.stack.native import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"

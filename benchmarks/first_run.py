@@ -24,8 +24,8 @@ from pathlib import Path
 from common import machine, now_utc
 
 from fashionistar_dev.checkout import copy_working_tree
+from fashionistar_dev.processes import free_ports
 from fashionistar_dev.serve import default_data_dir
-from fashionistar_dev.stack.native import free_ports
 
 READY_LINE = "Ctrl-C stops everything."
 TIMEOUT_S = 600.0

@@ -1,4 +1,5 @@
-"""Fixtures shared across the tests: a headless Chromium, and the shop run as its image runs it.
+"""Fixtures shared across the tests: a headless Chromium, task settings and a mailbox, and the
+shop run as its image runs it.
 
 Both are started once for the run.
 """
@@ -6,6 +7,7 @@ Both are started once for the run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -18,11 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from fashionistar_dev.stack.native import apt_install, free_port
+from fashionistar_dev.processes import free_port
+from fashionistar_dev.stack.binaries import apt_install
 from tests.site.devtools import Browser, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +57,54 @@ def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """One headless Chromium with one page, for every browser test of the run."""
     with headless_chromium(chromium, tmp_path_factory.mktemp("chromium-profile")) as browser:
         yield browser
+
+
+# --- tasks: short retries, a real SMTP server ---------------------------------------------
+
+
+@pytest.fixture
+def fast_retries(settings, clean_redis) -> dict[str, Any]:
+    """Retries after 0 s, so a burst worker runs every attempt at once."""
+    tasks = {**settings.TASKS["default"]}
+    tasks["OPTIONS"] = {
+        **tasks["OPTIONS"],
+        "RETRY": {queue: {"max": 3, "intervals": [0]} for queue in tasks["QUEUES"]},
+        "SWEEP_AFTER_S": 0,
+    }
+    settings.TASKS = {"default": tasks}
+    return tasks
+
+
+@pytest.fixture
+def mailbox(settings) -> Iterator[list[Any]]:
+    """A real SMTP server (aiosmtpd) on a free port; the list fills with what it receives."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    from fashionistar_dev.processes import free_port
+
+    received: list[Any] = []
+
+    class Collect(Message):
+        def handle_message(self, message: Any) -> None:
+            received.append(message)
+
+    smtp_log = logging.getLogger("mail.log")  # a line per SMTP command, late, from its thread
+    level = smtp_log.level
+    smtp_log.setLevel(logging.WARNING)
+    controller = Controller(Collect(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    # Django's test set-up swaps every mailer for the in-memory one: put the real ones back.
+    settings.MAILERS = {
+        "default": {"BACKEND": "fashionistar.tasks.email.TaskEmailBackend"},
+        "smtp": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 5},
+        },
+    }
+    yield received
+    controller.stop()
+    smtp_log.setLevel(level)
 
 
 # --- the production rehearsal: the image's dependencies, settings and command, on this stack ---

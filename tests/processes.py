@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +38,32 @@ def spawn_worker(*queues: str, log: Path | None = None, **env: str) -> subproces
         TASK_WORKER_MAINTENANCE_S="1",
         **env,
     )
+
+
+def wait_for(
+    condition: Callable[[], object],
+    timeout_s: float,
+    *,
+    errors: tuple[type[BaseException], ...] = (),
+) -> float:
+    """Poll ``condition`` until it is true (a raise of one of ``errors`` counts as not yet).
+
+    Returns:
+        The seconds it took.
+
+    Raises:
+        TimeoutError: Still not true after ``timeout_s``.
+    """
+    started = time.monotonic()
+    while True:
+        try:
+            if condition():
+                return time.monotonic() - started
+        except errors:
+            pass
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"not true after {timeout_s} s: {condition}")
+        time.sleep(0.1)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> int:

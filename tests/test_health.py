@@ -10,7 +10,7 @@ from django.test import Client
 
 from fashionistar.health import READY_TIMEOUT_SECONDS
 from fashionistar.tasks.worker import make_worker
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.tasks.sample_tasks import add
 
 

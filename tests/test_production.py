@@ -8,6 +8,7 @@ user, start a worker the way Compose does, and run the smoke command against the
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import yaml
 from fashionistar_dev.demo.load import demo_load
 from tests.conftest import BEHIND_TLS_PROXY, ROOT, Production
 
-SMOKE_PASSWORD = "a-long-smoke-passphrase"
+SMOKE_PASSWORD = secrets.token_urlsafe(16)
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 
 

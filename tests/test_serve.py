@@ -28,8 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from fashionistar_dev.checkout import copy_working_tree
 from fashionistar_dev.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_PASSWORD
 from fashionistar_dev.demo.load import demo_load
+from fashionistar_dev.processes import free_ports
 from fashionistar_dev.serve import ROOT_DATA_DIR, default_data_dir, local_secret_key
-from fashionistar_dev.stack.native import free_ports
 from tests.site.devtools import Browser
 from tests.test_stack import child_pids, wait_gone
 

@@ -16,7 +16,15 @@ import psycopg
 import pytest
 import redis
 
-from fashionistar_dev.stack import StackError, choose_provider, native, running_stack, start_stack
+from fashionistar_dev.processes import StartError
+from fashionistar_dev.stack import (
+    StackError,
+    binaries,
+    choose_provider,
+    native,
+    running_stack,
+    start_stack,
+)
 from fashionistar_dev.stack.native import NativeStack
 
 NATIVE = {"FASHIONISTAR_STACK": "native"}
@@ -214,15 +222,15 @@ def test_wrong_provider_settings_say_what_is_wrong(environ: dict[str, str], mess
 
 
 def test_missing_servers_name_the_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(native, "find_binaries", lambda: None)
-    monkeypatch.setattr(native.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(binaries, "find_binaries", lambda: None)
+    monkeypatch.setattr(binaries.os, "geteuid", lambda: 1000)
     with pytest.raises(StackError, match="postgresql, pgbouncer, redis-server"):
-        native.ensure_binaries()
+        binaries.ensure_binaries()
 
 
 def test_a_server_that_dies_at_start_reports_its_log(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = native.ensure_binaries()
-    broken = native.Binaries(
+    real = binaries.ensure_binaries()
+    broken = binaries.Binaries(
         initdb=real.initdb,
         postgres=real.postgres,
         pgbouncer="/bin/false",
@@ -230,6 +238,6 @@ def test_a_server_that_dies_at_start_reports_its_log(monkeypatch: pytest.MonkeyP
     )
     monkeypatch.setattr(native, "ensure_binaries", lambda: broken)
     before = set(child_pids(os.getpid()))
-    with pytest.raises(StackError, match="pgbouncer exited at start"):
+    with pytest.raises(StartError, match="pgbouncer exited at start"):
         start_stack(environ=NATIVE)
     assert wait_gone(sorted(set(child_pids(os.getpid())) - before)) == []

@@ -1,14 +1,16 @@
-"""Exercise 03: big orders get a welcome task, after commit, run by a real worker."""
+"""Exercise 03: big orders get a welcome task, committed with the order, run by a real worker."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import transaction
 from django.tasks import TaskResultStatus, default_task_backend
+from rq import Queue
 from tests.factories import make_product, make_user, variant_of
 from workshop_tasks import vip_welcome_task
 
-from fashionistar.events import registry
+from fashionistar.events import bus
+from fashionistar.handlers import HANDLERS
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.services import OrderItem, order_place
 from fashionistar.tasks.models import OutboxEntry
@@ -19,10 +21,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 @pytest.fixture
-def wired(participant, monkeypatch) -> None:
-    """Add the participant's handler to the project's registry, after the shop's own."""
-    handlers = (*registry.HANDLERS[OrderPlaced], participant.welcome_vip)
-    monkeypatch.setitem(registry.HANDLERS, OrderPlaced, handlers)
+def wired(participant):
+    """Connect the participant's handler to the bus, after the shop's own."""
+    bus.connect({**HANDLERS, OrderPlaced: (*HANDLERS[OrderPlaced], participant.welcome_vip)})
+    yield
+    bus.connect(HANDLERS)
+
+
+def emails_queued() -> int:
+    return Queue("emails", connection=default_task_backend.connection).count
 
 
 def welcome_entries() -> list[OutboxEntry]:
@@ -39,8 +46,9 @@ def place(price: str):
 def test_a_big_order_gets_its_welcome_after_commit_and_a_worker_runs_it() -> None:
     with transaction.atomic():
         order = place("120.00")
-        assert welcome_entries() == []  # nothing leaves before the commit
-    (entry,) = welcome_entries()
+        (entry,) = welcome_entries()  # written with the order, in its transaction
+        assert emails_queued() == 0  # nothing reaches Redis before the commit
+    assert emails_queued() == 2  # the confirmation and the welcome
     assert entry.payload["kwargs"] == {"order_id": order.pk}
     drain(queues=["emails"])
     result = default_task_backend.get_result(str(entry.pk))

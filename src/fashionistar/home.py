@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def demo_logins() -> list[DemoLogin]:
     return [DemoLogin(name, password, name in staff) for name, password in settings.DEMO_LOGINS]
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """Render the home page.
 
@@ -83,7 +85,7 @@ def home(request: HttpRequest) -> HttpResponse:
         Link("/metrics", reverse("metrics"), "Prometheus metrics of every process"),
     ]
     mailers = cast(dict[str, dict[str, dict[str, object]]], settings.MAILERS)
-    smtp = mailers["smtp"]["OPTIONS"]
+    smtp = mailers.get("smtp", {}).get("OPTIONS", {})
     return render(
         request,
         "home.html",
@@ -92,11 +94,12 @@ def home(request: HttpRequest) -> HttpResponse:
             "inside": inside,
             "operations": operations,
             "demo_logins": demo_logins(),
-            "smtp": f"{smtp['host']}:{smtp['port']}",
+            "smtp": f"{smtp['host']}:{smtp['port']}" if smtp else "",
         },
     )
 
 
+@require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
     """Send browsers that ask for ``/favicon.ico`` to the shop's icon.
 

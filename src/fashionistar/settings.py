@@ -155,6 +155,9 @@ TASK_HEALTH_MAX_WAIT_S = float(os.environ.get("TASK_HEALTH_MAX_WAIT_S", "300"))
 TASK_WORKER_LOG_LEVEL = os.environ.get("TASK_WORKER_LOG_LEVEL", os.environ.get("LOG_LEVEL", "INFO"))
 # --8<-- [end:tasks_settings]
 
+# The handlers of each domain event (EventsConfig.ready() connects them to the bus).
+EVENT_HANDLERS = "fashionistar.handlers.HANDLERS"
+
 # A placed order waits this long for its payment before the critical queue cancels it.
 ORDER_PAYMENT_WINDOW_S = int(os.environ.get("ORDER_PAYMENT_WINDOW_S", "1800"))
 

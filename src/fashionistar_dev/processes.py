@@ -1,24 +1,41 @@
-"""What every command that starts processes does to stop them all, whatever stops it.
+"""The processes the dev tooling starts: ports for them, starting, waiting, and stopping them all.
 
-A child started by our commands gets a parent-death signal (:func:`die_with_parent`), so even
-a parent killed with SIGKILL leaves nothing behind. The command itself turns SIGINT, SIGTERM
-and SIGHUP into one ``KeyboardInterrupt`` (:func:`stopped_by_signals`), so its clean-up runs
-once, whichever arrives and however often, and it stops when the job that started it is gone
-(:func:`job_leader_gone`).
+A child started here runs in its own session and gets a parent-death signal
+(:func:`die_with_parent`), so even a parent killed with SIGKILL leaves nothing behind; it is
+stopped with its own shutdown signal, and whatever it left in its session is killed too
+(:meth:`Service.stop`). A command turns SIGINT, SIGTERM and SIGHUP into one
+``KeyboardInterrupt`` (:func:`stopped_by_signals`), so its clean-up runs once, whichever arrives
+and however often, and it stops when the job that started it is gone (:func:`job_leader_gone`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
+import pwd
 import signal
+import socket
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
+import psycopg
+import redis
+
 PR_SET_PDEATHSIG = 1
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StartError(RuntimeError):
+    """A process exited at start or did not answer in time; the message ends with its log."""
 
 
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
@@ -75,3 +92,194 @@ def job_leader_gone() -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port.
+
+    Returns:
+        A port number that was free a moment ago.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def free_ports(count: int) -> list[int]:
+    """Ask the kernel for several distinct free loopback ports.
+
+    Args:
+        count: How many.
+
+    Returns:
+        Port numbers that were free (and different from each other) a moment ago.
+    """
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+@dataclass
+class Service:
+    """One server process of the stack."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path | None
+    stop_signal: signal.Signals
+
+    def log_tail(self, lines: int = 20) -> str:
+        """Return the end of the service's log, for error messages.
+
+        Args:
+            lines: How many lines.
+
+        Returns:
+            The last lines of the log (none when its output went to ours).
+        """
+        if self.log_path is None:
+            return ""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop the process: its own shutdown signal first, SIGKILL if it hangs.
+
+        What it started and left behind in its session (a worker's child, say) is killed too.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def chown_to(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Give a path to the service user (a no-op when we are not root).
+
+    Args:
+        path: The file or folder.
+        user: The service user, or ``None``.
+    """
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def service_dir(root: Path, name: str, user: pwd.struct_passwd | None) -> Path:
+    """Make (or reuse) a private folder under ``root`` that the service user owns.
+
+    Args:
+        root: The stack's folder.
+        name: The folder's name.
+        user: The service user, or ``None``.
+
+    Returns:
+        The folder.
+    """
+    path = root / name
+    path.mkdir(mode=0o700, exist_ok=True)
+    chown_to(root, user)
+    chown_to(path, user)
+    return path
+
+
+def spawn_service(
+    *,
+    root: Path,
+    user: pwd.struct_passwd | None,
+    name: str,
+    args: list[str],
+    stop_signal: signal.Signals,
+    as_service_user: bool = True,
+    death_signal: signal.Signals | None = None,
+    to_log_file: bool = True,
+    env: dict[str, str] | None = None,
+) -> Service:
+    """Start one server as a child in its own session, logging to ``root/logs/<name>.log``.
+
+    The child gets ``stop_signal`` when its parent dies (:func:`die_with_parent`).
+
+    Args:
+        root: The stack's folder; also the child's working directory.
+        user: The service user, or ``None`` to run as ourselves.
+        name: The service's name (and log file's).
+        args: The program and its arguments.
+        stop_signal: The signal that shuts the server down cleanly.
+        as_service_user: ``False`` runs our own code as the current user.
+        death_signal: The signal the child gets when we die; ``stop_signal`` by default.
+            A process that may be stopped (SIGSTOP) needs SIGKILL: it ignores others until
+            it is continued.
+        to_log_file: ``False`` leaves the child's output on our standard output.
+        env: The child's environment; ours by default.
+
+    Returns:
+        The started service.
+    """
+    log_path = service_dir(root, "logs", user) / f"{name}.log" if to_log_file else None
+    drop = as_service_user and user is not None
+    uid = user.pw_uid if drop and user else None
+    gid = user.pw_gid if drop and user else None
+    with open(log_path or os.devnull, "ab") as log:
+        if log_path:
+            chown_to(log_path, user)
+        process = subprocess.Popen(
+            args,
+            stdout=log if to_log_file else None,
+            stderr=subprocess.STDOUT if to_log_file else None,
+            stdin=subprocess.DEVNULL,
+            user=uid,
+            group=gid,
+            extra_groups=[] if drop else None,
+            start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, death_signal or stop_signal),
+            cwd=root,
+            env=env,
+        )
+    return Service(name=name, process=process, log_path=log_path, stop_signal=stop_signal)
+
+
+STARTING_ERRORS: tuple[type[Exception], ...] = (OSError, psycopg.Error, redis.RedisError)
+"""What a server's probe raises while it is still starting."""
+
+
+def wait_ready(
+    service: Service,
+    probe: Callable[[], object],
+    *,
+    timeout: float = READY_TIMEOUT_S,
+    errors: tuple[type[Exception], ...] = STARTING_ERRORS,
+) -> None:
+    """Call ``probe`` until it stops raising, or fail with the end of the service's log.
+
+    Args:
+        service: The service being started.
+        probe: A call that raises one of ``errors`` until the service is ready.
+        timeout: Seconds to wait.
+        errors: What the probe raises while the service starts.
+
+    Raises:
+        StartError: The process exited, or it was not ready in time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if service.process.poll() is not None:
+            raise StartError(f"{service.name} exited at start:\n{service.log_tail()}")
+        try:
+            probe()
+            return
+        except errors as error:
+            if time.monotonic() > deadline:
+                raise StartError(
+                    f"{service.name} not ready after {timeout:.0f} s ({error}):\n"
+                    f"{service.log_tail()}"
+                ) from error
+            time.sleep(0.05)

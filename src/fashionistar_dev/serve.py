@@ -33,9 +33,14 @@ from fashionistar_dev.demo import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
 )
-from fashionistar_dev.processes import job_leader_gone, stopped_by_signals
+from fashionistar_dev.processes import (
+    Service,
+    job_leader_gone,
+    spawn_service,
+    stopped_by_signals,
+    wait_ready,
+)
 from fashionistar_dev.stack import running_stack
-from fashionistar_dev.stack.native import Service, spawn_service, wait_ready
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ROOT_DATA_DIR = Path("/var/lib/fashionistar")

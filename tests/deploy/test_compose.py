@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from fashionistar_dev.stack.native import (
-    Service,
-    free_ports,
-    service_dir,
-    service_user,
-    spawn_service,
-    wait_ready,
-)
+from fashionistar_dev.processes import Service, free_ports, service_dir, spawn_service, wait_ready
+from fashionistar_dev.stack.binaries import service_user
 from fashionistar_dev.stack.redis_ha import find_redis_server
 from tests.deploy.support import (
     COMPOSE,

@@ -1,20 +1,20 @@
-"""The event bus: strict schemas, after commit, ordered, isolated failures, no loops."""
+"""The event bus: strict schemas, handlers in the publisher's transaction, all or nothing."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import transaction
 
 from fashionistar.events import bus
 from fashionistar.events.bus import Event, InvalidEvent, dispatch, handler_loops, publish
 from fashionistar.events.checks import check_handler_loops
+from fashionistar.handlers import HANDLERS
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.tasks.models import OutboxEntry
-from fashionistar.tasks.outbox import outbox_sweep
+from tests.tasks.sample_tasks import add
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,55 +29,88 @@ class OtherThingHappened(Event):
     thing_id: int
 
 
+class Handlers:
+    """Handlers that enqueue a task each and note what they saw; one can be made to fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.in_transaction: list[bool] = []
+        self.fail_on: int | None = None
+
+    def first(self, event: ThingHappened) -> None:
+        self.calls.append(f"first {event.thing_id}")
+        self.in_transaction.append(transaction.get_connection().in_atomic_block)
+        add.enqueue(a=event.thing_id, b=0)
+
+    def last(self, event: ThingHappened) -> None:
+        if event.thing_id == self.fail_on:
+            raise RuntimeError("handler bug")
+        self.calls.append(f"last {event.thing_id}")
+        add.enqueue(a=event.thing_id, b=1)
+
+
 @pytest.fixture
-def calls(monkeypatch) -> list[str]:
-    """Install a registry of recording handlers for ThingHappened."""
-    seen: list[str] = []
-
-    async def first(event: ThingHappened) -> None:
-        seen.append(f"first {event.thing_id}")
-
-    async def broken(event: ThingHappened) -> None:
-        raise RuntimeError("handler bug")
-
-    async def last(event: ThingHappened) -> None:
-        seen.append(f"last {event.thing_id}")
-
-    registry = {ThingHappened: (first, broken, last)}
-    monkeypatch.setattr(bus, "_registry", lambda: registry)
-    return seen
+def handlers(clean_redis) -> Iterator[Handlers]:
+    """Connect the recording handlers to the bus for one test; the project's come back after."""
+    recording = Handlers()
+    bus.connect({ThingHappened: (recording.first, recording.last)})
+    yield recording
+    bus.connect(HANDLERS)
 
 
-def test_handlers_run_after_commit_in_order_and_a_failure_is_isolated(calls, caplog) -> None:
-    with caplog.at_level(logging.ERROR, "fashionistar.events.bus"), transaction.atomic():
+def test_handlers_run_at_once_in_the_publishers_transaction_in_order(handlers) -> None:
+    with transaction.atomic():
         publish(ThingHappened, thing_id=1)
         publish(ThingHappened, thing_id=2)
-        assert calls == []  # nothing before the commit
-    assert calls == ["first 1", "last 1", "first 2", "last 2"]
-    messages = [record.getMessage() for record in caplog.records]
-    assert len(messages) == 2  # the broken handler, once per event
-    assert all(".broken failed on tests.thing.happened" in message for message in messages)
-    assert all(record.exc_info for record in caplog.records)
-    assert not OutboxEntry.objects.exists()  # dispatched events leave nothing behind
+        assert handlers.calls == ["first 1", "last 1", "first 2", "last 2"]
+        assert OutboxEntry.objects.count() == 4  # every task's row, in this transaction
+    assert handlers.in_transaction == [True, True]
+    assert OutboxEntry.objects.count() == 4
 
 
-def test_a_rolled_back_transaction_publishes_nothing(calls) -> None:
-    def fail() -> None:
-        with transaction.atomic():
-            publish(ThingHappened, thing_id=1)
-            raise RuntimeError("rolled back")
+def publish_and_fail() -> None:
+    with transaction.atomic():
+        publish(ThingHappened, thing_id=1)
+        raise RuntimeError("rolled back")
 
-    with pytest.raises(RuntimeError):
-        fail()
-    assert calls == []
+
+def publish_twice() -> None:
+    with transaction.atomic():
+        publish(ThingHappened, thing_id=1)
+        publish(ThingHappened, thing_id=2)
+
+
+def test_a_rolled_back_transaction_keeps_none_of_its_handlers_work(handlers) -> None:
+    with pytest.raises(RuntimeError, match="rolled back"):
+        publish_and_fail()
+    assert handlers.calls == ["first 1", "last 1"]
     assert not OutboxEntry.objects.exists()
 
 
+def test_a_failing_handler_rolls_back_the_publisher_and_the_handlers_before_it(handlers) -> None:
+    handlers.fail_on = 2
+    with pytest.raises(RuntimeError, match="handler bug"):
+        publish_twice()
+    assert handlers.calls == ["first 1", "last 1", "first 2"]
+    assert not OutboxEntry.objects.exists()
+
+
+def test_outside_a_transaction_an_events_handlers_commit_together(handlers) -> None:
+    handlers.fail_on = 3
+    publish(ThingHappened, thing_id=4)
+    assert OutboxEntry.objects.count() == 2
+    assert handlers.in_transaction == [True]  # a transaction of their own
+    with pytest.raises(RuntimeError, match="handler bug"):
+        publish(ThingHappened, thing_id=3)
+    assert OutboxEntry.objects.count() == 2  # the first handler's task went with the second's
+
+
 @pytest.mark.parametrize("fields", [{"thing_id": "1"}, {"thing_id": 1, "extra": 2}, {}])
-def test_an_event_is_validated_strictly_when_published(calls, fields: dict[str, Any]) -> None:
+def test_an_event_is_validated_strictly_when_published(handlers, fields: dict[str, Any]) -> None:
     with pytest.raises(InvalidEvent) as caught:
         publish(ThingHappened, **fields)
     assert caught.value.extra["errors"]
+    assert handlers.calls == []
     assert not OutboxEntry.objects.exists()
 
 
@@ -89,28 +122,12 @@ def test_an_event_field_must_be_an_id_or_a_primitive() -> None:
             order: object
 
 
-def test_a_dispatch_lost_with_its_process_is_redone_by_the_sweep(calls, settings) -> None:
-    settings.TASKS = {
-        "default": {
-            **settings.TASKS["default"],
-            "OPTIONS": {**settings.TASKS["default"]["OPTIONS"], "SWEEP_AFTER_S": 0},
-        }
-    }
-    OutboxEntry.objects.create(kind="event", name=ThingHappened.name, payload={"thing_id": 7})
-    assert outbox_sweep().dispatched == 1
-    assert calls == ["first 7", "last 7"]
-    assert not OutboxEntry.objects.exists()
-    OutboxEntry.objects.create(kind="event", name="tests.nobody.knows", payload={})
-    outbox_sweep()
-    assert OutboxEntry.objects.get().failed_at is not None
-
-
 def test_loops_in_handler_chains_are_found_and_fail_the_check() -> None:
     @bus.handler_publishes(OtherThingHappened)
-    async def relay(event: Event) -> None: ...
+    def relay(event: Event) -> None: ...
 
     @bus.handler_publishes(ThingHappened)
-    async def relay_back(event: Event) -> None: ...
+    def relay_back(event: Event) -> None: ...
 
     looping = {ThingHappened: (relay,), OtherThingHappened: (relay_back,)}
     [loop] = handler_loops(looping)
@@ -122,12 +139,24 @@ def test_loops_in_handler_chains_are_found_and_fail_the_check() -> None:
     assert check_handler_loops() == []  # the project's own registry
 
 
-def test_the_projects_registry_wires_order_placed() -> None:
-    from fashionistar.events.registry import HANDLERS
-
+def test_django_start_connects_the_projects_registry() -> None:
+    assert bus.connected() == HANDLERS
     names = [handler.__name__ for handler in HANDLERS[OrderPlaced]]
     assert names == ["mail_order_confirmation", "start_payment_deadline", "record_order_analytics"]
 
 
-def test_dispatch_counts_the_handlers_that_succeeded(calls) -> None:
-    assert async_to_sync(dispatch)(ThingHappened(thing_id=3)) == 2
+def test_dispatch_runs_a_given_registry(handlers) -> None:
+    seen: list[int] = []
+    dispatch(
+        ThingHappened(thing_id=3), registry={ThingHappened: (lambda e: seen.append(e.thing_id),)}
+    )
+    assert seen == [3]
+    assert handlers.calls == []
+
+
+def test_an_async_handler_is_refused_when_connected() -> None:
+    async def late(event: ThingHappened) -> None: ...
+
+    with pytest.raises(TypeError, match=r"handler .*late is async"):
+        bus.connect({ThingHappened: (late,)})
+    assert bus.connected() == HANDLERS  # unchanged

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import psycopg
 
-from fashionistar_dev.stack.native import NativeStack, Service, spawn_service, wait_ready
+from fashionistar_dev.processes import Service, spawn_service, wait_ready
+from fashionistar_dev.stack.native import NativeStack
 
 POSTGRES = "postgres"
 PGBOUNCER = "pgbouncer"

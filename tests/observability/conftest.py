@@ -29,7 +29,3 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     yield read
     root.removeHandler(handler)
     handler.close()
-
-
-# The task tests' fixtures: an empty Redis, retries without waiting, a real SMTP server.
-from tests.tasks.conftest import fast_retries, mailbox  # noqa: E402, F401

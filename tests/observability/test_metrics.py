@@ -19,7 +19,7 @@ from rq import Queue
 
 from fashionistar.observability.metrics import REGISTRY, task_timed
 from fashionistar.redis_client import redis_client
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.api_support import both_apis, call
 from tests.factories import make_product
 from tests.processes import ROOT, spawn_worker, stop

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack import RunningStack, start_stack
-from fashionistar_dev.stack.native import apt_install, free_port
+from fashionistar_dev.stack.binaries import apt_install
 from tests.processes import spawn, spawn_worker, stop
 
 

@@ -20,7 +20,7 @@ from fashionistar_dev.alert_rules import (
     alert_rules,
     promql_metric_names,
 )
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack.redis_ha import start_redis_ha
 from tests.deploy.test_metrics import EXPORTED_METRICS
 from tests.ops.conftest import debian_program

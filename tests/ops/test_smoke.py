@@ -100,7 +100,7 @@ def test_a_user_who_is_not_staff_cannot_use_the_task_round_trip(shop_server) -> 
 
 
 def test_an_instance_that_does_not_answer_fails_fast() -> None:
-    from fashionistar_dev.stack.native import free_port
+    from fashionistar_dev.processes import free_port
 
     outcomes = run_smoke(
         base_url=f"http://127.0.0.1:{free_port()}", username="smoke", password=PASSWORD

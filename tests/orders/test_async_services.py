@@ -13,7 +13,7 @@ from fashionistar.errors import NotFound
 from fashionistar.orders.async_services import ShippingQuote, acheckout_summary
 from fashionistar.orders.services import OrderItem, order_place
 from fashionistar_dev.partners import GatewayServer, serve_in_thread
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.api_support import ASYNC, assert_error, call
 from tests.factories import make_product, make_user, variant_of
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from fashionistar_dev.partners import make_server, serve_in_thread, validate_charge
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.payments.helpers import charges_made
 
 BODY = {"amount": "12.50", "currency": "EUR", "card_token": "tok_visa", "reference": "order-1"}

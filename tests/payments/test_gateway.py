@@ -20,7 +20,7 @@ from fashionistar.payments.gateway import (
     read_charge_response,
 )
 from fashionistar_dev.partners import serve_in_thread
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.payments.helpers import charges_made
 
 CHARGE = ChargeRequest(

@@ -26,6 +26,9 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ANY = set(METHODS)
 
 PUBLIC = {
+    # the home page and its icon: what the shop is, and links
+    "": {"GET"},
+    "favicon.ico": {"GET"},
     # operations: liveness, readiness and metrics (scraped by the platform, no customer data)
     "livez": ANY,
     "healthz": ANY,

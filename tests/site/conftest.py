@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from rq.job import Job
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.outbox import outbox_sweep
 from fashionistar.tasks.worker import drain, make_worker
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.tasks.sample_tasks import add, always_fails, flaky
 
 pytestmark = pytest.mark.django_db(transaction=True)

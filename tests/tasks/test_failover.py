@@ -36,8 +36,7 @@ from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats
 from fashionistar_dev.stack.redis_ha import RedisHA, start_redis_ha
 from tests.factories import make_product, make_user, variant_of
-from tests.processes import spawn_worker
-from tests.tasks.test_flow import wait_for
+from tests.processes import spawn_worker, stop, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,3 +179,18 @@ def test_orders_placed_across_a_master_failover_lose_no_task(
     assert OutboxEntry.objects.count() == ORDERS  # nothing else left behind
     subjects = sorted(message["Subject"] for message in mailbox)
     assert subjects == sorted(f"Your Fashionistar order {pk}" for pk in placed)  # once each
+
+
+def test_a_worker_that_lived_through_a_failover_stops_on_sigterm(
+    sentinel_redis: RedisHA, tmp_path: Path
+) -> None:
+    """RQ's teardown can fail on Redis after a failover: the stop asked for must still hold."""
+    worker = start_worker(sentinel_redis, smtp_port=1, log=tmp_path / "worker.log")
+    try:
+        wait_for(lambda: queue_stats()[0].workers == 1, timeout_s=60)
+        sentinel_redis.kill_master()
+        sentinel_redis.wait_for_failover()
+        time.sleep(5)  # the worker meets the new master, or is still trying to
+    finally:
+        code = stop(worker)
+    assert code == 0

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from fashionistar.tasks.email import deliver_email
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats
 from fashionistar.tasks.worker import drain
-from fashionistar_dev.stack.native import free_port
+from fashionistar_dev.processes import free_port
 from tests.api_support import ASYNC, call
 from tests.factories import make_product, make_user, variant_of
-from tests.processes import ROOT, spawn_worker, stop
+from tests.processes import ROOT, spawn_worker, stop, wait_for
 from tests.tasks.sample_tasks import add, always_fails, slow_mark
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,15 +94,6 @@ def test_queue_stats_read_depth_age_failures_and_workers(fast_retries) -> None:
 def test_the_worker_command_refuses_unknown_queues() -> None:
     with pytest.raises(CommandError, match="unknown queues"):
         call_command("run_worker", "nope")
-
-
-def wait_for(condition, timeout_s: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_retries) -> None:

@@ -11,14 +11,14 @@ from fashionistar.orders.events import OrderPlaced
 VIP_TOTAL = Decimal("100.00")
 
 
-async def welcome_vip(event: OrderPlaced) -> None:
+def welcome_vip(event: OrderPlaced) -> None:
     """Enqueue ``vip_welcome_task`` for an order of ``VIP_TOTAL`` or more.
 
-    The bus calls handlers after the order's transaction commits; the task backend writes the
-    task to the outbox and hands it to Redis, so the worker finds the committed order.
+    The bus runs handlers in the order's transaction; the task backend writes the task to the
+    outbox there and hands it to Redis once it commits, so the worker finds the committed order.
 
     Args:
         event: The event; its ``total`` is a decimal string.
     """
     if Decimal(event.total) >= VIP_TOTAL:
-        await vip_welcome_task.aenqueue(order_id=event.order_id)
+        vip_welcome_task.enqueue(order_id=event.order_id)

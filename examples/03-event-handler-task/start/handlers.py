@@ -9,7 +9,7 @@ from fashionistar.orders.events import OrderPlaced
 VIP_TOTAL = Decimal("100.00")
 
 
-async def welcome_vip(event: OrderPlaced) -> None:
+def welcome_vip(event: OrderPlaced) -> None:
     """Enqueue ``vip_welcome_task`` (in ``workshop_tasks``) for an order of ``VIP_TOTAL`` or more.
 
     Args:

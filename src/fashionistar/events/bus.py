@@ -1,39 +1,35 @@
-"""An in-process event bus for domain logic, instead of Django signals.
+"""Domain events, handled inside the transaction that publishes them, instead of Django signals.
 
 The contract, as Django writes its own dispatcher's:
 
 - **Events** are frozen Pydantic models with a dotted, past-tense ``name``
   (``orders.order.placed``) and fields of ids and primitives only; :func:`publish` validates
   them strictly, so an event is what its schema says or it is not published.
-- **After commit**: an event published inside a transaction is dispatched when it commits, and
-  never if it rolls back. Its outbox entry is written in the transaction: if the process dies
-  between commit and dispatch, the workers' sweep dispatches it later (at least once, so
-  handlers must be idempotent).
+- **In the publisher's transaction**: :func:`publish` runs the event's handlers at once, inside
+  the caller's transaction (or a transaction of their own when there is none). A handler only
+  writes to the database, usually by enqueuing tasks: each task's outbox row then commits with
+  the change that caused it, or not at all. Whatever talks to the outside world (mail, a
+  partner, Redis) is a task, pushed to RQ after the commit and pushed again by the workers'
+  sweep if that push is lost.
+- **All or nothing**: a handler that raises makes :func:`publish` raise, and the publisher's
+  transaction rolls back with everything it did. An order and its tasks commit together.
 - **Order**: the handlers of an event run one after another, in the order the registry lists
-  them; events published in one transaction are dispatched in the order they were published,
-  each one's handlers all done before the next event's start.
-- **Isolation**: a handler that raises is logged with its traceback and skipped; the others
-  still run, and :func:`publish` does not raise.
-- **Handlers** are ``async def`` functions taking the event; they are registered in one place,
-  :mod:`fashionistar.events.registry`, where a system check refuses handler chains that loop.
+  them; events run in the order they are published.
+- **Handlers** are plain (not ``async``) functions taking the event; they are registered in one
+  place, :mod:`fashionistar.handlers`, connected when Django starts (:func:`connect`), and a
+  system check refuses handler chains that loop.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync
 from django.db import transaction
-from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fashionistar.errors import ApplicationError
-from fashionistar.tasks.models import OutboxEntry, OutboxKind
-
-logger = logging.getLogger(__name__)
 
 FIELD_TYPES = frozenset({int, str, bool, float})
 """An event carries ids and primitives: a model instance or a Decimal would not survive JSON."""
@@ -68,8 +64,10 @@ class Event(BaseModel):
                 raise TypeError(f"{cls.__name__}.{field_name}: events carry int, str, bool, float")
 
 
-type Handler = Callable[[Any], Awaitable[None]]
+type Handler = Callable[[Any], None]
 type Registry = Mapping[type[Event], Sequence[Handler]]
+
+_connected: dict[type[Event], Sequence[Handler]] = {}
 
 
 def handler_publishes(*events: type[Event]) -> Callable[[Handler], Handler]:
@@ -89,15 +87,42 @@ def handler_publishes(*events: type[Event]) -> Callable[[Handler], Handler]:
     return declare
 
 
-def _registry() -> Registry:
-    from fashionistar.events.registry import HANDLERS  # the registry imports every domain
+def connect(registry: Registry) -> None:
+    """Use these handlers for every event published from now on.
 
-    return HANDLERS
+    ``EventsConfig.ready()`` connects the one that ``settings.EVENT_HANDLERS`` names; the bus
+    itself imports no domain, so the domains can import the bus.
+
+    Args:
+        registry: Event classes and their handlers, in the order they run.
+
+    Raises:
+        TypeError: A handler is a coroutine function: it would run outside the publisher's
+            transaction.
+    """
+    for event_type, handlers in registry.items():
+        for handler in handlers:
+            if inspect.iscoroutinefunction(handler):
+                raise TypeError(
+                    f"{event_type.name}: handler {handler.__qualname__} is async; handlers run "
+                    "in the publisher's transaction, so they are plain functions"
+                )
+    _connected.clear()
+    _connected.update(registry)
+
+
+def connected() -> Registry:
+    """Return the handlers :func:`connect` gave the bus.
+
+    Returns:
+        Event classes and their handlers.
+    """
+    return _connected
 
 
 # --8<-- [start:publish]
 def publish(event_type: type[Event], /, **fields: Any) -> Event:
-    """Validate an event and dispatch it after the current transaction commits.
+    """Validate an event and run its handlers now, in the current transaction.
 
     Args:
         event_type: The event class.
@@ -116,56 +141,25 @@ def publish(event_type: type[Event], /, **fields: Any) -> Event:
             f"{event_type.name}: {error.error_count()} invalid fields",
             extra={"errors": error.errors(include_url=False, include_context=False)},
         ) from error
-    entry = OutboxEntry.objects.create(
-        kind=OutboxKind.EVENT, name=event.name, payload=event.model_dump(mode="json")
-    )
-    # robust: a failing dispatch is logged, not raised into the request that committed; the
-    # entry stays in the outbox and the sweep dispatches it again.
-    transaction.on_commit(functools.partial(_dispatch_entry, entry, event), robust=True)
+    # Joins the caller's transaction (no savepoint: a failure rolls all of it back); outside
+    # one, the handlers' writes commit together.
+    with transaction.atomic(savepoint=False):
+        dispatch(event)
     return event
 
 
 # --8<-- [end:publish]
 
 
-def _dispatch_entry(entry: OutboxEntry, event: Event) -> None:
-    async_to_sync(dispatch)(event)
-    OutboxEntry.objects.filter(pk=entry.pk).delete()
-
-
-def redispatch(entry: OutboxEntry) -> None:
-    """Dispatch an event from its outbox entry (the sweep calls this for a lost dispatch).
-
-    Args:
-        entry: An event's entry.
-    """
-    event_type = next((kind for kind in _registry() if kind.name == entry.name), None)
-    if event_type is None:
-        logger.error("outbox entry %s: no event is named %s", entry.pk, entry.name)
-        OutboxEntry.objects.filter(pk=entry.pk).update(failed_at=timezone.now())
-        return
-    _dispatch_entry(entry, event_type.model_validate(entry.payload, strict=False))
-
-
-async def dispatch(event: Event, *, registry: Registry | None = None) -> int:
-    """Run an event's handlers now, in order, each failure isolated.
+def dispatch(event: Event, *, registry: Registry | None = None) -> None:
+    """Run an event's handlers now, in order; the first that raises stops the rest.
 
     Args:
         event: The event.
-        registry: The handlers (the project's registry by default).
-
-    Returns:
-        How many handlers succeeded.
+        registry: The handlers (the connected registry by default).
     """
-    succeeded = 0
-    for handler in (registry or _registry()).get(type(event), ()):
-        try:
-            await handler(event)
-        except Exception:  # one handler's failure must not stop the others
-            logger.exception("handler %s failed on %s", handler.__qualname__, event.name)
-        else:
-            succeeded += 1
-    return succeeded
+    for handler in (_connected if registry is None else registry).get(type(event), ()):
+        handler(event)
 
 
 def handler_loops(registry: Registry) -> list[list[str]]:

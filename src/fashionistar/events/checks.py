@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core import checks
 
-from fashionistar.events.bus import Registry, handler_loops
+from fashionistar.events.bus import Registry, connected, handler_loops
 
 
 def check_handler_loops(
@@ -16,21 +16,17 @@ def check_handler_loops(
 
     Args:
         app_configs: Django's (unused).
-        registry: The handlers to check (the project's registry by default).
+        registry: The handlers to check (the connected ones by default).
         **kwargs: Django's (unused).
 
     Returns:
         One error per loop.
     """
-    if registry is None:
-        from fashionistar.events.registry import HANDLERS
-
-        registry = HANDLERS
     return [
         checks.Error(
             f"event handlers loop: {' -> '.join(loop)}",
             hint="A handler must not publish, directly or not, the event it handles.",
             id="fashionistar.E001",
         )
-        for loop in handler_loops(registry)
+        for loop in handler_loops(connected() if registry is None else registry)
     ]

@@ -15,10 +15,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -32,12 +32,8 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from fashionistar.tasks.monitoring import QueueStats
 
 logger = logging.getLogger(__name__)
 
@@ -81,65 +77,6 @@ TASK_DURATION = Histogram(
 # --8<-- [end:metrics]
 
 
-class QueueCollector(Collector):
-    """Gauges per queue, read from Redis when Prometheus scrapes.
-
-    If reading the queues fails (Redis does not answer, a job vanishes while it is read), the
-    scrape still succeeds without these gauges, and the error is logged: the request metrics
-    are most needed exactly then.
-    """
-
-    def __init__(self, stats: Callable[[], Sequence[QueueStats]]) -> None:
-        """Read queue figures with ``stats``.
-
-        Args:
-            stats: Returns one entry per queue.
-        """
-        self.stats = stats
-
-    def describe(self) -> Iterable[Metric]:
-        """Describe nothing up front, so registering does not reach Redis.
-
-        Returns:
-            No metrics.
-        """
-        return []
-
-    def collect(self) -> Iterable[Metric]:
-        """Read the queues and yield their gauges.
-
-        Yields:
-            Depth, oldest job age, failed jobs and live workers, labelled by queue.
-        """
-        try:
-            stats = self.stats()
-        except Exception:  # any failure here must not fail the scrape (it is logged)
-            logger.warning("Queue metrics skipped: the queues could not be read", exc_info=True)
-            return
-        families = {
-            "depth": GaugeMetricFamily(
-                "fashionistar_task_queue_depth", "Jobs waiting in the queue.", labels=["queue"]
-            ),
-            "oldest_job_age_seconds": GaugeMetricFamily(
-                "fashionistar_task_oldest_job_age_seconds",
-                "Age of the oldest waiting job (0 when none waits).",
-                labels=["queue"],
-            ),
-            "failed": GaugeMetricFamily(
-                "fashionistar_task_failed_jobs", "Jobs in the failed registry.", labels=["queue"]
-            ),
-            "workers": GaugeMetricFamily(
-                "fashionistar_task_workers",
-                "Live workers listening on the queue.",
-                labels=["queue"],
-            ),
-        }
-        for entry in stats:
-            for field, family in families.items():
-                family.add_metric([entry.queue], float(getattr(entry, field)))
-        yield from families.values()
-
-
 def process_registry() -> CollectorRegistry:
     """Return the samples the processes count: every process's (multiprocess mode) or this one's.
 
@@ -153,19 +90,29 @@ def process_registry() -> CollectorRegistry:
     return registry
 
 
+_read_at_scrape: list[Collector] = []
+
+
+def expose_on_scrape(collector: Collector) -> None:
+    """Add a collector that ``/metrics`` reads when Prometheus scrapes (an app's ``ready()``).
+
+    Args:
+        collector: Reads its figures at scrape time (the task queues register theirs).
+    """
+    _read_at_scrape.append(collector)
+
+
 @functools.cache
 def scrape_registry() -> CollectorRegistry:
     """Return what ``/metrics`` exposes, built once per process.
 
     Returns:
-        Every process's samples (multiprocess mode) or this process's, and the queue gauges.
+        Every process's samples (multiprocess mode) or this process's, and the collectors of
+        :func:`expose_on_scrape`.
     """
-    # Imported here, not at the top: the task worker may import this module to time tasks,
-    # and the monitoring module imports the worker.
-    from fashionistar.tasks.monitoring import queue_stats
-
     registry = process_registry()
-    registry.register(QueueCollector(queue_stats))
+    for collector in _read_at_scrape:
+        registry.register(collector)
     return registry
 
 

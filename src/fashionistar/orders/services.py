@@ -131,7 +131,7 @@ def order_place(
         user_id=user.pk,
         total=str(order.total),
         currency=order.currency,
-    )  # dispatched after commit, never if this transaction rolls back
+    )  # its handlers enqueue the tasks here: they commit with the order, or not at all
     return order
 
 

@@ -1,16 +1,25 @@
-"""Queue health, read from RQ's own registries in Redis: depth, oldest job, failures, workers."""
+"""Queue health, read from RQ's own registries in Redis: depth, oldest job, failures, workers.
+
+:class:`QueueCollector` exposes the figures on ``/metrics`` (``TasksConfig.ready()`` adds it).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from fashionistar.redis_client import redis_client
 from fashionistar.tasks.worker import task_queue_names
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,3 +91,62 @@ def workers_on(hostname: str) -> int:
         How many workers of that host are registered.
     """
     return sum(worker.hostname == hostname for worker in Worker.all(connection=redis_client()))
+
+
+class QueueCollector(Collector):
+    """Gauges per queue, read from Redis when Prometheus scrapes.
+
+    If reading the queues fails (Redis does not answer, a job vanishes while it is read), the
+    scrape still succeeds without these gauges, and the error is logged: the request metrics
+    are most needed exactly then.
+    """
+
+    def __init__(self, stats: Callable[[], Sequence[QueueStats]]) -> None:
+        """Read queue figures with ``stats``.
+
+        Args:
+            stats: Returns one entry per queue.
+        """
+        self.stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        """Describe nothing up front, so registering does not reach Redis.
+
+        Returns:
+            No metrics.
+        """
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the queues and yield their gauges.
+
+        Yields:
+            Depth, oldest job age, failed jobs and live workers, labelled by queue.
+        """
+        try:
+            stats = self.stats()
+        except Exception:  # any failure here must not fail the scrape (it is logged)
+            logger.warning("Queue metrics skipped: the queues could not be read", exc_info=True)
+            return
+        families = {
+            "depth": GaugeMetricFamily(
+                "fashionistar_task_queue_depth", "Jobs waiting in the queue.", labels=["queue"]
+            ),
+            "oldest_job_age_seconds": GaugeMetricFamily(
+                "fashionistar_task_oldest_job_age_seconds",
+                "Age of the oldest waiting job (0 when none waits).",
+                labels=["queue"],
+            ),
+            "failed": GaugeMetricFamily(
+                "fashionistar_task_failed_jobs", "Jobs in the failed registry.", labels=["queue"]
+            ),
+            "workers": GaugeMetricFamily(
+                "fashionistar_task_workers",
+                "Live workers listening on the queue.",
+                labels=["queue"],
+            ),
+        }
+        for entry in stats:
+            for field, family in families.items():
+                family.add_metric([entry.queue], float(getattr(entry, field)))
+        yield from families.values()

@@ -1,12 +1,13 @@
-"""The sweep: send again what the outbox holds and Redis does not.
+"""The sweep: push again what the outbox holds and Redis does not.
 
-Every worker runs :func:`outbox_sweep` in its maintenance pass. An entry older than
-``SWEEP_AFTER_S`` is looked up in Redis: a task whose job is missing (the push failed, or a
-failover lost it) or queued in no queue (see :func:`popped_and_dropped`) is pushed again; a
-job that finished or failed for good settles its entry; a job still queued, scheduled or
-running is left alone. An event whose entry is still there
-(the web process died between commit and dispatch) is dispatched again. Rows are claimed with
-``FOR UPDATE SKIP LOCKED``, so several workers sweep at once without doing anything twice.
+Every worker runs :func:`outbox_sweep` in its maintenance pass. It claims a batch of entries
+older than ``SWEEP_AFTER_S`` in one short transaction (``FOR UPDATE SKIP LOCKED``, then a lease
+in ``claimed_until``, so several workers never look at the same entry), commits, and only then
+asks Redis about each one: no database lock or transaction is held across a network call. A task
+whose job is missing (the push failed, or a failover lost it) or queued in no queue (see
+:func:`popped_and_dropped`) is pushed again; a job that finished or failed for good settles its
+entry; a job still queued, scheduled or running is left alone. A Redis error on one entry is
+logged, and the sweep goes on with the next.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.tasks import task_backends
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from fashionistar.events.bus import redispatch
 from fashionistar.tasks.backend import RQTaskBackend
-from fashionistar.tasks.models import OutboxEntry, OutboxKind
+from fashionistar.tasks.models import OutboxEntry
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +40,44 @@ class SweepReport:
     Attributes:
         pushed: Tasks pushed to RQ again.
         settled: Entries whose job had finished or failed for good.
-        dispatched: Events dispatched again.
-        waiting: Entries whose job is still queued, scheduled or running.
+        waiting: Entries whose job is still queued, scheduled or running, or whose push failed.
+        unread: Entries Redis could not be asked about (left for the next sweep).
     """
 
     pushed: int = 0
     settled: int = 0
-    dispatched: int = 0
     waiting: int = 0
+    unread: int = 0
+
+
+def outbox_claim(*, now: datetime, older_than_s: float, limit: int) -> list[OutboxEntry]:
+    """Take pending entries for one sweep, in one short transaction, and let go of the locks.
+
+    Args:
+        now: The current time.
+        older_than_s: Only entries at least this old (their own push may still be under way).
+        limit: The most entries to take.
+
+    Returns:
+        The entries, oldest first; other sweeps skip them until the lease ends.
+    """
+    with transaction.atomic():
+        claimed = list(
+            OutboxEntry.objects.select_for_update(skip_locked=True)
+            .filter(failed_at__isnull=True, created_at__lt=now - timedelta(seconds=older_than_s))
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        OutboxEntry.objects.filter(pk__in=claimed).update(
+            claimed_until=now + timedelta(seconds=older_than_s)
+        )
+    return list(OutboxEntry.objects.filter(pk__in=claimed).order_by("created_at"))
 
 
 # --8<-- [start:outbox_sweep]
 def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepReport:
-    """Re-send the outbox entries that Redis or a process lost.
+    """Push again the outbox entries that Redis or a process lost.
 
     Args:
         now: The current time (for tests).
@@ -58,47 +85,65 @@ def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRepor
 
     Returns:
         What was done.
+
+    Raises:
+        TypeError: The default task backend is not the RQ one.
     """
     backend = task_backends["default"]
     if not isinstance(backend, RQTaskBackend):
         raise TypeError("the outbox sweep needs the RQ task backend")
     report = SweepReport()
-    cutoff = (now or timezone.now()) - timedelta(seconds=backend.sweep_after_s)
-    with transaction.atomic():
-        entries = list(
-            OutboxEntry.objects.select_for_update(skip_locked=True)
-            .filter(failed_at__isnull=True, created_at__lt=cutoff)
-            .order_by("created_at")[:limit]
-        )
-        for entry in entries:
-            if entry.kind == OutboxKind.EVENT:
-                redispatch(entry)
-                report.dispatched += 1
-                continue
-            try:
-                job = Job.fetch(str(entry.pk), connection=backend.connection)
-            except NoSuchJobError:
-                status = None
-            else:
-                status = job.get_status()
-                if status == JobStatus.QUEUED and popped_and_dropped(job):
-                    status = None
-            if status is None:
-                report.pushed += backend.push(entry)
-            elif status == JobStatus.FINISHED:
-                entry.delete()
-                report.settled += 1
-            elif status in FAILED_FOR_GOOD:
-                OutboxEntry.objects.filter(pk=entry.pk).update(failed_at=timezone.now())
-                report.settled += 1
-            else:
-                report.waiting += 1
-    if report.pushed or report.dispatched:
-        logger.warning("outbox sweep re-sent what was lost: %s", report)
+    claimed = outbox_claim(
+        now=now or timezone.now(), older_than_s=backend.sweep_after_s, limit=limit
+    )
+    for entry in claimed:  # no transaction is open from here on
+        try:
+            status = job_status(entry, backend)
+        except RedisError:
+            logger.warning(
+                "outbox entry %s: Redis did not answer, next sweep", entry.pk, exc_info=True
+            )
+            report.unread += 1
+            continue
+        if status is None:
+            pushed = backend.push(entry)
+            report.pushed += pushed
+            report.waiting += not pushed
+        elif status == JobStatus.FINISHED:
+            entry.delete()
+            report.settled += 1
+        elif status in FAILED_FOR_GOOD:
+            OutboxEntry.objects.filter(pk=entry.pk).update(failed_at=timezone.now())
+            report.settled += 1
+        else:
+            report.waiting += 1
+    if report.pushed or report.unread:
+        logger.warning("outbox sweep: %s", report)
     return report
 
 
 # --8<-- [end:outbox_sweep]
+
+
+def job_status(entry: OutboxEntry, backend: RQTaskBackend) -> JobStatus | None:
+    """Ask Redis what became of an entry's job.
+
+    Args:
+        entry: A task entry.
+        backend: The backend whose Redis holds the job.
+
+    Returns:
+        The job's status, or ``None`` when Redis has no job to run (never pushed, lost, or
+        popped and dropped).
+    """
+    try:
+        job = Job.fetch(str(entry.pk), connection=backend.connection)
+    except NoSuchJobError:
+        return None
+    status = job.get_status()
+    if status == JobStatus.QUEUED and popped_and_dropped(job):
+        return None
+    return status
 
 
 # --8<-- [start:popped_and_dropped]

@@ -210,6 +210,8 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
                 burst=burst, with_scheduler=True, logging_level=settings.TASK_WORKER_LOG_LEVEL
             )
         except RedisError:  # no master yet: the Sentinels are still electing one
+            if worker is not None and worker._stop_requested:
+                return  # asked to stop: Redis failing on the way out (teardown) changes nothing
             logger.warning("worker cannot reach Redis; trying again", exc_info=True)
         else:
             if burst or worker._stop_requested:  # SIGTERM or SIGINT

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fashionistar_dev.stack import StackUrls
-from fashionistar_dev.stack.native import Service, free_port, start_partners
+from fashionistar_dev.processes import Service, free_port
+from fashionistar_dev.stack.native import start_partners
+from fashionistar_dev.stack.types import StackUrls
 
 POSTGRES_IMAGE = "postgres:16-alpine"
 REDIS_IMAGE = "redis:7-alpine"

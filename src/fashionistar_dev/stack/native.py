@@ -9,19 +9,14 @@ children get a parent-death signal, so even a parent killed with SIGKILL leaves 
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
 import pwd
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,319 +24,22 @@ from typing import TYPE_CHECKING
 import psycopg
 import redis
 
-from fashionistar_dev.processes import die_with_parent
-from fashionistar_dev.stack import StackError, StackUrls
+from fashionistar_dev.processes import (
+    Service,
+    chown_to,
+    free_port,
+    service_dir,
+    spawn_service,
+    wait_ready,
+)
+from fashionistar_dev.stack.binaries import SUPERUSER, Binaries, ensure_binaries, service_user
 from fashionistar_dev.stack.pgbouncer import render_pgbouncer_ini
+from fashionistar_dev.stack.types import StackError, StackUrls
 
 if TYPE_CHECKING:
     from fashionistar_dev.stack.redis_ha import RedisHA
 
 DATABASE_NAME = "fashionistar"
-SUPERUSER = "postgres"
-MIN_POSTGRES_MAJOR = 15
-DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server")
-SERVICE_USER_FALLBACK = "fashionistar"
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
-
-
-@dataclass(frozen=True)
-class Binaries:
-    """Paths of the server programs the native stack runs."""
-
-    initdb: str
-    postgres: str
-    pgbouncer: str
-    redis_server: str
-
-
-def _postgres_bin_dirs() -> list[Path]:
-    found = shutil.which("initdb")
-    dirs = [Path(found).resolve().parent] if found else []
-
-    def major(path: Path) -> int:
-        return int(path.parent.name) if path.parent.name.isdigit() else 0
-
-    dirs += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=major, reverse=True)
-    return dirs
-
-
-def find_binaries() -> Binaries | None:
-    """Look for the server programs on ``PATH`` and in Debian's PostgreSQL folders.
-
-    Returns:
-        Their paths, or ``None`` when one is missing.
-    """
-    pg_dir = next((d for d in _postgres_bin_dirs() if (d / "postgres").exists()), None)
-    pgbouncer = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
-    redis_server = shutil.which("redis-server")
-    if pg_dir is None or pgbouncer is None or redis_server is None:
-        return None
-    return Binaries(
-        initdb=str(pg_dir / "initdb"),
-        postgres=str(pg_dir / "postgres"),
-        pgbouncer=pgbouncer,
-        redis_server=redis_server,
-    )
-
-
-def apt_install(packages: Sequence[str]) -> bool:
-    """Install Debian packages with apt-get, if this is root on a machine that has it.
-
-    Args:
-        packages: The package names.
-
-    Returns:
-        Whether apt-get ran (it raises if it fails).
-    """
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return False
-    print(f"installing {' '.join(packages)} with apt-get ...")
-    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-        check=True,
-        env=apt_env,
-    )
-    return True
-
-
-def ensure_binaries() -> Binaries:
-    """Find the server programs, installing Debian's packages when root and they are missing.
-
-    Returns:
-        The programs' paths.
-
-    Raises:
-        StackError: They are missing and cannot be installed here.
-    """
-    binaries = find_binaries()
-    if binaries is None and apt_install(DEBIAN_PACKAGES):
-        binaries = find_binaries()
-    if binaries is None:
-        raise StackError(
-            "PostgreSQL, PgBouncer and Redis servers are needed for the native stack. "
-            f"Install the packages {', '.join(DEBIAN_PACKAGES)} (Debian/Ubuntu names), "
-            "or set DATABASE_URL and REDIS_URL to running services."
-        )
-    version = subprocess.run(
-        [binaries.postgres, "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    match = re.search(r"(\d+)(?:\.\d+)?", version)
-    if match is None or int(match.group(1)) < MIN_POSTGRES_MAJOR:
-        raise StackError(f"PostgreSQL {MIN_POSTGRES_MAJOR} or newer is needed, found: {version}")
-    return binaries
-
-
-def free_port() -> int:
-    """Ask the kernel for a free loopback port.
-
-    Returns:
-        A port number that was free a moment ago.
-    """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def free_ports(count: int) -> list[int]:
-    """Ask the kernel for several distinct free loopback ports.
-
-    Args:
-        count: How many.
-
-    Returns:
-        Port numbers that were free (and different from each other) a moment ago.
-    """
-    with contextlib.ExitStack() as held:
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
-def service_user() -> pwd.struct_passwd | None:
-    """Return the unprivileged user the servers run as when we are root.
-
-    Uses ``postgres`` when it exists, else creates a system user ``fashionistar``.
-
-    Returns:
-        The user's passwd entry, or ``None`` when we are not root (the servers run as us).
-    """
-    if os.geteuid() != 0:
-        return None
-    for name in (SUPERUSER, SERVICE_USER_FALLBACK):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    subprocess.run(["useradd", "--system", "--no-create-home", SERVICE_USER_FALLBACK], check=True)
-    return pwd.getpwnam(SERVICE_USER_FALLBACK)
-
-
-@dataclass
-class Service:
-    """One server process of the stack."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path | None
-    stop_signal: signal.Signals
-
-    def log_tail(self, lines: int = 20) -> str:
-        """Return the end of the service's log, for error messages.
-
-        Args:
-            lines: How many lines.
-
-        Returns:
-            The last lines of the log (none when its output went to ours).
-        """
-        if self.log_path is None:
-            return ""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-    def stop(self) -> None:
-        """Stop the process: its own shutdown signal first, SIGKILL if it hangs.
-
-        What it started and left behind in its session (a worker's child, say) is killed too.
-        """
-        if self.process.poll() is None:
-            self.process.send_signal(self.stop_signal)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def chown_to(path: Path, user: pwd.struct_passwd | None) -> None:
-    """Give a path to the service user (a no-op when we are not root).
-
-    Args:
-        path: The file or folder.
-        user: The service user, or ``None``.
-    """
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def service_dir(root: Path, name: str, user: pwd.struct_passwd | None) -> Path:
-    """Make (or reuse) a private folder under ``root`` that the service user owns.
-
-    Args:
-        root: The stack's folder.
-        name: The folder's name.
-        user: The service user, or ``None``.
-
-    Returns:
-        The folder.
-    """
-    path = root / name
-    path.mkdir(mode=0o700, exist_ok=True)
-    chown_to(root, user)
-    chown_to(path, user)
-    return path
-
-
-def spawn_service(
-    *,
-    root: Path,
-    user: pwd.struct_passwd | None,
-    name: str,
-    args: list[str],
-    stop_signal: signal.Signals,
-    as_service_user: bool = True,
-    death_signal: signal.Signals | None = None,
-    to_log_file: bool = True,
-    env: dict[str, str] | None = None,
-) -> Service:
-    """Start one server as a child in its own session, logging to ``root/logs/<name>.log``.
-
-    The child gets ``stop_signal`` when its parent dies (:func:`die_with_parent`).
-
-    Args:
-        root: The stack's folder; also the child's working directory.
-        user: The service user, or ``None`` to run as ourselves.
-        name: The service's name (and log file's).
-        args: The program and its arguments.
-        stop_signal: The signal that shuts the server down cleanly.
-        as_service_user: ``False`` runs our own code as the current user.
-        death_signal: The signal the child gets when we die; ``stop_signal`` by default.
-            A process that may be stopped (SIGSTOP) needs SIGKILL: it ignores others until
-            it is continued.
-        to_log_file: ``False`` leaves the child's output on our standard output.
-        env: The child's environment; ours by default.
-
-    Returns:
-        The started service.
-    """
-    log_path = service_dir(root, "logs", user) / f"{name}.log" if to_log_file else None
-    drop = as_service_user and user is not None
-    uid = user.pw_uid if drop and user else None
-    gid = user.pw_gid if drop and user else None
-    with open(log_path or os.devnull, "ab") as log:
-        if log_path:
-            chown_to(log_path, user)
-        process = subprocess.Popen(
-            args,
-            stdout=log if to_log_file else None,
-            stderr=subprocess.STDOUT if to_log_file else None,
-            stdin=subprocess.DEVNULL,
-            user=uid,
-            group=gid,
-            extra_groups=[] if drop else None,
-            start_new_session=True,
-            preexec_fn=functools.partial(die_with_parent, death_signal or stop_signal),
-            cwd=root,
-            env=env,
-        )
-    return Service(name=name, process=process, log_path=log_path, stop_signal=stop_signal)
-
-
-STARTING_ERRORS: tuple[type[Exception], ...] = (OSError, psycopg.Error, redis.RedisError)
-"""What a server's probe raises while it is still starting."""
-
-
-def wait_ready(
-    service: Service,
-    probe: Callable[[], object],
-    *,
-    timeout: float = READY_TIMEOUT_S,
-    errors: tuple[type[Exception], ...] = STARTING_ERRORS,
-) -> None:
-    """Call ``probe`` until it stops raising, or fail with the end of the service's log.
-
-    Args:
-        service: The service being started.
-        probe: A call that raises one of ``errors`` until the service is ready.
-        timeout: Seconds to wait.
-        errors: What the probe raises while the service starts.
-
-    Raises:
-        StackError: The process exited, or it was not ready in time.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if service.process.poll() is not None:
-            raise StackError(f"{service.name} exited at start:\n{service.log_tail()}")
-        try:
-            probe()
-            return
-        except errors as error:
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"{service.name} not ready after {timeout:.0f} s ({error}):\n"
-                    f"{service.log_tail()}"
-                ) from error
-            time.sleep(0.05)
 
 
 def start_partners(*, root: Path, user: pwd.struct_passwd | None, port: int) -> Service:

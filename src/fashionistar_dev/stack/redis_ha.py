@@ -38,17 +38,16 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from fashionistar_dev.stack import StackError
-from fashionistar_dev.stack.native import (
+from fashionistar_dev.processes import (
     Service,
     chown_to,
-    ensure_binaries,
     free_ports,
     service_dir,
-    service_user,
     spawn_service,
     wait_ready,
 )
+from fashionistar_dev.stack.binaries import ensure_binaries, service_user
+from fashionistar_dev.stack.types import StackError
 
 MASTER_NAME = "fashionistar"
 """The name the Sentinels know the master by (``REDIS_SENTINEL_MASTER``)."""

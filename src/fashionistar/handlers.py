@@ -1,7 +1,9 @@
-"""The one place where events meet their handlers.
+"""The one place where events meet their handlers: part of the project's wiring.
 
 Each handler is small: it turns an event into durable tasks (each queue served by its own
-workers). Their order here is the order they run in.
+workers), inside the transaction that published the event. Their order here is the order they
+run in. ``settings.EVENT_HANDLERS`` names :data:`HANDLERS`, and ``EventsConfig.ready()`` connects
+it to the bus, so the bus, which every domain imports, imports no domain.
 """
 
 from __future__ import annotations
@@ -18,32 +20,32 @@ from fashionistar.orders.tasks import order_confirmation_task, order_payment_dea
 
 
 # --8<-- [start:handler_functions]
-async def mail_order_confirmation(event: OrderPlaced) -> None:
+def mail_order_confirmation(event: OrderPlaced) -> None:
     """Enqueue the confirmation mail (``emails``).
 
     Args:
         event: The event.
     """
-    await order_confirmation_task.aenqueue(order_id=event.order_id)
+    order_confirmation_task.enqueue(order_id=event.order_id)
 
 
-async def start_payment_deadline(event: OrderPlaced) -> None:
+def start_payment_deadline(event: OrderPlaced) -> None:
     """Enqueue the unpaid-order check for when the payment window closes (``critical``).
 
     Args:
         event: The event.
     """
     deadline = timezone.now() + timedelta(seconds=settings.ORDER_PAYMENT_WINDOW_S)
-    await order_payment_deadline_task.using(run_after=deadline).aenqueue(order_id=event.order_id)
+    order_payment_deadline_task.using(run_after=deadline).enqueue(order_id=event.order_id)
 
 
-async def record_order_analytics(event: OrderPlaced) -> None:
+def record_order_analytics(event: OrderPlaced) -> None:
     """Enqueue the reporting fact (``analytics``).
 
     Args:
         event: The event.
     """
-    await analytics_record_order.aenqueue(order_id=event.order_id)
+    analytics_record_order.enqueue(order_id=event.order_id)
 
 
 # --8<-- [end:handler_functions]

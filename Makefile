@@ -32,12 +32,15 @@ lint: setup
 	DJANGO_SECRET_KEY=typing DATABASE_URL=postgres://typing@localhost/typing REDIS_URL=redis://localhost \
 		$(RUN) mypy src
 
+# Every page's blocks against the real stack, their lint, the strict build and its links.
 docs: setup
-	$(RUN) mkdocs build --strict --quiet
+	$(RUN) pytest -n auto --maxprocesses 4 --dist loadfile -q docs tests/test_docs.py \
+		tests/site/test_links.py
 
+# Tests run in parallel processes, each on a stack of its own; the strict docs build is a test.
 test: setup lint
-	$(RUN) pytest
-	$(RUN) mkdocs build --strict --quiet
+	$(RUN) pytest -n auto --maxprocesses 4 --dist loadfile \
+		--cov --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 # Every benchmark scenario on a throwaway native stack (installs wrk with apt-get when missing);
 # results, tables and plots go to docs/assets/benchmarks/. QUICK=1: a few seconds per scenario.

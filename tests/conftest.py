@@ -15,7 +15,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import pytest
 
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack.binaries import apt_install
+from tests.processes import wait_for
 from tests.site.devtools import Browser, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,15 +153,12 @@ class Production:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, "the image's server command exited"
-                try:
-                    httpx.get(f"{url}/livez", timeout=2)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the image's server command did not answer"
-                    time.sleep(0.1)
+            wait_for(
+                lambda: server.poll() is not None or httpx.get(f"{url}/livez", timeout=2),
+                60,
+                errors=(httpx.TransportError,),
+            )
+            assert server.poll() is None, "the image's server command exited"
             yield url
         finally:
             server.terminate()
@@ -230,3 +227,25 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     production = Production(venv=venv, app=app, env=env, command=cmd)
     with production.server() as production.url:
         yield production
+
+
+# --- the order in which parallel workers take the test files --------------------------------
+
+SLOW_FIRST = (
+    "tests/benchmarks/test_harness.py",
+    "tests/hostile/test_schemathesis.py",
+    "tests/site/test_workshop.py",
+    "tests/test_serve.py",
+    "tests/tasks/test_failover.py",
+)
+"""The longest files: a parallel run hands them out first, so none of them starts last."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the longest test files first (pytest-xdist's ``loadfile`` keeps this order)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)

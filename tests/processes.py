@@ -45,8 +45,11 @@ def wait_for(
     timeout_s: float,
     *,
     errors: tuple[type[BaseException], ...] = (),
+    interval_s: float = 0.1,
 ) -> float:
     """Poll ``condition`` until it is true (a raise of one of ``errors`` counts as not yet).
+
+    The one way the tests wait for a process or a port: with a deadline, never a fixed sleep.
 
     Returns:
         The seconds it took.
@@ -63,7 +66,7 @@ def wait_for(
             pass
         if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"not true after {timeout_s} s: {condition}")
-        time.sleep(0.1)
+        time.sleep(interval_s)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> int:

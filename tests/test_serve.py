@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from fashionistar_dev.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO
 from fashionistar_dev.demo.load import demo_load
 from fashionistar_dev.processes import free_ports
 from fashionistar_dev.serve import ROOT_DATA_DIR, default_data_dir, local_secret_key
+from tests.processes import wait_for
 from tests.site.devtools import Browser
 from tests.test_stack import child_pids, wait_gone
 
@@ -82,11 +82,14 @@ def served() -> Iterator[Served]:
              f"SERVE_ARGS=--app-port {app_port} --docs-port {docs_port} --smtp-port {smtp_port}"],
             cwd=clone, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while READY_LINE not in log.read_text(errors="replace"):
-        assert process.poll() is None, f"make serve exited:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"make serve not ready:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
+    try:
+        wait_for(
+            lambda: process.poll() is not None or READY_LINE in log.read_text(errors="replace"),
+            START_TIMEOUT_S,
+        )
+    except TimeoutError:
+        pytest.fail(f"make serve not ready:\n{log.read_text()[-3000:]}")
+    assert process.poll() is None, f"make serve exited:\n{log.read_text()[-3000:]}"
     data_line = re.search(r"^data: (\S+)", log.read_text(), re.MULTILINE)
     assert data_line, log.read_text()
     served = Served(
@@ -233,10 +236,7 @@ def test_an_orders_mail_is_printed_where_the_home_page_says(served: Served) -> N
             headers={"Authorization": f"Token {token}"},
         ).json()
     subject = f"Your Fashionistar order {order['id']}"
-    deadline = time.monotonic() + 60
-    while subject not in served.output():
-        assert time.monotonic() < deadline, served.output()[-3000:]
-        time.sleep(0.2)
+    wait_for(lambda: subject in served.output(), 60)
 
 
 QUICK_START = ROOT / "docs" / "quick-start.md"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,7 @@ from fashionistar_dev.stack import (
     start_stack,
 )
 from fashionistar_dev.stack.native import NativeStack
+from tests.processes import wait_for
 
 NATIVE = {"FASHIONISTAR_STACK": "native"}
 
@@ -46,12 +47,9 @@ def alive(pid: int) -> bool:
 
 
 def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = [pid for pid in pids if alive(pid)]
-        if not left:
-            return []
-        time.sleep(0.1)
+    """The processes still alive after ``timeout`` (none, as soon as they are all gone)."""
+    with contextlib.suppress(TimeoutError):
+        wait_for(lambda: not any(alive(pid) for pid in pids), timeout_s=timeout)
     return [pid for pid in pids if alive(pid)]
 
 
@@ -142,17 +140,11 @@ def test_a_stopped_run_stops_its_command_too() -> None:
     )
     assert process.stdout is not None
     assert process.stdout.readline().startswith("stack (native) ready in")
-    deadline = time.monotonic() + 10
-    while not (
-        sleepers := [pid for pid in child_pids(process.pid) if command_of(pid)[:1] == ["sleep"]]
-    ):
-        assert time.monotonic() < deadline, "the command did not start"
-        time.sleep(0.05)
+    wait_for(lambda: any(command_of(p)[:1] == ["sleep"] for p in child_pids(process.pid)), 10)
     everything = child_pids(process.pid)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 130
     assert wait_gone(everything) == []
-    assert sleepers
 
 
 def test_a_killed_parent_leaves_no_server() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.deploy.support import (
     check_jsonschema,
     load_yaml,
 )
+from tests.processes import wait_for
 
 QUEUES = ("emails", "critical", "analytics")
 # The variables fashionistar.settings_production reads (DATABASE_URL goes through PgBouncer).
@@ -204,14 +204,7 @@ def test_the_compose_redis_commands_refuse_writes_until_a_replica_follows(redis_
         with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
             client.set("order:1:status", "paid")
         nodes.append(start_node(redis_dir, "replica", replica_command, replica_port))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.set("order:1:status", "paid")
-                break
-            except redis.ResponseError:
-                assert time.monotonic() < deadline, nodes[1].log_tail()
-                time.sleep(0.1)
+        wait_for(lambda: client.set("order:1:status", "paid"), 30, errors=(redis.ResponseError,))
         assert client.info("replication")["connected_slaves"] == 1
     finally:
         client.close()

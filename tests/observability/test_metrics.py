@@ -22,7 +22,7 @@ from fashionistar.redis_client import redis_client
 from fashionistar_dev.processes import free_port
 from tests.api_support import both_apis, call
 from tests.factories import make_product
-from tests.processes import ROOT, spawn_worker, stop
+from tests.processes import ROOT, spawn_worker, stop, wait_for
 from tests.tasks.sample_tasks import add
 
 AGREED_NAMES = {
@@ -144,14 +144,8 @@ def test_the_endpoint_answers_without_the_queues_when_redis_is_down(settings, ca
 
 
 def wait_until_up(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise TimeoutError(url)
+    wait_for(lambda: httpx.get(url, timeout=2).status_code == 200, timeout,
+             errors=(httpx.TransportError,))  # fmt: skip
 
 
 @pytest.mark.django_db(transaction=True)
@@ -214,16 +208,12 @@ def test_a_forking_worker_serves_its_tasks_durations(clean_redis, tmp_path) -> N
     try:
         add.enqueue(a=1, b=1)
         add.enqueue(a=2, b=2)
-        deadline = time.monotonic() + 60
-        while True:  # each attempt runs in a forked child; the worker adds up their files
-            try:
-                counted = task_durations(httpx.get(f"http://127.0.0.1:{port}/").text, "critical")
-            except httpx.TransportError:
-                counted = 0.0  # not listening yet
-            if counted == 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert counted == 2
+        # Each attempt runs in a forked child; the worker adds up their files.
+        wait_for(
+            lambda: task_durations(httpx.get(f"http://127.0.0.1:{port}/").text, "critical") == 2,
+            60,
+            errors=(httpx.TransportError,),
+        )
     finally:
         assert stop(worker) == 0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,7 @@ from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack.redis_ha import start_redis_ha
 from tests.deploy.test_metrics import EXPORTED_METRICS
 from tests.ops.conftest import debian_program
-from tests.processes import ROOT, spawn, stop
+from tests.processes import ROOT, spawn, stop, wait_for
 
 RULE_TESTS = Path(__file__).with_name("alert_rules_test.yml")
 RUNBOOK = ROOT / "docs" / "operations" / "runbook.md"
@@ -134,20 +133,13 @@ def test_the_redis_exporter_reports_the_master_address_and_its_change() -> None:
             ]
         )
         try:
-            deadline = time.monotonic() + 20
-            before: set[tuple[str, str]] = set()
-            while not before and time.monotonic() < deadline:
-                try:
-                    before = sentinel_masters(url)
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            wait_for(lambda: sentinel_masters(url), 20, errors=(httpx.TransportError,))
+            before = sentinel_masters(url)
             old_host, old_port = ha.kill_master()
             ha.wait_for_failover()
             new_host, new_port = ha.master_address()
-            after = before
-            while after == before and time.monotonic() < deadline + 20:
-                after = sentinel_masters(url)
-                time.sleep(0.1)
+            wait_for(lambda: sentinel_masters(url) != before, 20)
+            after = sentinel_masters(url)
         finally:
             stop(process)
     assert before == {(ha.master_name, f"{old_host}:{old_port}")}

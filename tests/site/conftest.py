@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from fashionistar_dev.processes import free_port
+from tests.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +45,7 @@ def site_url(built_site: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(url, timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the site's HTTP server did not start"
-                time.sleep(0.05)
+        wait_for(lambda: httpx.get(url, timeout=1).is_success, 10, errors=(httpx.TransportError,))
         yield url
     finally:
         server.terminate()

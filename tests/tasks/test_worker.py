@@ -4,9 +4,10 @@ swallows exceptions (RQ's handler raises one)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
+import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from rq.exceptions import StopRequested
 
 from fashionistar.tasks.monitoring import queue_stats
 from fashionistar.tasks.worker import make_worker
-from tests.processes import spawn_worker, stop
+from tests.processes import spawn_worker, stop, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # maintenance sweeps the outbox
 
@@ -51,11 +52,14 @@ def test_a_stop_that_came_before_rq_took_the_signals_over_is_kept(
         worker.run_maintenance_tasks()
 
 
+def registered_or_exited(worker: subprocess.Popen[bytes]) -> bool:
+    return worker.poll() is not None or queue_stats()[1].workers > 0
+
+
 def test_a_worker_sigtermed_the_moment_it_registers_exits_cleanly(clean_redis) -> None:
     for _ in range(3):  # the moment RQ starts its scheduler: where the signal used to get lost
         worker = spawn_worker("critical")
-        while queue_stats()[1].workers == 0:
-            assert worker.poll() is None
-            time.sleep(0.01)
+        wait_for(functools.partial(registered_or_exited, worker), 60, interval_s=0.01)
+        assert worker.poll() is None
         assert stop(worker) == 0
         assert queue_stats()[1].workers == 0  # it unregistered on the way out

@@ -35,6 +35,21 @@ STARTED_IN_KEY = pytest.StashKey[float]()
 COLLECT_DOCS_KEY = pytest.StashKey[Callable[[Path, pytest.Collector], pytest.Collector | None]]()
 
 
+def runs_no_tests(config: pytest.Config) -> bool:
+    """Tell whether this process only hands tests to pytest-xdist's workers.
+
+    Each worker starts a stack and Django of its own; the process that distributes the tests
+    needs neither.
+
+    Args:
+        config: pytest's configuration.
+
+    Returns:
+        ``True`` in the controller of a parallel run.
+    """
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Start the stack and point Django at it, before pytest-django sets Django up.
@@ -42,13 +57,19 @@ def pytest_configure(config: pytest.Config) -> None:
     Args:
         config: pytest's configuration.
     """
-    if config.option.help or config.option.version:
+    if config.option.help or config.option.version or runs_no_tests(config):
         return
     config.stash[COLLECT_DOCS_KEY] = docs_sybil(
         docs_dir=config.rootpath / "docs", fixtures=("docs_page",)
     ).pytest()
     started = time.perf_counter()
     stack = start_stack()
+    if hasattr(config, "workerinput") and stack.provider == "env":
+        stack.stop()
+        raise pytest.UsageError(
+            "parallel test workers each start a stack of their own: unset DATABASE_URL and "
+            "REDIS_URL, or run the tests in one process (-n 0)"
+        )
     config.stash[STARTED_IN_KEY] = time.perf_counter() - started
     config.stash[STACK_KEY] = stack
     config.add_cleanup(stack.stop)

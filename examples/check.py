@@ -1,9 +1,9 @@
 """Check workshop exercises against the real stack: ``uv run python examples/check.py 01``.
 
-Starts a throwaway PostgreSQL + PgBouncer + Redis (``fashionistar_dev.stack``), runs each
-exercise's test against the participant's file (``start/``, the default) or the reference
-(``--against solution``), and says PASS or FAIL for each. The exit code is 0 when every
-exercise passed.
+Starts a throwaway PostgreSQL + PgBouncer + Redis (``fashionistar_dev.stack``), runs the chosen
+exercises' tests in one pytest run against the participant's files (``start/``, the default) or
+the references (``--against solution``), and says PASS or FAIL for each exercise. The exit code
+is 0 when every exercise passed.
 
     uv run python examples/check.py 01              # your work on exercise 01
     uv run python examples/check.py all --against solution
@@ -16,7 +16,9 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 EXAMPLES = Path(__file__).resolve().parent
 ROOT = EXAMPLES.parent
@@ -48,15 +50,33 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def run_exercise(folder: Path, *, against: str, environ: dict[str, str], extra: list[str]) -> bool:
-    """Run one exercise's tests; return whether they passed."""
-    pytest = [sys.executable, "-m", "pytest", "-q", "--tb=short", "--no-cov", "-p", "no:randomly"]
-    env = {**environ, AGAINST_VARIABLE: against}
-    print(f"--- exercise {folder.name}, against {against}/", flush=True)
-    return (
-        subprocess.run([*pytest, str(folder), *extra], cwd=ROOT, env=env, check=False).returncode
-        == 0
-    )
+def run_exercises(
+    folders: dict[str, Path], *, against: str, environ: dict[str, str], extra: list[str]
+) -> dict[str, bool]:
+    """Run the exercises' tests in one pytest run; return, by number, whether each passed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "report.xml"
+        pytest = [sys.executable, "-m", "pytest", "-q", "--tb=short", "-p", "no:randomly"]
+        subprocess.run(
+            [*pytest, f"--junitxml={report}", *map(str, folders.values()), *extra],
+            cwd=ROOT,
+            env={**environ, AGAINST_VARIABLE: against},
+            check=False,
+        )
+        failed = {
+            case.get("file", "") or case.get("classname", "").replace(".", "/")
+            for case in ElementTree.parse(report).iter("testcase")
+            if case.find("failure") is not None or case.find("error") is not None
+        }
+        ran = {
+            case.get("file", "") or case.get("classname", "").replace(".", "/")
+            for case in ElementTree.parse(report).iter("testcase")
+        }
+    return {
+        number: any(folder.name in name for name in ran)
+        and not any(folder.name in name for name in failed)
+        for number, folder in folders.items()
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -73,12 +93,12 @@ def main(argv: list[str]) -> int:
     with running_stack() as stack:
         environ = {**os.environ, **stack.urls.environ()}
         environ.setdefault("DJANGO_SECRET_KEY", "workshop-only-not-a-secret-" + "x" * 30)
-        verdicts = {
-            number: run_exercise(
-                known[number], against=args.against, environ=environ, extra=args.pytest_args
-            )
-            for number in numbers
-        }
+        verdicts = run_exercises(
+            {number: known[number] for number in numbers},
+            against=args.against,
+            environ=environ,
+            extra=args.pytest_args,
+        )
     for number, passed in verdicts.items():
         word = "PASS" if passed else "FAIL"
         print(f"exercise {known[number].name} against {args.against}/: {word}")

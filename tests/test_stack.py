@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import httpx
@@ -218,6 +220,21 @@ def test_missing_servers_name_the_packages(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(binaries.os, "geteuid", lambda: 1000)
     with pytest.raises(StackError, match="postgresql, pgbouncer, redis-server"):
         binaries.ensure_binaries()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="apt-get installs only as root")
+def test_parallel_workers_install_packages_one_at_a_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with binaries.APT_LOCK.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=binaries.apt_install, args=[binaries.DEBIAN_PACKAGES])
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive()  # it waits for the worker that installs
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    assert "installing" not in capsys.readouterr().out  # installed meanwhile: no second apt-get
 
 
 def test_a_server_that_dies_at_start_reports_its_log(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ SUPERUSER = "postgres"
 MIN_POSTGRES_MAJOR = 15
 DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server")
 SERVICE_USER_FALLBACK = "fashionistar"
+APT_LOCK = Path(tempfile.gettempdir()) / "fashionistar-apt-get.lock"
 
 
 @dataclass(frozen=True)
@@ -59,25 +62,50 @@ def find_binaries() -> Binaries | None:
     )
 
 
-def apt_install(packages: Sequence[str]) -> bool:
-    """Install Debian packages with apt-get, if this is root on a machine that has it.
+def installed(packages: Sequence[str]) -> bool:
+    """Tell whether dpkg lists every one of some Debian packages as installed.
 
     Args:
         packages: The package names.
 
     Returns:
-        Whether apt-get ran (it raises if it fails).
+        ``True`` when all of them are installed.
+    """
+    query = subprocess.run(
+        ["dpkg-query", "--show", "--showformat=${db:Status-Status}\\n", *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return query.returncode == 0 and set(query.stdout.split()) == {"installed"}
+
+
+def apt_install(packages: Sequence[str]) -> bool:
+    """Install Debian packages with apt-get, if this is root on a machine that has it.
+
+    Parallel test workers ask at the same moment: one installs while the others wait on a file
+    lock, then find the packages there.
+
+    Args:
+        packages: The package names.
+
+    Returns:
+        Whether the packages are installed now (apt-get raises if it fails).
     """
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
-    print(f"installing {' '.join(packages)} with apt-get ...")
-    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-        check=True,
-        env=apt_env,
-    )
+    with APT_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed(packages):
+            return True
+        print(f"installing {' '.join(packages)} with apt-get ...")
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+            check=True,
+            env=apt_env,
+        )
     return True
 
 

@@ -182,9 +182,13 @@ def logs_on_standard_error() -> Iterator[None]:
 
 
 def reset_data() -> None:
-    """Empty every table and the cache: what one docs page writes, the next does not see."""
+    """Empty the tables, the cache and the task queues: a page sees nothing another one wrote."""
+    from fashionistar.redis_client import redis_client
+
     call_command("flush", verbosity=0, interactive=False)
     cache.clear()
+    with redis_client() as client:
+        client.flushdb()
 
 
 @pytest.fixture
@@ -212,6 +216,7 @@ def docs_page(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iter
         Nothing; the page's blocks run inside.
     """
     with django_db_blocker.unblock(), logs_on_standard_error():
+        reset_data()  # a test of another module may have left rows or jobs behind
         yield
         reset_data()
 

@@ -35,6 +35,7 @@ import httpx
 
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack import running_stack
+from fashionistar_dev.stack.binaries import apt_install
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
@@ -452,16 +453,7 @@ def ensure_wrk() -> str:
         SystemExit: wrk is missing and cannot be installed here.
     """
     found = shutil.which("wrk")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("wrk is missing: apt-get update && apt-get install -y wrk ...", flush=True)
-        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
-            check=True,
-            env=apt_env,
-            stdout=subprocess.DEVNULL,
-        )
+    if found is None and apt_install(["wrk"]):
         found = shutil.which("wrk")
     if found is None:
         raise SystemExit("the benchmarks need wrk: install the Debian/Ubuntu package 'wrk'")

@@ -100,6 +100,8 @@ def apt_install(packages: Sequence[str]) -> bool:
             return True
         print(f"installing {' '.join(packages)} with apt-get ...")
         apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        # An install killed half-way (a test run stopped with Ctrl-C) blocks every later one.
+        subprocess.run(["dpkg", "--configure", "-a"], check=True, env=apt_env)
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],

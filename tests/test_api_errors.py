@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
+from django import db
 
 from fashionistar.inventory.models import Stock
 from fashionistar.orders.models import Order
@@ -432,6 +434,33 @@ def test_the_mappers_translate_framework_errors(caplog) -> None:
         assert response is not None
         assert (response.status_code, response.data["code"]) == (status, code), exc
         assert set(response.data) == {"code", "message", "extra"}
+
+
+def database_error(wrapper: type[Exception], driver_error: Exception) -> Exception:
+    """Django's wrapper of a psycopg error, as ``wrap_database_errors`` chains it."""
+    error = wrapper(*driver_error.args)
+    error.__cause__ = driver_error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (database_error(db.OperationalError, psycopg.OperationalError("refused")), 503),
+        (database_error(db.InterfaceError, psycopg.InterfaceError("closed")), 503),
+        # the connection cut in the middle of a COMMIT's reply: psycopg's own error, no SQLSTATE
+        (database_error(db.InternalError, psycopg.InternalError("received 2 results")), 503),
+        (database_error(db.InternalError, psycopg.errors.DataCorrupted("corrupted")), 500),
+        (database_error(db.IntegrityError, psycopg.errors.UniqueViolation("dup")), 500),
+    ],
+)
+def test_a_lost_connection_is_a_503_and_a_failing_statement_a_500(error, status) -> None:
+    from fashionistar.api import drf_exception_handler, ninja_to_error
+
+    assert ninja_to_error(error).status_code == status
+    response = drf_exception_handler(error, {})
+    assert response is not None
+    assert response.status_code == status
 
 
 def test_drf_field_paths_are_dotted() -> None:

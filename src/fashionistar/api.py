@@ -17,7 +17,7 @@ from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import InterfaceError, OperationalError
+from django.db import Error, InterfaceError, InternalError, OperationalError
 from django.http import (
     Http404,
     HttpRequest,
@@ -70,7 +70,29 @@ def not_found() -> NotFound:
     return NotFound("Not found.")
 
 
-def database_unavailable(exc: OperationalError | InterfaceError) -> DatabaseUnavailable:
+def lost_the_database(exc: Exception) -> bool:
+    """Tell whether a database error means the connection failed, not the statement.
+
+    Connection refused, closed or timed out are ``OperationalError`` or ``InterfaceError``. A
+    connection cut in the middle of a reply (PgBouncer or PostgreSQL terminating it during a
+    ``COMMIT``) makes psycopg raise its own ``InternalError``, which has no SQLSTATE; one the
+    server sends (``XX000``, data corrupted) has one, and stays a 500.
+
+    Args:
+        exc: What the view raised.
+
+    Returns:
+        ``True`` when a retry may succeed once the database answers again.
+    """
+    match exc:
+        case OperationalError() | InterfaceError():
+            return True
+        case InternalError():
+            return getattr(exc.__cause__, "sqlstate", "") is None
+    return False
+
+
+def database_unavailable(exc: Error) -> DatabaseUnavailable:
     """Build the 503 of a database that did not answer; log it as a warning, without traceback.
 
     Args:
@@ -206,7 +228,7 @@ def ninja_to_error(exc: Exception) -> ApplicationError:
         case SuspiciousOperation():
             logger.warning("Suspicious request refused: %s", exc)
             return ApplicationError("Bad request.")
-        case OperationalError() | InterfaceError():
+        case Error() if lost_the_database(exc):
             return database_unavailable(exc)
     logger.error("Unexpected error in the async API", exc_info=exc)
     return api_error(ServerError)
@@ -268,7 +290,7 @@ def drf_to_error(exc: Exception) -> ApplicationError | None:
         case SuspiciousOperation():
             logger.warning("Suspicious request refused: %s", exc)
             return ApplicationError("Bad request.")
-        case OperationalError() | InterfaceError():
+        case Error() if lost_the_database(exc):
             return database_unavailable(exc)
     return None
 

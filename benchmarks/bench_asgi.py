@@ -21,7 +21,7 @@ from common import route_of
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
-from fashionistar.asgi import application as shop
+from fashionistar.project.asgi import application as shop
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

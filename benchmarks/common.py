@@ -148,7 +148,7 @@ def prepared_stack(*, demo_stock: int | None = None) -> Iterator[dict[str, str]]
             **os.environ,
             **stack.urls.environ(),
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_SETTINGS_MODULE": "fashionistar.settings",
+            "DJANGO_SETTINGS_MODULE": "fashionistar.project.settings",
             "API_THROTTLE_ANON": "10000000/minute",
             "API_THROTTLE_USER": "10000000/minute",
         }
@@ -280,7 +280,7 @@ class AppServer:
     Nagle's algorithm on (see there), which adds about 40 ms to each keep-alive request.
 
     ASGI servers run :mod:`bench_asgi` (the shop's application plus a timer on each SQL
-    statement); a WSGI server runs ``fashionistar.wsgi`` through uvicorn's WSGI adapter.
+    statement); a WSGI server runs ``fashionistar.project.wsgi`` through uvicorn's WSGI adapter.
     """
 
     def __init__(
@@ -289,7 +289,7 @@ class AppServer:
         *,
         interface: str = "asgi3",
         workers: int = 2,
-        settings: str = "fashionistar.settings",
+        settings: str = "fashionistar.project.settings",
         database_url: str | None = None,
         nodelay: bool = True,
     ) -> None:
@@ -330,7 +330,7 @@ class AppServer:
         app = (
             "bench_asgi:application"
             if self.interface == "asgi3"
-            else "fashionistar.wsgi:application"
+            else "fashionistar.project.wsgi:application"
         )
         options = [
             "--interface",

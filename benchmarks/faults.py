@@ -44,7 +44,7 @@ def setup_django(environ: dict[str, str]) -> None:
     """Point Django at the stack, migrate, and serve the test client's host."""
     os.environ.update(environ)
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.project.settings")
     os.environ.setdefault("API_THROTTLE_USER", "10000000/minute")
     import django
 

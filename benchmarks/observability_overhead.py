@@ -52,12 +52,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 ENDPOINTS = {"Ninja async": "/api/async/catalog/products", "DRF sync": "/api/sync/catalog/products"}
 SETTINGS_ON = """\
-from fashionistar.settings_production import *  # noqa: F403
+from fashionistar.project.settings_production import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
 """
 SETTINGS_OFF = """\
-from fashionistar.settings_production import *  # noqa: F403
+from fashionistar.project.settings_production import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "fashionistar.observability"]
@@ -67,7 +67,9 @@ MIDDLEWARE = [
     if not name.startswith("fashionistar.observability.")
     and name != "django.middleware.csp.ContentSecurityPolicyMiddleware"
 ]
-CACHES = {"default": {**CACHES["default"], "BACKEND": "fashionistar.redis_client.RedisCache"}}
+CACHES = {
+    "default": {**CACHES["default"], "BACKEND": "fashionistar.kernel.redis_client.RedisCache"}
+}
 LOGGING = {}
 SECURE_CSP = {}
 """

@@ -180,7 +180,7 @@ def setup_django(environ: dict[str, str]) -> None:
 
     os.environ.update(environ)
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.project.settings")
     django.setup()
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("migrate", verbosity=0, interactive=False)

@@ -5,8 +5,8 @@ process and needs ``CONN_MAX_AGE = 0``, which the shop already sets. ``DATABASE_
 whether the pool holds connections to PostgreSQL itself or to PgBouncer.
 """
 
-from fashionistar.settings import *  # noqa: F403
-from fashionistar.settings import DATABASES
+from fashionistar.project.settings import *  # noqa: F403
+from fashionistar.project.settings import DATABASES
 
 POOL_SIZE = {"min_size": 2, "max_size": 20, "timeout": 10}
 """Per worker process: at most 20 connections; a request waits up to 10 s for one."""

@@ -120,8 +120,8 @@ class Round:
 
 
 def sentinel_writer_client() -> redis.Redis:
-    """The application's client: through Sentinel (``fashionistar.redis_client``)."""
-    from fashionistar.redis_client import redis_client
+    """The application's client: through Sentinel (``fashionistar.kernel.redis_client``)."""
+    from fashionistar.kernel.redis_client import redis_client
 
     return redis_client()
 

@@ -121,7 +121,7 @@ def measure(fault: str, profile: str) -> float:
     env = {
         **PROFILES[profile],
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_SETTINGS_MODULE": "fashionistar.settings",
+        "DJANGO_SETTINGS_MODULE": "fashionistar.project.settings",
         "ORDER_PAYMENT_WINDOW_S": "0",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(sink.port),

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connection
 
-from fashionistar.errors import ApplicationError
+from fashionistar.kernel.errors import ApplicationError
 
 
 def run_concurrently(count: int, work: Callable[[int], object]) -> list[object]:

@@ -375,7 +375,7 @@ def test_an_unexpected_error_is_a_logged_500_in_the_same_shape(api, monkeypatch,
     assert_error(answer, 500, "server_error")
     assert answer.body["message"] == "Internal server error."
     assert "a bug" not in json.dumps(answer.body)
-    record = next(r for r in caplog.records if r.name == "fashionistar.api")
+    record = next(r for r in caplog.records if r.name == "fashionistar.project.api")
     assert record.exc_info is not None
 
 
@@ -423,7 +423,7 @@ def _mapper_cases():
 
 
 def test_the_mappers_translate_framework_errors(caplog) -> None:
-    from fashionistar.api import drf_exception_handler, ninja_to_error
+    from fashionistar.project.api import drf_exception_handler, ninja_to_error
 
     ninja_cases, drf_cases = _mapper_cases()
     for exc, status, code in ninja_cases:
@@ -455,7 +455,7 @@ def database_error(wrapper: type[Exception], driver_error: Exception) -> Excepti
     ],
 )
 def test_a_lost_connection_is_a_503_and_a_failing_statement_a_500(error, status) -> None:
-    from fashionistar.api import drf_exception_handler, ninja_to_error
+    from fashionistar.project.api import drf_exception_handler, ninja_to_error
 
     assert ninja_to_error(error).status_code == status
     response = drf_exception_handler(error, {})
@@ -466,7 +466,7 @@ def test_a_lost_connection_is_a_503_and_a_failing_statement_a_500(error, status)
 def test_drf_field_paths_are_dotted() -> None:
     from rest_framework import exceptions as drf
 
-    from fashionistar.api import drf_exception_handler
+    from fashionistar.project.api import drf_exception_handler
 
     exc = drf.ValidationError({"items": [{"quantity": ["bad"]}, {}], "non_field_errors": ["x"]})
     response = drf_exception_handler(exc, {})
@@ -476,7 +476,7 @@ def test_drf_field_paths_are_dotted() -> None:
 
 
 def test_drf_in_debug_leaves_a_bug_to_djangos_debug_page(settings) -> None:
-    from fashionistar.api import drf_exception_handler
+    from fashionistar.project.api import drf_exception_handler
 
     settings.DEBUG = True
 
@@ -486,7 +486,7 @@ def test_drf_in_debug_leaves_a_bug_to_djangos_debug_page(settings) -> None:
 def test_helpers() -> None:
     from django.test import RequestFactory
 
-    from fashionistar.apis import client_ip, parse_rate, window_wait
+    from fashionistar.kernel.apis import client_ip, parse_rate, window_wait
 
     assert parse_rate("10/minute") == (10, 60)
     assert parse_rate("5/s") == (5, 1)

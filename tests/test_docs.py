@@ -143,7 +143,7 @@ def test_a_renamed_snippet_section_fails_the_build(tmp_path: Path) -> None:
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     assert build_site(tmp_path).returncode == 0
-    config = tmp_path / "src/fashionistar/config.py"
+    config = tmp_path / "src/fashionistar/kernel/config.py"
     config.write_text(config.read_text().replace("[start:database_from_env]", "[start:renamed]"))
     result = build_site(tmp_path)
     assert result.returncode != 0

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from fashionistar.health import READY_TIMEOUT_SECONDS
+from fashionistar.project.health import READY_TIMEOUT_SECONDS
 from fashionistar.tasks.worker import make_worker
 from fashionistar_dev.processes import free_port
 from tests.tasks.sample_tasks import add

@@ -38,7 +38,8 @@ def test_migrate_needs_no_development_dependency(production: Production) -> None
 def test_the_package_that_ships_holds_no_dev_tooling(production: Production) -> None:
     (site_packages,) = production.venv.glob("lib/python*/site-packages")
     shipped = {path.name for path in (site_packages / "fashionistar").iterdir()}
-    assert {"catalog", "orders", "settings_production.py", "templates", "static"} <= shipped
+    assert {"catalog", "orders", "project", "kernel", "templates", "static"} <= shipped
+    assert (site_packages / "fashionistar" / "project" / "settings_production.py").is_file()
     assert not {"stack", "testing", "serve.py", "demo.py"} & shipped
     assert not list(site_packages.glob("fashionistar_dev*"))
     for tool in ("django_migration_linter", "pytest", "testcontainers", "mkdocs"):

@@ -10,9 +10,9 @@ from tests.factories import make_product, make_user, variant_of
 from workshop_tasks import vip_welcome_task
 
 from fashionistar.events import bus
-from fashionistar.handlers import HANDLERS
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.services import OrderItem, order_place
+from fashionistar.project.handlers import HANDLERS
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.worker import drain
 

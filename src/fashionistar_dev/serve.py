@@ -117,7 +117,7 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
             python,
             "-m",
             "uvicorn",
-            "fashionistar.asgi:application",
+            "fashionistar.project.asgi:application",
             "--host",
             "127.0.0.1",
             "--port",
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env = {
                     **os.environ,
                     **stack.urls.environ(),
-                    "DJANGO_SETTINGS_MODULE": "fashionistar.settings",
+                    "DJANGO_SETTINGS_MODULE": "fashionistar.project.settings",
                     "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1"),
                     "DJANGO_STATIC_ROOT": str(data_dir / "static"),
                     "DOCS_SITE_URL": f"http://127.0.0.1:{args.docs_port}/",

@@ -24,7 +24,7 @@ from tests.deploy.support import (
 from tests.processes import wait_for
 
 QUEUES = ("emails", "critical", "analytics")
-# The variables fashionistar.settings_production reads (DATABASE_URL goes through PgBouncer).
+# The variables fashionistar.project.settings_production reads (DATABASE_URL: through PgBouncer).
 APP_VARIABLES = {
     "DJANGO_SETTINGS_MODULE",
     "DJANGO_SECRET_KEY",

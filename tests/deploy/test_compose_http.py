@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from fashionistar.config import FALSE_WORDS
+from fashionistar.kernel.config import FALSE_WORDS
 from tests.conftest import Production
 from tests.deploy.support import COMPOSE, interpolate, load_yaml
 
@@ -41,7 +41,7 @@ def test_every_app_service_turns_the_https_redirect_off() -> None:
     assert {"app", "migrate", "worker-emails"} <= set(APP_SERVICES)
     for name in APP_SERVICES:
         environment = services[name]["environment"]
-        assert environment["DJANGO_SETTINGS_MODULE"] == "fashionistar.settings_production"
+        assert environment["DJANGO_SETTINGS_MODULE"] == "fashionistar.project.settings_production"
         assert environment["DJANGO_SECURE_SSL_REDIRECT"].strip().lower() in FALSE_WORDS, name
         # Still there for the TLS-ending proxy that production puts in front.
         assert environment["DJANGO_PROXY_SSL_HEADER"] == "${DJANGO_PROXY_SSL_HEADER:-}", name

@@ -47,8 +47,8 @@ def test_two_stages_and_a_non_root_runtime() -> None:
 
 def test_default_command_serves_the_asgi_application() -> None:
     cmd = text[text.index("CMD [") :]
-    assert '"uvicorn", "fashionistar.asgi:application"' in cmd
-    assert callable(importlib.import_module("fashionistar.asgi").application)
+    assert '"uvicorn", "fashionistar.project.asgi:application"' in cmd
+    assert callable(importlib.import_module("fashionistar.project.asgi").application)
 
 
 def test_build_context_holds_what_the_image_copies() -> None:

@@ -11,8 +11,8 @@ from django.db import transaction
 from fashionistar.events import bus
 from fashionistar.events.bus import Event, InvalidEvent, dispatch, handler_loops, publish
 from fashionistar.events.checks import check_handler_loops
-from fashionistar.handlers import HANDLERS
 from fashionistar.orders.events import OrderPlaced
+from fashionistar.project.handlers import HANDLERS
 from fashionistar.tasks.models import OutboxEntry
 from tests.tasks.sample_tasks import add
 

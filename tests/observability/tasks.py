@@ -6,7 +6,7 @@ import logging
 
 from django.tasks import TaskContext, task
 
-from fashionistar.redis_client import redis_client
+from fashionistar.kernel.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.observability.metrics import REGISTRY, task_timed
-from fashionistar.redis_client import redis_client
 from fashionistar_dev.processes import free_port
 from tests.api_support import both_apis, call
 from tests.factories import make_product
@@ -157,7 +157,8 @@ def test_with_two_server_processes_every_scrape_counts_both(tmp_path) -> None:
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "fashionistar.project.asgi:application",
+         "--port", str(port),
          "--workers", "2", "--no-access-log", "--log-level", "warning"],
         env=env, cwd=ROOT,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """Production settings: ``check --deploy`` is clean, and a real server under them behaves.
 
-The server is the image's own command with ``fashionistar.settings_production``, behind a
+The server is the image's own command with ``fashionistar.project.settings_production``, behind a
 pretend TLS proxy (requests say ``X-Forwarded-Proto: https``). Each HTML page's CSP is checked
 against the page: every script, stylesheet and image it loads must be allowed by the policy it
 came with.
@@ -30,7 +30,7 @@ HTTPS = BEHIND_TLS_PROXY
 def production_env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fashionistar.settings_production",
+        "DJANGO_SETTINGS_MODULE": "fashionistar.project.settings_production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DJANGO_PROXY_SSL_HEADER": "X-Forwarded-Proto: https",
@@ -53,7 +53,7 @@ def test_check_deploy_is_clean_with_production_values() -> None:
 
 
 def test_check_deploy_does_find_problems_in_the_base_settings() -> None:
-    env = production_env(DJANGO_SETTINGS_MODULE="fashionistar.settings")
+    env = production_env(DJANGO_SETTINGS_MODULE="fashionistar.project.settings")
     result = deploy_check(env)
     assert result.returncode != 0
     for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
@@ -75,10 +75,10 @@ def test_a_wrong_production_value_stops_start_up_naming_it(
         if name.startswith("DJANGO_"):
             monkeypatch.setenv(name, default)
     monkeypatch.setenv(variable, value)
-    sys.modules.pop("fashionistar.settings_production", None)
+    sys.modules.pop("fashionistar.project.settings_production", None)
     with pytest.raises(ImproperlyConfigured, match=message):
-        importlib.import_module("fashionistar.settings_production")
-    sys.modules.pop("fashionistar.settings_production", None)
+        importlib.import_module("fashionistar.project.settings_production")
+    sys.modules.pop("fashionistar.project.settings_production", None)
 
 
 @pytest.fixture

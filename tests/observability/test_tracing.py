@@ -158,7 +158,7 @@ SERVE_ONE_ASGI_REQUEST = """
 import asyncio, json
 import httpx
 from opentelemetry import trace
-from fashionistar.asgi import application
+from fashionistar.project.asgi import application
 async def get() -> int:
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -32,7 +32,14 @@ def shop_server() -> Iterator[str]:
 
     port = free_port()
     server = spawn(
-        [sys.executable, "-m", "uvicorn", "fashionistar.asgi:application", "--port", str(port)]
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fashionistar.project.asgi:application",
+            "--port",
+            str(port),
+        ]
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

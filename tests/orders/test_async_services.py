@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import async_to_sync
 
-from fashionistar.errors import NotFound
+from fashionistar.kernel.errors import NotFound
 from fashionistar.orders.async_services import ShippingQuote, acheckout_summary
 from fashionistar.orders.services import OrderItem, order_place
 from fashionistar_dev.partners import GatewayServer, serve_in_thread

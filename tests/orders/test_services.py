@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from fashionistar.errors import NotFound
-from fashionistar.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from fashionistar.inventory.models import Stock
 from fashionistar.inventory.services import OutOfStock
+from fashionistar.kernel.errors import NotFound
+from fashionistar.kernel.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.orders.selectors import order_get, order_list
 from fashionistar.orders.services import (

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fashionistar.errors import ApplicationError
+from fashionistar.kernel.errors import ApplicationError
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.payments import services
 from fashionistar.payments.gateway import gateway_charge

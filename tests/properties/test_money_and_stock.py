@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fashionistar.catalog.models import CURRENCIES
-from fashionistar.errors import ApplicationError
 from fashionistar.inventory.models import Reservation, Stock
 from fashionistar.inventory.services import OutOfStock, stock_release, stock_reserve
+from fashionistar.kernel.errors import ApplicationError
 from fashionistar.orders.models import Order, OrderLine
 from fashionistar.orders.services import InvalidOrder, OrderItem, order_cancel, order_place
 from tests.factories import make_product, make_user, variant_of

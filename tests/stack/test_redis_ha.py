@@ -21,7 +21,7 @@ import redis
 from django.core.exceptions import ImproperlyConfigured
 
 from fashionistar import redis_client as redis_client_module
-from fashionistar.redis_client import (
+from fashionistar.kernel.redis_client import (
     RedisCache,
     aredis_client,
     parse_sentinels,

@@ -6,7 +6,7 @@ import time
 
 from django.tasks import TaskContext, task
 
-from fashionistar.redis_client import redis_client
+from fashionistar.kernel.redis_client import redis_client
 
 
 @task(queue_name="critical")

@@ -20,8 +20,8 @@ from django.tasks import TaskResultStatus, task_backends
 from rq.job import Job
 
 from fashionistar.analytics.models import OrderFact
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.orders.models import Order, OrderStatus
-from fashionistar.redis_client import redis_client
 from fashionistar.tasks.email import deliver_email
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.monitoring import queue_stats

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from fashionistar.accounts.models import User
-from fashionistar.errors import ApplicationError
+from fashionistar.kernel.errors import ApplicationError
 
 
 class InvalidCredentials(ApplicationError):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Sum
 from django.tasks import task
 
-from fashionistar.analytics.models import OrderFact
-from fashionistar.orders.models import Order
+from fashionistar.analytics.services import order_fact_record
 
 
 @task(queue_name="analytics")
@@ -19,15 +17,4 @@ def analytics_record_order(*, order_id: int) -> int:
     Returns:
         The fact's id.
     """
-    order = Order.objects.get(pk=order_id)
-    units = order.lines.aggregate(units=Sum("quantity"))["units"] or 0
-    fact, _ = OrderFact.objects.get_or_create(
-        order=order,
-        defaults={
-            "placed_at": order.created_at,
-            "currency": order.currency,
-            "total": order.total,
-            "units": units,
-        },
-    )
-    return fact.pk
+    return order_fact_record(order_id=order_id).pk

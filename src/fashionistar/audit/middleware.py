@@ -11,8 +11,8 @@ from django.http.response import HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 
 from fashionistar.accounts.models import User
-from fashionistar.apis import client_ip
 from fashionistar.audit.services import AuditRecord, aaudit_record, audit_record
+from fashionistar.kernel.apis import client_ip
 from fashionistar.observability.middleware import HybridMiddleware
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_PREFIX = "/api/"
 
 
-def _known_user(request: HttpRequest) -> User | bool | None:
-    """The user an API already authenticated, ``None`` for anonymous, ``False`` if unknown yet.
+def _known_user(request: HttpRequest) -> object:
+    """The user an API already authenticated, or ``False`` when only the session can tell.
 
     DRF and the Ninja auth classes put the authenticated user on ``request.user``, replacing
     the lazy object of ``AuthenticationMiddleware``; touching that lazy object from async code
@@ -32,8 +32,10 @@ def _known_user(request: HttpRequest) -> User | bool | None:
     if isinstance(auth, User):
         return auth
     user = request.__dict__.get("user")
-    if user is None or type(user) is SimpleLazyObject:
-        return False
+    return False if user is None or type(user) is SimpleLazyObject else user
+
+
+def _signed_in(user: object) -> User | None:
     return user if isinstance(user, User) and user.is_authenticated else None
 
 
@@ -87,10 +89,7 @@ class AuditMiddleware(HybridMiddleware):
         assert isinstance(response, HttpResponseBase)  # sync chain
         if _audited(request):
             known = _known_user(request)
-            if known is False:
-                session_user = request.user
-                known = session_user if isinstance(session_user, User) else None
-            user = known if isinstance(known, User) and known.is_authenticated else None
+            user = _signed_in(request.user if known is False else known)
             try:
                 audit_record(record=_record(request, response, user))
             except DatabaseError:
@@ -110,10 +109,7 @@ class AuditMiddleware(HybridMiddleware):
         assert isinstance(response, HttpResponseBase)  # async chain
         if _audited(request):
             known = _known_user(request)
-            if known is False:
-                session_user = await request.auser()
-                known = session_user if isinstance(session_user, User) else None
-            user = known if isinstance(known, User) and known.is_authenticated else None
+            user = _signed_in(await request.auser() if known is False else known)
             try:
                 await aaudit_record(record=_record(request, response, user))
             except DatabaseError:

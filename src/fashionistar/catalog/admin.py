@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
-from fashionistar.admin import ReadOnlyAdmin, ReadOnlyInline
 from fashionistar.catalog.models import Category, Product, Variant
+from fashionistar.kernel.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 class VariantInline(ReadOnlyInline):

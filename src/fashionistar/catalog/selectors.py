@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 
 from fashionistar.catalog.models import CURRENCIES, Product, Variant
-from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.kernel.errors import ApplicationError, NotFound
 
 SORTS = {
     "name": ("name", "pk"),

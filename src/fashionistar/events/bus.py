@@ -16,7 +16,7 @@ The contract, as Django writes its own dispatcher's:
 - **Order**: the handlers of an event run one after another, in the order the registry lists
   them; events run in the order they are published.
 - **Handlers** are plain (not ``async``) functions taking the event; they are registered in one
-  place, :mod:`fashionistar.handlers`, connected when Django starts (:func:`connect`), and a
+  place, :mod:`fashionistar.project.handlers`, connected when Django starts (:func:`connect`), and a
   system check refuses handler chains that loop.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fashionistar.errors import ApplicationError
+from fashionistar.kernel.errors import ApplicationError
 
 FIELD_TYPES = frozenset({int, str, bool, float})
 """An event carries ids and primitives: a model instance or a Decimal would not survive JSON."""

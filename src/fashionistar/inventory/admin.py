@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
-from fashionistar.admin import ReadOnlyAdmin
 from fashionistar.inventory.models import Reservation, Stock
+from fashionistar.kernel.admin import ReadOnlyAdmin
 
 
 @admin.register(Stock)

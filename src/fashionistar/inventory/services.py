@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from django.db.models import F
 from django.utils import timezone
 
-from fashionistar.errors import ApplicationError
 from fashionistar.inventory.models import Reservation, Stock
+from fashionistar.kernel.errors import ApplicationError
 
 
 class OutOfStock(ApplicationError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fashionistar.kernel.redis_client import RedisCache
 from fashionistar.observability.metrics import CACHE_REQUESTS
-from fashionistar.redis_client import RedisCache
 
 _MISSING = object()
 

@@ -20,9 +20,9 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fashionistar.apis.drf import validated
-from fashionistar.apis.drf_view import ApiView
-from fashionistar.errors import NotFound
+from fashionistar.kernel.apis.drf import validated
+from fashionistar.kernel.apis.drf_view import ApiView
+from fashionistar.kernel.errors import NotFound
 from fashionistar.tasks.probe import echo
 
 MAX_ECHO = 2**31 - 1

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from fashionistar.admin import ReadOnlyAdmin, ReadOnlyInline
+from fashionistar.kernel.admin import ReadOnlyAdmin, ReadOnlyInline
 from fashionistar.orders.models import Order, OrderLine
 
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from fashionistar.accounts.models import User
-from fashionistar.counters import aincrement
+from fashionistar.kernel.counters import aincrement
 from fashionistar.orders.models import Order
 from fashionistar.orders.selectors import aorder_get
 from fashionistar.payments.gateway import gateway_base_url
@@ -34,8 +34,6 @@ PARTNER_TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 """Each partner has 1 s to accept the connection and 2 s to answer; checkout never hangs."""
 
 RECENT_VIEWS_WINDOW_S = 3600
-PARTNER_FAILURES = (httpx.HTTPError, RedisError, ValueError, KeyError, ArithmeticError)
-"""What a partner's failure looks like: no answer, an error status, or an answer we cannot read."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from fashionistar.accounts.models import User
-from fashionistar.errors import NotFound
+from fashionistar.kernel.errors import NotFound
 from fashionistar.orders.models import Order, OrderLine
 
 

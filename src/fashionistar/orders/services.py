@@ -13,10 +13,14 @@ from django.utils import timezone
 
 from fashionistar.accounts.models import User
 from fashionistar.catalog.models import Variant
-from fashionistar.errors import ApplicationError, NotFound
 from fashionistar.events.bus import publish
-from fashionistar.idempotency import IdempotencyKeyReused, canonical_fingerprint, key_validate
 from fashionistar.inventory.services import stock_release, stock_reserve
+from fashionistar.kernel.errors import ApplicationError, NotFound
+from fashionistar.kernel.idempotency import (
+    IdempotencyKeyReused,
+    canonical_fingerprint,
+    key_validate,
+)
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.models import ALLOWED_TRANSITIONS, Order, OrderLine, OrderStatus
 

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from fashionistar.admin import ReadOnlyAdmin
+from fashionistar.kernel.admin import ReadOnlyAdmin
 from fashionistar.payments.models import Payment
 
 

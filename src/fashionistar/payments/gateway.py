@@ -16,7 +16,7 @@ import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from fashionistar.errors import ApplicationError
+from fashionistar.kernel.errors import ApplicationError
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 """Connect within 2 s, then at most 5 s for each read or write: a slow gateway never hangs us."""

@@ -1,7 +1,7 @@
 """Payment writes: charge an order once, however often the client retries.
 
 :func:`payment_charge` follows the IETF draft ``draft-ietf-httpapi-idempotency-key-header``
-(its errors are in :mod:`fashionistar.idempotency`):
+(its errors are in :mod:`fashionistar.kernel.idempotency`):
 
 - no key, or a malformed one: ``400``;
 - the same key with another request: ``422``;
@@ -25,8 +25,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fashionistar.accounts.models import User
-from fashionistar.errors import ApplicationError, NotFound
-from fashionistar.idempotency import (
+from fashionistar.kernel.errors import ApplicationError, NotFound
+from fashionistar.kernel.idempotency import (
     IdempotencyKeyInFlight,
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,

@@ -47,9 +47,9 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.observability import propagation
 from fashionistar.observability.metrics import task_timed
-from fashionistar.redis_client import redis_client
 from fashionistar.tasks.models import OutboxEntry, OutboxKind
 
 logger = logging.getLogger(__name__)

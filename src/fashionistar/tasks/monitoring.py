@@ -16,7 +16,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from fashionistar.redis_client import redis_client
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.tasks.worker import task_queue_names
 
 logger = logging.getLogger(__name__)

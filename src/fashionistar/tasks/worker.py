@@ -32,8 +32,8 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.observability.shutdown import flush
-from fashionistar.redis_client import redis_client
 from fashionistar.tasks.outbox import outbox_sweep
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ import redis
 from fashionistar_dev.processes import (
     Service,
     chown_to,
-    free_port,
+    free_ports,
     service_dir,
     spawn_service,
     wait_ready,
@@ -170,8 +170,7 @@ class NativeStack:
         wait_ready(service, probe)
 
     def _start_all(self) -> None:
-        pg_port, bouncer_port, redis_port = free_port(), free_port(), free_port()
-        gateway_port = free_port()
+        pg_port, bouncer_port, redis_port, gateway_port = free_ports(4)
         self._start_postgres(pg_port)
         self._start_pgbouncer(pg_port, bouncer_port)
         sentinels: tuple[str, ...] = ()

@@ -75,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(stack.stop)
     os.environ.update(stack.urls.environ())
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.project.settings")
     # An empty folder: no test needs collected static files (make serve and the production
     # rehearsal collect their own), but the ASGI and WSGI entry points want the folder.
     static_root = Path(tempfile.mkdtemp(prefix="fashionistar-static-"))
@@ -183,7 +183,7 @@ def logs_on_standard_error() -> Iterator[None]:
 
 def reset_data() -> None:
     """Empty the tables, the cache and the task queues: a page sees nothing another one wrote."""
-    from fashionistar.redis_client import redis_client
+    from fashionistar.kernel.redis_client import redis_client
 
     call_command("flush", verbosity=0, interactive=False)
     cache.clear()
@@ -194,7 +194,7 @@ def reset_data() -> None:
 @pytest.fixture
 def clean_redis() -> Iterator[None]:
     """An empty Redis database before and after the test: no job or key of another test."""
-    from fashionistar.redis_client import redis_client
+    from fashionistar.kernel.redis_client import redis_client
 
     with redis_client() as client:
         client.flushdb()

@@ -11,10 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fashionistar.accounts.services import token_obtain
-from fashionistar.apis import ERRORS_WITH_BODY
-from fashionistar.apis.drf import responses, validated
-from fashionistar.apis.drf_view import ApiView
 from fashionistar.audit.services import audit_mark
+from fashionistar.kernel.apis import ERRORS_WITH_BODY
+from fashionistar.kernel.apis.drf import responses, validated
+from fashionistar.kernel.apis.drf_view import ApiView
 
 
 class TokenObtainApi(ApiView):

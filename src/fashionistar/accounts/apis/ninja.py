@@ -4,9 +4,9 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from fashionistar.accounts.services import atoken_obtain
-from fashionistar.apis import ERRORS_WITH_BODY
-from fashionistar.apis.ninja import Text, async_throttle, responses
 from fashionistar.audit.services import audit_mark
+from fashionistar.kernel.apis import ERRORS_WITH_BODY
+from fashionistar.kernel.apis.ninja import Text, async_throttle, responses
 
 router = Router(tags=["auth"])
 

@@ -11,10 +11,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fashionistar.apis.drf import PageInput, page_of, paginate, responses, validated
-from fashionistar.apis.drf_view import ApiView
 from fashionistar.catalog.models import Variant
 from fashionistar.catalog.selectors import product_get, product_list
+from fashionistar.kernel.apis.drf import PageInput, page_of, paginate, responses, validated
+from fashionistar.kernel.apis.drf_view import ApiView
 
 
 def _available(variant: Variant) -> int:

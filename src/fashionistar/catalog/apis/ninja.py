@@ -5,8 +5,10 @@ from decimal import Decimal
 from django.http import HttpRequest
 from ninja import Field, P, PathEx, Query, Router, Schema
 
-from fashionistar.apis import SLUG_PATTERN
-from fashionistar.apis.ninja import (
+from fashionistar.catalog.models import Product, Variant
+from fashionistar.catalog.selectors import aproduct_get, product_list
+from fashionistar.kernel.apis import SLUG_PATTERN
+from fashionistar.kernel.apis.ninja import (
     Money,
     Page,
     PageQuery,
@@ -15,8 +17,6 @@ from fashionistar.apis.ninja import (
     async_throttle,
     responses,
 )
-from fashionistar.catalog.models import Product, Variant
-from fashionistar.catalog.selectors import aproduct_get, product_list
 
 router = Router(tags=["catalog"])
 

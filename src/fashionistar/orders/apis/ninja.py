@@ -9,8 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
-from fashionistar.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
-from fashionistar.apis.ninja import (
+from fashionistar.audit.services import audit_mark
+from fashionistar.kernel.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
+from fashionistar.kernel.apis.ninja import (
     Money,
     Page,
     PageQuery,
@@ -21,7 +22,6 @@ from fashionistar.apis.ninja import (
     auth_user,
     responses,
 )
-from fashionistar.audit.services import audit_mark
 from fashionistar.orders.async_services import CheckoutSummary, acheckout_summary
 from fashionistar.orders.models import Order, OrderLine
 from fashionistar.orders.selectors import aorder_get, order_list

@@ -6,14 +6,14 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from ninja import Router, Schema
 
-from fashionistar.apis import (
+from fashionistar.audit.services import audit_mark
+from fashionistar.kernel.apis import (
     ERRORS_NEEDS_USER,
     ERRORS_WITH_BODY,
     MalformedRequest,
     api_error,
 )
-from fashionistar.apis.ninja import async_throttle, auth, auth_user, json_body, responses
-from fashionistar.audit.services import audit_mark
+from fashionistar.kernel.apis.ninja import async_throttle, auth, auth_user, json_body, responses
 from fashionistar.payments.services import InvalidPayment, payment_charge
 
 router = Router(tags=["payments"], auth=auth)

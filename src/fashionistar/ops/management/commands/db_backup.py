@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fashionistar.config import env_str
+from fashionistar.kernel.config import env_str
 from fashionistar.ops.backup import BackupError, db_backup
 
 DIRECT_URL_VARIABLE = "DATABASE_DIRECT_URL"

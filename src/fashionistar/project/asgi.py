@@ -1,7 +1,7 @@
 """ASGI entry point (the production server runs this).
 
-Static files are answered in front of Django (:mod:`fashionistar.static`). With tracing on (an
-OTLP endpoint in the environment), the application is wrapped in OpenTelemetry's ASGI
+Static files are answered in front of Django (:mod:`fashionistar.project.static`). With tracing on
+(an OTLP endpoint in the environment), the application is wrapped in OpenTelemetry's ASGI
 middleware: Django's own instrumentation makes no request span under ASGI.
 """
 
@@ -10,11 +10,11 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.project.settings")
 application: Any = get_asgi_application()
 
 from fashionistar.observability.tracing import ENDPOINT_VARIABLES  # noqa: E402 - after setup
-from fashionistar.static import asgi_with_static_files  # noqa: E402 - after setup
+from fashionistar.project.static import asgi_with_static_files  # noqa: E402 - after setup
 
 if any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware

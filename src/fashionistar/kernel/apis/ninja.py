@@ -11,9 +11,10 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.paginator import AsyncPaginator, EmptyPage
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -25,8 +26,7 @@ from pydantic import AfterValidator, PlainSerializer, ValidationInfo, field_vali
 from redis.exceptions import RedisError
 from rest_framework.authtoken.models import Token
 
-from fashionistar.accounts.models import User
-from fashionistar.apis import (
+from fashionistar.kernel.apis import (
     DEFAULT_PAGE_SIZE,
     ERRORS_ALWAYS,
     MAX_PAGE_SIZE,
@@ -40,7 +40,10 @@ from fashionistar.apis import (
     throttled,
     window_wait,
 )
-from fashionistar.counters import aincrement
+from fashionistar.kernel.counters import aincrement
+
+if TYPE_CHECKING:  # at run time the kernel reads the user model from settings.AUTH_USER_MODEL
+    from fashionistar.accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
         ok: The success statuses and their schemas, ``{200: ProductOut}``.
         *errors: The error statuses of this operation besides ``ERRORS_ALWAYS`` (400, 429),
             often the groups ``ERRORS_NEEDS_USER`` and ``ERRORS_WITH_BODY`` of
-            :mod:`fashionistar.apis`.
+            :mod:`fashionistar.kernel.apis`.
 
     Returns:
         The statuses and schemas, every error with :class:`ErrorOut`.
@@ -202,7 +205,7 @@ class AsyncTokenAuth(AuthBase):
     openapi_in = "header"
     openapi_name = "Authorization"
 
-    async def __call__(self, request: HttpRequest) -> User | None:
+    async def __call__(self, request: HttpRequest) -> "User | None":
         """Return the token's user, or ``None`` so that the next auth class is tried.
 
         Args:
@@ -216,7 +219,7 @@ class AsyncTokenAuth(AuthBase):
             return None
         return await self.authenticate(request, key.strip())
 
-    async def authenticate(self, request: HttpRequest, key: str) -> User | None:
+    async def authenticate(self, request: HttpRequest, key: str) -> "User | None":
         """Look the key up.
 
         Args:
@@ -231,7 +234,7 @@ class AsyncTokenAuth(AuthBase):
         except Token.DoesNotExist:
             return None
         user = token.user
-        if not isinstance(user, User) or not user.is_active:
+        if not isinstance(user, get_user_model()) or not user.is_active:
             return None
         request.user = user  # what the audit middleware and Django's helpers read
         return user
@@ -244,7 +247,7 @@ class AsyncSessionAuth(AuthBase):
     openapi_in = "cookie"
     openapi_name = settings.SESSION_COOKIE_NAME
 
-    async def __call__(self, request: HttpRequest) -> User | None:
+    async def __call__(self, request: HttpRequest) -> "User | None":
         """Return the session's user, or ``None``.
 
         Args:
@@ -257,7 +260,7 @@ class AsyncSessionAuth(AuthBase):
             ApplicationError: A logged-in user's unsafe request without a valid CSRF token (403).
         """
         user = await request.auser()
-        if not isinstance(user, User) or not user.is_authenticated:
+        if not isinstance(user, get_user_model()) or not user.is_authenticated:
             return None
         if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and check_csrf(request):
             raise api_error(PermissionDenied, reason="csrf")
@@ -286,7 +289,7 @@ async def throttle_check(request: HttpRequest) -> None:
         Throttled: Over the rate (429; ``Retry-After`` says when the window ends).
     """
     user = getattr(request, "auth", None)
-    if isinstance(user, User):
+    if isinstance(user, get_user_model()):
         scope, ident = "user", str(user.pk)
     else:
         scope, ident = "anon", client_ip(request) or "unknown"
@@ -309,7 +312,8 @@ def async_throttle[T](
 
     Ninja's own throttles call the cache synchronously, which would block the event loop on a
     Redis round trip. This check runs after authentication (so it can count per user) and
-    raises :class:`fashionistar.apis.Throttled`, which the API maps to 429 with ``Retry-After``.
+    raises :class:`fashionistar.kernel.apis.Throttled`, which the API maps to 429 with
+    ``Retry-After``.
     The decorated module must not use ``from __future__ import annotations``: Ninja resolves
     string annotations in the wrapper's module.
 
@@ -331,7 +335,7 @@ def async_throttle[T](
 # --8<-- [end:async_throttle]
 
 
-def auth_user(request: HttpRequest) -> User:
+def auth_user(request: HttpRequest) -> "User":
     """Return the user the auth classes put on the request.
 
     Args:
@@ -344,6 +348,6 @@ def auth_user(request: HttpRequest) -> User:
         TypeError: The operation has no auth (a bug).
     """
     user = getattr(request, "auth", None)
-    if not isinstance(user, User):
+    if not isinstance(user, get_user_model()):
         raise TypeError("This operation needs auth=auth")
     return user

@@ -55,7 +55,7 @@ def parse_sentinels(items: list[str] | list[tuple[str, int]]) -> tuple[tuple[str
 
     Example:
         ```py
-        from fashionistar.redis_client import parse_sentinels
+        from fashionistar.kernel.redis_client import parse_sentinels
 
         print(parse_sentinels(["10.0.0.1:26379", "sentinel-b:26380"]))
         #> (('10.0.0.1', 26379), ('sentinel-b', 26380))

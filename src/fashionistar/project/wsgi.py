@@ -4,9 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.project.settings")
 application = get_wsgi_application()
 
-from fashionistar.static import wsgi_with_static_files  # noqa: E402 - after setup
+from fashionistar.project.static import wsgi_with_static_files  # noqa: E402 - after setup
 
 application = wsgi_with_static_files(application)

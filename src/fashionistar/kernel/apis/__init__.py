@@ -2,7 +2,7 @@
 
 ``drf`` holds the DRF plumbing (parser, throttles, pagination), ``ninja`` the Ninja plumbing
 (async auth, async throttle, async pagination). The exception mappers live in
-:mod:`fashionistar.api`.
+:mod:`fashionistar.project.api`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from fashionistar.errors import ApplicationError, NotFound
+from fashionistar.kernel.errors import ApplicationError, NotFound
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from fashionistar.errors import ApplicationError
+from fashionistar.kernel.errors import ApplicationError
 
 MAX_KEY_LENGTH = 255
 

@@ -1,6 +1,6 @@
 """DRF plumbing shared by every app's ``apis/drf.py``: throttles, pagination, validation.
 
-The base view of every API view is in :mod:`fashionistar.apis.drf_view`: this module is
+The base view of every API view is in :mod:`fashionistar.kernel.apis.drf_view`: this module is
 imported by ``rest_framework.views`` itself (through the throttle settings), so it must not
 import that module.
 """
@@ -18,7 +18,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
-from fashionistar.apis import (
+from fashionistar.kernel.apis import (
     DEFAULT_PAGE_SIZE,
     ERRORS_ALWAYS,
     MAX_PAGE_SIZE,
@@ -75,7 +75,7 @@ def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
         ok: The success statuses and their serializers, ``{200: ProductSerializer}``.
         *errors: The error statuses of this view besides ``ERRORS_ALWAYS`` (400, 429), often
             the groups ``ERRORS_NEEDS_USER`` and ``ERRORS_WITH_BODY`` of
-            :mod:`fashionistar.apis`.
+            :mod:`fashionistar.kernel.apis`.
 
     Returns:
         The statuses and serializers, every error with :class:`ErrorSerializer`.

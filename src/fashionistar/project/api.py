@@ -1,7 +1,7 @@
 """The Ninja API object and the two exception mappers: one error shape for both APIs.
 
 Every 4xx (and the rare 5xx) of either API has the body ``{"code", "message", "extra"}``:
-domain errors (:class:`fashionistar.errors.ApplicationError`) as they are, framework errors
+domain errors (:class:`fashionistar.kernel.errors.ApplicationError`) as they are, framework errors
 (validation, malformed JSON, authentication, throttling, oversize bodies) translated once per
 API flavour here.
 """
@@ -36,7 +36,8 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from fashionistar.accounts.apis.ninja import router as accounts_router
-from fashionistar.apis import (
+from fashionistar.catalog.apis.ninja import router as catalog_router
+from fashionistar.kernel.apis import (
     MalformedRequest,
     MethodNotAllowed,
     NotAuthenticated,
@@ -49,9 +50,8 @@ from fashionistar.apis import (
     retry_after,
     throttled,
 )
-from fashionistar.apis.ninja import JsonParser
-from fashionistar.catalog.apis.ninja import router as catalog_router
-from fashionistar.errors import ApplicationError, DatabaseUnavailable, NotFound
+from fashionistar.kernel.apis.ninja import JsonParser
+from fashionistar.kernel.errors import ApplicationError, DatabaseUnavailable, NotFound
 from fashionistar.orders.apis.ninja import router as orders_router
 from fashionistar.payments.apis.ninja import router as payments_router
 

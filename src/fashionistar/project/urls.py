@@ -9,15 +9,15 @@ from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from fashionistar.accounts.apis.drf import TokenObtainApi
-from fashionistar.api import ninja_urls
 from fashionistar.catalog.apis.drf import ProductDetailApi, ProductListApi
-from fashionistar.health import healthz, livez, readyz, tasks_health
-from fashionistar.home import favicon, home
 from fashionistar.observability.metrics import metrics_view
 from fashionistar.orders.apis.drf import OrderCancelApi, OrderDetailApi, OrdersApi
 from fashionistar.payments.apis.drf import OrderPayApi
+from fashionistar.project.api import ninja_urls
+from fashionistar.project.health import healthz, livez, readyz, tasks_health
+from fashionistar.project.home import favicon, home
 
-handler404 = "fashionistar.api.api_not_found"
+handler404 = "fashionistar.project.api.api_not_found"
 
 # Swagger UI with its script in a separate request (no inline script); its own CSP when the
 # settings give one (settings_production does: its template has an inline <style>).

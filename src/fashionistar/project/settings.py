@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fashionistar.config import (
+from fashionistar.kernel.config import (
     database_from_env,
     env_bool,
     env_list,
@@ -21,7 +21,7 @@ from fashionistar.config import (
 )
 from fashionistar.observability.logging import log_level_from_env, logging_config
 
-BASE_DIR = Path(__file__).resolve().parent
+BASE_DIR = Path(__file__).resolve().parents[1]  # the package: its templates/ and static/
 
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
@@ -73,9 +73,9 @@ MIDDLEWARE = [
 LOGGING = logging_config(level=log_level_from_env("LOG_LEVEL", default="INFO"))
 # --8<-- [end:middleware]
 
-ROOT_URLCONF = "fashionistar.urls"
-ASGI_APPLICATION = "fashionistar.asgi.application"
-WSGI_APPLICATION = "fashionistar.wsgi.application"
+ROOT_URLCONF = "fashionistar.project.urls"
+ASGI_APPLICATION = "fashionistar.project.asgi.application"
+WSGI_APPLICATION = "fashionistar.project.wsgi.application"
 
 TEMPLATES = [
     {
@@ -107,7 +107,7 @@ REDIS_SENTINELS = env_list("REDIS_SENTINELS", default=[])
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", default="fashionistar")
 CACHES = {
     "default": {
-        # fashionistar.redis_client.RedisCache, counting hits and misses for /metrics.
+        # fashionistar.kernel.redis_client.RedisCache, counting hits and misses for /metrics.
         "BACKEND": "fashionistar.observability.cache.MeteredRedisCache",
         "LOCATION": REDIS_URL,
     }
@@ -156,7 +156,7 @@ TASK_WORKER_LOG_LEVEL = os.environ.get("TASK_WORKER_LOG_LEVEL", os.environ.get("
 # --8<-- [end:tasks_settings]
 
 # The handlers of each domain event (EventsConfig.ready() connects them to the bus).
-EVENT_HANDLERS = "fashionistar.handlers.HANDLERS"
+EVENT_HANDLERS = "fashionistar.project.handlers.HANDLERS"
 
 # A placed order waits this long for its payment before the critical queue cancels it.
 ORDER_PAYMENT_WINDOW_S = int(os.environ.get("ORDER_PAYMENT_WINDOW_S", "1800"))
@@ -190,7 +190,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # collectstatic copies every app's files here; the ASGI and WSGI entry points serve them
-# (fashionistar.static), so the admin and both API docs pages need no other server or CDN.
+# (fashionistar.project.static), so the admin and both API docs pages need no other server or CDN.
 STATIC_ROOT = Path(
     env_str("DJANGO_STATIC_ROOT", default=str(BASE_DIR.parent.parent / "var" / "static"))
 )
@@ -230,10 +230,10 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "fashionistar.apis.drf.AnonThrottle",
-        "fashionistar.apis.drf.UserThrottle",
+        "fashionistar.kernel.apis.drf.AnonThrottle",
+        "fashionistar.kernel.apis.drf.UserThrottle",
     ],
-    "EXCEPTION_HANDLER": "fashionistar.api.drf_exception_handler",
+    "EXCEPTION_HANDLER": "fashionistar.project.api.drf_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

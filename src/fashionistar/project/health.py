@@ -24,7 +24,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from redis.exceptions import RedisError
 
-from fashionistar.redis_client import aredis_client
+from fashionistar.kernel.redis_client import aredis_client
 from fashionistar.tasks.monitoring import queue_stats
 
 READY_TIMEOUT_SECONDS = 1.0

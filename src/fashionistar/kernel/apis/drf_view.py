@@ -11,7 +11,7 @@ from typing import Any
 from rest_framework import authentication, exceptions, parsers
 from rest_framework.views import APIView
 
-from fashionistar.apis import is_token_key
+from fashionistar.kernel.apis import is_token_key
 
 
 class JSONParser(parsers.JSONParser):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fashionistar.redis_client import aredis_client
+from fashionistar.kernel.redis_client import aredis_client
 
 
 async def aincrement(key: str, *, ttl_s: int) -> int:

@@ -1,6 +1,6 @@
 """Production settings: the base settings with DEBUG off, HTTPS only, and a nonce-based CSP.
 
-``DJANGO_SETTINGS_MODULE=fashionistar.settings_production``. On top of the base variables it
+``DJANGO_SETTINGS_MODULE=fashionistar.project.settings_production``. On top of the base variables it
 needs ``DJANGO_ALLOWED_HOSTS`` (no default here), and, behind a proxy or load balancer that ends
 TLS, ``DJANGO_PROXY_SSL_HEADER`` (for example ``X-Forwarded-Proto: https``; set it only if that
 proxy always sets or strips the header, or a client could claim HTTPS). ``manage.py check
@@ -14,9 +14,9 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from fashionistar.config import env_bool, env_list, env_str
-from fashionistar.settings import *  # noqa: F403
-from fashionistar.settings import TEMPLATES
+from fashionistar.kernel.config import env_bool, env_list, env_str
+from fashionistar.project.settings import *  # noqa: F403
+from fashionistar.project.settings import TEMPLATES
 
 
 def proxy_ssl_header(name: str) -> tuple[str, str] | None:
@@ -81,7 +81,7 @@ DRF_DOCS_CSP: dict[str, list[str]] = {
     # drf-spectacular's Swagger UI template has an inline <style> without a nonce.
     "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
 }
-"""The DRF docs page's policy (``fashionistar.urls``): the base one plus inline styles."""
+"""The DRF docs page's policy (``fashionistar.project.urls``): the base one plus inline styles."""
 # --8<-- [end:csp]
 
 
@@ -109,7 +109,7 @@ TEMPLATES = _with_csp_nonce(TEMPLATES)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # collectstatic writes each file under a hashed name (cached for a year by
-    # fashionistar.static) and compressed copies next to it.
+    # fashionistar.project.static) and compressed copies next to it.
     "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
 }
 # --8<-- [end:storages]

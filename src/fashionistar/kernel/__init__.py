@@ -1,0 +1,1 @@
+"""The shared kernel every app may import: errors, idempotency, configuration, Redis, API parts."""

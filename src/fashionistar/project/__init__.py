@@ -1,0 +1,1 @@
+"""The project's wiring: settings, URLs, the ASGI and WSGI entry points, the API assembly."""

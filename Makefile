@@ -34,7 +34,7 @@ lint: setup
 
 # Every page's blocks against the real stack, their lint, the strict build and its links.
 docs: setup
-	$(RUN) pytest -n auto --maxprocesses 4 --dist loadfile -q docs tests/test_docs.py \
+	$(RUN) pytest -n auto --maxprocesses 4 --dist loadfile -q docs tests/site/test_docs.py \
 		tests/site/test_links.py
 
 # Tests run in parallel processes, each on a stack of its own; the strict docs build is a test.

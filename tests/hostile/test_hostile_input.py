@@ -1,5 +1,5 @@
-"""Hostile input the table of ``tests/test_api_errors.py`` does not cover: a 4xx in the error
-shape from both APIs, never a 500, and nothing written.
+"""Hostile input the table of ``tests/project/test_api_errors.py`` does not cover: a 4xx in the
+error shape from both APIs, never a 500, and nothing written.
 
 NUL characters (in a query, a path, a token, credentials), a JSON body nested thousands deep
 and a slug that is not a slug answered 500 before: the cases marked ``# was 500`` are their

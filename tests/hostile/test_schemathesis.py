@@ -43,7 +43,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from fashionistar.orders.services import OrderItem, order_place
-from tests.api_support import fresh_throttles, token_for  # noqa: F401 - fixture
+from tests.api_support import token_for
 from tests.factories import make_product, make_user, variant_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_throttles")]

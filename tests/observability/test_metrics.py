@@ -22,7 +22,7 @@ from fashionistar.observability.metrics import REGISTRY, task_timed
 from fashionistar_dev.processes import free_port
 from tests.api_support import both_apis, call
 from tests.factories import make_product
-from tests.processes import ROOT, spawn_worker, stop, wait_for
+from tests.processes import ROOT, spawn_worker, stop, wait_for, wait_until_up
 from tests.tasks.sample_tasks import add
 
 AGREED_NAMES = {
@@ -141,11 +141,6 @@ def test_the_endpoint_answers_without_the_queues_when_redis_is_down(settings, ca
     assert "fashionistar_task_queue_depth" not in families
     assert "Queue metrics skipped" in caplog.text
     assert "ConnectionError" in caplog.text
-
-
-def wait_until_up(url: str, timeout: float = 60) -> None:
-    wait_for(lambda: httpx.get(url, timeout=2).status_code == 200, timeout,
-             errors=(httpx.TransportError,))  # fmt: skip
 
 
 @pytest.mark.django_db(transaction=True)

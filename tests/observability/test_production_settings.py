@@ -21,7 +21,7 @@ import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.conftest import BEHIND_TLS_PROXY, HOST, Production
+from tests.production import BEHIND_TLS_PROXY, HOST, Production
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTPS = BEHIND_TLS_PROXY

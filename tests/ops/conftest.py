@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ import pytest
 
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack import RunningStack, start_stack
-from fashionistar_dev.stack.binaries import apt_install
 from tests.processes import spawn, spawn_worker, stop
 
 
@@ -28,7 +26,7 @@ def fresh_instance() -> Iterator[RunningStack]:
 @pytest.fixture(scope="module")
 def shop_server() -> Iterator[str]:
     """The shop under uvicorn (ASGI) on a free port, on the run's stack: its base URL."""
-    from tests.observability.test_metrics import wait_until_up  # imports models: Django first
+    from tests.processes import wait_until_up  # imports models: Django first
 
     port = free_port()
     server = spawn(
@@ -57,13 +55,3 @@ def critical_worker() -> Iterator[subprocess.Popen[bytes]]:
         yield worker
     finally:
         stop(worker)
-
-
-def debian_program(program: str, package: str) -> str:
-    """Find a program, installing its Debian package when it is missing and we are root."""
-    found = shutil.which(program)
-    if found is None and apt_install([package]):
-        found = shutil.which(program)
-    if found is None:
-        pytest.fail(f"{program} is needed: install the Debian package {package}")
-    return found

@@ -21,8 +21,8 @@ from fashionistar_dev.alert_rules import (
 )
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack.redis_ha import start_redis_ha
-from tests.deploy.test_metrics import EXPORTED_METRICS
-from tests.ops.conftest import debian_program
+from tests.deploy.support import EXPORTED_METRICS
+from tests.ops.support import debian_program
 from tests.processes import ROOT, spawn, stop, wait_for
 
 RULE_TESTS = Path(__file__).with_name("alert_rules_test.yml")

@@ -14,9 +14,9 @@ from fashionistar.inventory.models import Stock
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.payments.models import IdempotencyKey, Payment
 from fashionistar_dev.partners import serve_in_thread
-from tests.api_support import fresh_throttles, token_for  # noqa: F401 - fixture
+from tests.api_support import token_for
 from tests.factories import make_product, make_user, variant_of
-from tests.security.test_authentication_required import PUBLIC, ROUTES, sample_url
+from tests.security.support import PUBLIC, ROUTES, sample_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,31 +11,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SEED = Path(__file__).with_name("seed") / "IMPLEMENTATION_CHECKLIST.md"
-MAP = ROOT / "docs" / "checklist-map.md"
+from tests.site.support import HEADING, MAP, MAP_ROW, ROOT, section_title
 
-HEADING = re.compile(r"^###\s+(?P<title>.+?)\s*$")
+SEED = Path(__file__).with_name("seed") / "IMPLEMENTATION_CHECKLIST.md"
+
 SEED_ITEM = re.compile(r"^- \[x\] (?P<item>.+?)\s*$")
-MAP_ROW = re.compile(
-    r"^\| (?!seed line \|)(?P<item>.+?) \| (?P<status>[^|]+) \| (?P<evidence>[^|]*) \|$"
-)
 TEST_REF = re.compile(r"`(?P<path>tests/[\w/.-]+\.py)(?:::(?P<name>\w+))?`")
 STATUSES = ("shown", "measured", "corrected", "organisational")
-
-
-def section_title(raw: str) -> str:
-    """Drop the seed's decorations: emoji ticks and counts such as ``(14/14)``.
-
-    Args:
-        raw: A heading's text.
-
-    Returns:
-        The bare title.
-    """
-    title = re.sub(r"\(\d+/\d+\)", "", raw)
-    title = "".join(ch for ch in title if ch.isascii())
-    return " ".join(title.split())
 
 
 def items_by_section(path: Path, line_pattern: re.Pattern[str]) -> dict[str, list[str]]:

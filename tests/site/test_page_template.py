@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.site.test_checklist_map import HEADING, MAP, MAP_ROW, section_title
+from tests.site.support import HEADING, MAP, MAP_ROW, section_title
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = sorted([*DOCS.glob("principles/*.md"), *DOCS.glob("recommendations/*.md")])

@@ -29,11 +29,10 @@ from fashionistar_dev.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO
 from fashionistar_dev.demo.load import demo_load
 from fashionistar_dev.processes import free_ports
 from fashionistar_dev.serve import ROOT_DATA_DIR, default_data_dir, local_secret_key
-from tests.processes import wait_for
+from tests.processes import child_pids, wait_for, wait_gone
 from tests.site.devtools import Browser
-from tests.test_stack import child_pids, wait_gone
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 READY_LINE = "Ctrl-C stops everything."
 START_TIMEOUT_S = 420
@@ -264,7 +263,7 @@ def test_the_quick_start_page_shows_what_serve_prints(served: Served) -> None:
 
 
 def test_the_quick_start_commands_answer(served: Served) -> None:
-    listing, order = blocks_after("<!-- tests/test_serve.py runs these commands", "bash")[:2]
+    listing, order = blocks_after("<!-- tests/dev/test_serve.py runs these commands", "bash")[:2]
     port = served.app.rsplit(":", 1)[1]
     for block in (listing, order):
         script = block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")

@@ -15,7 +15,7 @@ from sybil.example import SybilFailure
 
 from fashionistar_dev.testing.docs import docs_sybil, fence_problems
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
 
@@ -141,7 +141,8 @@ def build_site(site_root: Path) -> subprocess.CompletedProcess[str]:
 def test_a_renamed_snippet_section_fails_the_build(tmp_path: Path) -> None:
     for name in ("docs", "src", "deploy"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    for name in ("mkdocs.yml", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path)
     assert build_site(tmp_path).returncode == 0
     config = tmp_path / "src/fashionistar/kernel/config.py"
     config.write_text(config.read_text().replace("[start:database_from_env]", "[start:renamed]"))

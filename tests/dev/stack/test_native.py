@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
@@ -28,7 +27,7 @@ from fashionistar_dev.stack import (
     start_stack,
 )
 from fashionistar_dev.stack.native import NativeStack
-from tests.processes import wait_for
+from tests.processes import child_pids, wait_for, wait_gone
 
 NATIVE = {"FASHIONISTAR_STACK": "native"}
 
@@ -36,23 +35,8 @@ NATIVE = {"FASHIONISTAR_STACK": "native"}
 def native_environ() -> dict[str, str]:
     """This process's environment, asking for the native stack in its default profile."""
     env = {**os.environ, **NATIVE}
-    env.pop("FASHIONISTAR_REDIS_HA", None)  # the HA profile has its own tests (tests/stack/)
+    env.pop("FASHIONISTAR_REDIS_HA", None)  # the HA profile has its own tests (test_redis_ha.py)
     return env
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
-    """The processes still alive after ``timeout`` (none, as soon as they are all gone)."""
-    with contextlib.suppress(TimeoutError):
-        wait_for(lambda: not any(alive(pid) for pid in pids), timeout_s=timeout)
-    return [pid for pid in pids if alive(pid)]
 
 
 def command_of(pid: int) -> list[str]:
@@ -60,19 +44,6 @@ def command_of(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
     except FileNotFoundError:
         return []
-
-
-def child_pids(parent: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().split(")")[-1].split()
-            except FileNotFoundError:
-                continue
-            if int(fields[1]) == parent:
-                children.append(int(entry.name))
-    return children
 
 
 def test_native_stack_serves_postgres_pgbouncer_redis_and_stops_clean() -> None:

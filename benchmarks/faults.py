@@ -103,7 +103,7 @@ def server_fault(stack: Any, name: str, *, runs: int, down_s: float) -> dict[str
 
 def gateway_faults(name: str, *, runs: int, **unwell: Any) -> dict[str, Any]:
     """Pay through each API ``runs`` times while the gateway is unwell, then retry."""
-    from tests.api_support import APISNone
+    from tests.api_support import APIS
     from tests.faults.gateway_faults import gateway_anomalies, gateway_fault
 
     first_s, recoveries, anomalies = [], [], []

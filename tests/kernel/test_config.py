@@ -18,7 +18,9 @@ def test_database_url_becomes_a_pgbouncer_safe_entry(monkeypatch: pytest.MonkeyP
     assert entry["ENGINE"] == "django.db.backends.postgresql"
     assert (entry["HOST"], entry["PORT"], entry["NAME"]) == ("bouncer", 6432, "fashionistar")
     assert entry["DISABLE_SERVER_SIDE_CURSORS"] is True
-    assert entry["CONN_MAX_AGE"] == 0
+    assert entry["CONN_MAX_AGE"] == 0  # Django's pool needs it
+    assert entry["OPTIONS"]["pool"]["max_size"] == 8
+    assert entry["CONN_HEALTH_CHECKS"] is True
 
 
 @pytest.mark.parametrize(

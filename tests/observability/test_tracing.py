@@ -52,7 +52,8 @@ def test_one_trace_covers_the_request_its_sql_and_redis_and_its_tasks(clean_redi
     body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": 1}]}
 
     with traced() as exporter:
-        connection.close()  # a connection opened before instrumenting is not traced
+        connection.close()  # connections opened before instrumenting are not traced:
+        connection.close_pool()  # give this one back, and let the pool open new ones
         answer = call("/api/sync/", "post", "orders", user=ada, body=body)
         drain(queues=["emails", "analytics"], kind="simple")  # the payment deadline waits
     spans = exporter.get_finished_spans()
@@ -198,7 +199,9 @@ def test_under_asgi_the_request_span_is_the_parent_of_its_sql(collector) -> None
     # Static files are answered first; every request that reaches Django gets its span.
     assert served == {"status": 200, "application": ["ServeStaticASGI", "OpenTelemetryMiddleware"]}
     (request_trace,) = Collector.server_traces.values()  # one request span, from the ASGI wrapper
-    assert Collector.traces["SELECT"] == {request_trace}  # no SQL span starts a trace of its own
+    # The request's statements are in its trace; the pool opens connections in threads of its
+    # own, so their set-up statement (Django's set_config) is a trace of its own.
+    assert request_trace in Collector.traces["SELECT"]
 
 
 @pytest.mark.django_db(transaction=True)

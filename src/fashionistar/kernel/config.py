@@ -107,17 +107,22 @@ def env_logins(name: str) -> list[tuple[str, str]]:
 
 
 # --8<-- [start:database_from_env]
-def database_from_env(name: str) -> dict[str, Any]:
+def database_from_env(name: str, *, pool_size: int = 8) -> dict[str, Any]:
     """Build the ``default`` database from a ``postgres://`` URL that points at PgBouncer.
 
     Transaction pooling hands a server connection to a client for one transaction only, so
     nothing may outlive a transaction on the server: no server-side cursors (Django's
     ``.iterator()`` uses them) and no server-side prepared statements (Django leaves psycopg's
-    ``prepare_threshold`` at ``None``; ``server_side_binding`` stays off). Connections are not
-    kept between requests: PgBouncer makes opening one cheap.
+    ``prepare_threshold`` at ``None``; ``server_side_binding`` stays off).
+
+    Each process keeps its connections to PgBouncer in Django's pool (psycopg_pool): a request
+    borrows one instead of opening one. PgBouncer still caps what PostgreSQL sees for the whole
+    fleet. A pooled connection is checked before it is lent, so one that PgBouncer closed
+    meanwhile is replaced, not handed to a request.
 
     Args:
         name: The variable holding the URL.
+        pool_size: The most connections one process keeps open (and may have in use at once).
 
     Returns:
         A ``DATABASES`` entry.
@@ -133,8 +138,20 @@ def database_from_env(name: str) -> dict[str, Any]:
     if config["ENGINE"] != "django.db.backends.postgresql" or not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} must be postgres://user@host:port/dbname, got {url!r}")
     config["DISABLE_SERVER_SIDE_CURSORS"] = True
-    config["CONN_HEALTH_CHECKS"] = False
-    config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    config["CONN_HEALTH_CHECKS"] = (
+        True  # with a pool: psycopg checks a connection before lending it
+    )
+    options = config.setdefault("OPTIONS", {})
+    options["connect_timeout"] = 5
+    options["pool"] = {
+        "min_size": 1,
+        "max_size": pool_size,
+        # How long a request waits for a connection before its 503 when PgBouncer is down.
+        "timeout": 2,
+        # A failed connect is retried for 2 s, then the next request tries at once: without
+        # this, psycopg_pool backs off up to minutes and keeps answering 503 after a recovery.
+        "reconnect_timeout": 2,
+    }
     return config
 
 

@@ -93,7 +93,11 @@ TEMPLATES = [
 ]
 
 # --8<-- [start:databases]
-DATABASES = {"default": database_from_env("DATABASE_URL")}
+DATABASES = {
+    "default": database_from_env(
+        "DATABASE_URL", pool_size=int(os.environ.get("DATABASE_POOL_SIZE", "8"))
+    )
+}
 # --8<-- [end:databases]
 
 REDIS_URL = redis_url_from_env("REDIS_URL")

@@ -1,0 +1,23 @@
+"""The database settings at work: a request borrows a connection from Django's pool."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+REQUESTS = 20
+
+
+def test_requests_borrow_pooled_connections_instead_of_opening_their_own() -> None:
+    borrowed = set()
+    for _ in range(REQUESTS):  # what each request does: connect when it needs to, close at its end
+        connection.ensure_connection()
+        borrowed.add(connection.connection)
+        connection.close()
+
+    assert connection.pool is not None
+    stats = connection.pool.get_stats()
+    assert stats["requests_num"] >= REQUESTS
+    assert stats["connections_num"] == len(borrowed) <= 2  # opened once, lent again and again
+    assert not any(psycopg_connection.closed for psycopg_connection in borrowed)  # idle, pooled

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from common import Bench
 from report import CONDITIONAL, CONFIRMED, REFUTED, Verdict, bars, fmt, table
 
@@ -33,6 +33,14 @@ CHECKOUT_MIN_S = 3
 """Load the checkout this long at least: a quick run still gets several requests through."""
 
 Calls = list[Callable[[], Awaitable[Any]]]
+
+
+def close_connections() -> None:
+    """Close this thread's database connections (Django imported late: after its set-up)."""
+    from django.db import connections
+
+    connections.close_all()
+
 MakeCalls = Callable[[httpx.AsyncClient], Calls]
 
 
@@ -45,7 +53,10 @@ async def _elapsed(make_calls: MakeCalls, *, gathered: bool) -> float:
         else:
             for call in calls:
                 await call()
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        # As at the end of a request: the context's thread gives its connection back to the pool.
+        await sync_to_async(close_connections)()
+        return elapsed
 
 
 async def compare(make_calls: MakeCalls, *, repeats: int) -> dict[str, float]:

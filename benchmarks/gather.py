@@ -41,6 +41,7 @@ def close_connections() -> None:
 
     connections.close_all()
 
+
 MakeCalls = Callable[[httpx.AsyncClient], Calls]
 
 

@@ -53,7 +53,7 @@ DEMO_STOCK = 100_000_000
 """Deep stock, so that load runs never sell out."""
 SCENARIOS: list[ModuleType] = [server, gather, apis, connections, baselines, tasks_throughput]
 CONDITIONS = (
-    "uvicorn {workers} worker processes (h11, asyncio loop, TCP_NODELAY); wrk 1 thread, "
+    "uvicorn {workers} worker processes (httptools, uvloop, TCP_NODELAY); wrk 1 thread, "
     "{connections} connections, {seconds} s per run after {warmup} s of warm-up; client and "
     "server share the {cores} cores; PostgreSQL, PgBouncer, Redis and the fake partners run on "
     "the same machine"

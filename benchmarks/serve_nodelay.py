@@ -6,7 +6,8 @@ several workers Nagle's algorithm stays on, and on Linux each keep-alive request
 waits for the client's delayed ACK, about 40 ms (uvicorn issue #3149; a single worker is not
 affected). This launcher binds the socket as a TCP socket, then runs uvicorn unchanged.
 
-Usage: ``python benchmarks/serve_nodelay.py APP --port 8000 --workers 2 [--interface wsgi]``
+Usage: ``python benchmarks/serve_nodelay.py APP --port 8000 --workers 2 [--interface wsgi]
+[--http httptools --loop uvloop]``
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--interface", default="asgi3", choices=["asgi3", "wsgi"])
+    # "auto", as uvicorn's own command: httptools and uvloop when installed (uvicorn[standard]).
+    parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     args = parser.parse_args(argv)
     config = NoDelayConfig(
         args.app,
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         interface=args.interface,
+        http=args.http,
+        loop=args.loop,
         log_level="warning",
         access_log=False,
     )

@@ -1,0 +1,369 @@
+"""Which server runs the shop fastest, each beside bare Django under the same server.
+
+Every candidate serves the shop (all middleware and observability on) and then
+:mod:`bare_django` (no middleware, plain views over the same data), with two worker processes,
+on one native stack with the demo catalog; wrk (16 connections, one thread) loads each path for
+``--seconds``, ``--repeats`` times, and the table shows the median requests/s with the lowest
+and highest repeat, and the median p95. It waits up to five minutes for the 1-minute load
+average to fall below 0.5, then records it before and after: figures from a machine with other
+work running say so in their header.
+
+Usage::
+
+    uv run python benchmarks/servers.py [--seconds 4] [--repeats 3] [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import HERE, ROOT, load_average, machine, prepared_stack, wrk
+
+from fashionistar_dev.processes import free_port
+
+WORKERS = 2
+CONNECTIONS = 16
+QUIET_LOAD = 0.5
+"""A 1-minute load average above this before the run: the figures are marked as taken busy."""
+QUIET_WAIT_S = 300
+"""How long to wait for the machine to become quiet before measuring anyway."""
+
+SHOP = {
+    "livez": "/livez",
+    "DRF list": "/api/sync/catalog/products",
+    "Ninja list": "/api/async/catalog/products",
+}
+BARE = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to serve the application."""
+
+    name: str
+    interface: str  # "asgi" or "wsgi"
+    command: tuple[str, ...]  # {app} and {port} are filled in
+
+    def argv(self, app: str, port: int) -> list[str]:
+        """The command line for one application on one port.
+
+        Args:
+            app: ``module:attribute``.
+            port: The port.
+
+        Returns:
+            The command.
+        """
+        return [part.format(app=app, port=port) for part in self.command]
+
+
+SHIPPED = "uvicorn, ASGI (httptools, uvloop)"
+"""What ``deploy/Dockerfile`` runs: ``uvicorn`` with its ``standard`` extras installed."""
+NODELAY = (sys.executable, str(HERE / "serve_nodelay.py"), "{app}", "--port", "{port}")
+CANDIDATES = [
+    Candidate(
+        "uvicorn, ASGI (h11, asyncio)",
+        "asgi",
+        (*NODELAY, "--workers", str(WORKERS), "--http", "h11", "--loop", "asyncio"),
+    ),
+    Candidate(
+        "uvicorn, ASGI (httptools, uvloop)",
+        "asgi",
+        (*NODELAY, "--workers", str(WORKERS), "--http", "httptools", "--loop", "uvloop"),
+    ),
+    Candidate(
+        "granian, ASGI",
+        "asgi",
+        (
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--workers",
+            str(WORKERS),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "{app}",
+        ),
+    ),
+    Candidate(
+        "granian, WSGI",
+        "wsgi",
+        (
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(WORKERS),
+            "--blocking-threads",
+            "4",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--log-level",
+            "warning",
+            "{app}",
+        ),
+    ),
+    Candidate(
+        "gunicorn, WSGI (gthread)",
+        "wsgi",
+        (
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--bind",
+            "127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "{app}",
+        ),
+    ),
+]
+
+
+def apps(interface: str) -> list[tuple[str, str, dict[str, str]]]:
+    """The shop and the bare baseline, as the interface serves them.
+
+    Args:
+        interface: ``asgi`` or ``wsgi``.
+
+    Returns:
+        (settings module, ``module:attribute``, paths) for each.
+    """
+    shop = (
+        "fashionistar.project.asgi:application"
+        if interface == "asgi"
+        else ("fashionistar.project.wsgi:application")
+    )
+    return [
+        ("fashionistar.project.settings", shop, SHOP),
+        ("bare_django", f"bare_django:{interface}", BARE),
+    ]
+
+
+def serve(
+    argv: list[str], env: dict[str, str], port: int, ready_path: str
+) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own and wait until a path answers 200.
+
+    Args:
+        argv: The command.
+        env: Its environment.
+        port: Its port.
+        ready_path: The path to wait on.
+
+    Returns:
+        The process.
+
+    Raises:
+        RuntimeError: It exited, or did not answer within a minute.
+    """
+    server = subprocess.Popen(
+        argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"{argv[:4]} exited: {server.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    stop(server)
+    raise RuntimeError(f"{argv[:4]} did not answer on {ready_path}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server and its workers.
+
+    Args:
+        server: The process (the leader of its session).
+    """
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def measure(url: str, *, seconds: float, repeats: int) -> dict[str, Any]:
+    """Load one URL ``repeats`` times after a warm-up.
+
+    Args:
+        url: The URL.
+        seconds: Each run's length.
+        repeats: How many runs.
+
+    Returns:
+        Median, lowest and highest requests/s, the median p95 and the errors.
+    """
+    wrk(url, connections=CONNECTIONS, seconds=1)  # warm-up: imports, pools, caches
+    runs = [wrk(url, connections=CONNECTIONS, seconds=seconds) for _ in range(repeats)]
+    rates = [run["requests_per_s"] for run in runs]
+    return {
+        "requests_per_s": statistics.median(rates),
+        "lowest": min(rates),
+        "highest": max(rates),
+        "p95_ms": statistics.median(run["p95_ms"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
+    }
+
+
+def run(*, seconds: float, repeats: int) -> dict[str, Any]:
+    """Measure every candidate on the shop and on bare Django.
+
+    Args:
+        seconds: Each wrk run's length.
+        repeats: Runs per path.
+
+    Returns:
+        Figures by candidate and path, and the load average before and after.
+    """
+    waited = time.monotonic() + QUIET_WAIT_S
+    while load_average()[0] > QUIET_LOAD and time.monotonic() < waited:
+        time.sleep(5)  # the load of what ran before this (a test run, a build) fades
+    before = load_average()
+    figures: dict[str, dict[str, Any]] = {}
+    with prepared_stack(demo_stock=1_000_000) as stack_env:
+        for candidate in CANDIDATES:
+            figures[candidate.name] = {}
+            for settings, app, paths in apps(candidate.interface):
+                port = free_port()
+                env = {
+                    **stack_env,
+                    "DJANGO_SETTINGS_MODULE": settings,
+                    "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
+                    "LOG_LEVEL": "WARNING",
+                }
+                server = serve(candidate.argv(app, port), env, port, next(iter(paths.values())))
+                try:
+                    for label, path in paths.items():
+                        result = measure(
+                            f"http://127.0.0.1:{port}{path}", seconds=seconds, repeats=repeats
+                        )
+                        figures[candidate.name][label] = result
+                        print(
+                            f"{candidate.name:36} {label:11} {result['requests_per_s']:8.0f} req/s"
+                            f" ({result['lowest']:.0f} to {result['highest']:.0f}),"
+                            f" p95 {result['p95_ms']:.1f} ms, errors {result['errors']}",
+                            flush=True,
+                        )
+                finally:
+                    stop(server)
+    return {"figures": figures, "load_before": before, "load_after": load_average()}
+
+
+def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
+    """The table for the Benchmarks page.
+
+    Args:
+        report: What :func:`run` returned.
+        seconds: Each wrk run's length.
+        repeats: Runs per path.
+
+    Returns:
+        Markdown.
+    """
+    about = machine()
+    busy = report["load_before"][0] > QUIET_LOAD
+    header = (
+        f"{about['cores']} cores ({about['cpu']}), Python {about['python']}; load average "
+        f"{report['load_before'][0]} before, {report['load_after'][0]} after"
+        + (" (**taken on a busy machine**)" if busy else "")
+        + f". {WORKERS} worker processes per server; wrk 1 thread, {CONNECTIONS} connections, "
+        f"{repeats} runs of {seconds:g} s per cell after a 1 s warm-up, on the same machine."
+    )
+    columns = ["bare ping", "livez", "bare list", "DRF list", "Ninja list"]
+    lines = [
+        header,
+        "",
+        "| server | " + " | ".join(columns) + " | DRF / bare list | livez / bare ping |",
+        "|---" * (len(columns) + 3) + "|",
+    ]
+    for name, cells in report["figures"].items():
+        shown = []
+        for column in columns:
+            cell = cells[column]
+            shown.append(
+                f"{cell['requests_per_s']:,.0f} ({cell['lowest']:,.0f} to {cell['highest']:,.0f})"
+                + (f", {cell['errors']} errors" if cell["errors"] else "")
+            )
+        drf = cells["DRF list"]["requests_per_s"] / cells["bare list"]["requests_per_s"]
+        live = cells["livez"]["requests_per_s"] / cells["bare ping"]["requests_per_s"]
+        lines.append(f"| {name} | " + " | ".join(shown) + f" | {drf:.2f} | {live:.2f} |")
+    figures = report["figures"]
+    shipped, plain = figures[SHIPPED]["DRF list"], figures[CANDIDATES[0].name]["DRF list"]
+    fastest = max(figures, key=lambda name: figures[name]["DRF list"]["requests_per_s"])
+    lines += [
+        "",
+        f"Shipped: **{SHIPPED}**, x{shipped['requests_per_s'] / plain['requests_per_s']:.2f} "
+        f"the DRF list of {CANDIDATES[0].name}. Fastest on the DRF list: {fastest}, "
+        f"x{figures[fastest]['DRF list']['requests_per_s'] / shipped['requests_per_s']:.2f} "
+        "the shipped server.",
+    ]
+    lines.append("")
+    lines.append(
+        "Requests/s: the median of the runs (lowest to highest). p95 in ms, same order: "
+        + "; ".join(
+            f"{name}: " + ", ".join(f"{cells[column]['p95_ms']:.1f}" for column in columns)
+            for name, cells in report["figures"].items()
+        )
+        + "."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print; write the table when asked.
+
+    Args:
+        argv: The command-line arguments.
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--markdown", type=Path)
+    options = parser.parse_args(argv)
+    report = run(seconds=options.seconds, repeats=options.repeats)
+    text = markdown(report, seconds=options.seconds, repeats=options.repeats)
+    print(text)
+    if options.markdown:
+        options.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

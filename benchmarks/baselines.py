@@ -17,7 +17,7 @@ from typing import Any
 
 from apis import ASYNC_LIST, DRF_ASGI, NINJA, SYNC_LIST
 from common import Bench, latency_ms, rss_mb
-from report import LOAD_HEADER, NOT_APPLICABLE, Verdict, bars, fmt, judge, load_rows, table
+from report import LOAD_HEADER, Verdict, bars, fmt, judge, load_rows, table
 
 NAME = "baselines"
 TARGET_RPS = 1000
@@ -31,10 +31,6 @@ ROUTES = {
     f"order placement, {NINJA}": "/api/async/orders",
     f"order placement, {DRF_ASGI}": "/api/sync/orders",
 }
-NO_DATA_CACHE = (
-    "neither endpoint caches data: the list is three indexed queries and an order must read "
-    "live stock, so there is no hit rate to measure"
-)
 
 
 def run(bench: Bench, *, catalog: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -84,8 +80,8 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
     list_runs = {k: v for k, v in runs.items() if k.startswith("product list")}
     best_list = max(list_runs.values(), key=lambda run: run["requests_per_s"])
     query_p95 = max(item["p95_ms"] for item in queries.values())
-    hits = sum(run["cache_hits"] for run in runs.values())
-    reads = hits + sum(run["cache_misses"] for run in runs.values())
+    hits = sum(run.get("catalog_from_cache", 0) for run in list_runs.values())
+    reads = hits + sum(run.get("catalog_from_database", 0) for run in list_runs.values())
     memory = max(figures["worker_rss_mb"])
     return [
         judge(
@@ -106,12 +102,11 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
             f"worst p95 of a statement {fmt(query_p95, 2)} ms",
             NAME,
         ),
-        Verdict(
+        judge(
+            reads > 0 and hits / reads > HIT_RATE,
             "Cache hit rate > 80%",
-            f"{fmt(reads, 0)} cache reads in the four runs, {fmt(hits, 0)} hits: DRF's throttle "
-            "counters, not cached data",
-            NOT_APPLICABLE,
-            NO_DATA_CACHE,
+            f"the product list runs' catalog answers: {fmt(reads, 0)}, "
+            f"{fmt(100 * hits / reads if reads else 0)}% from the cache",
             NAME,
         ),
         judge(

@@ -659,6 +659,10 @@ class Bench:
         requests = grew("fashionistar_db_queries_per_request_count") - 1  # the first scrape
         figures["cache_hits"] = grew('fashionistar_cache_requests_total{result="hit"}')
         figures["cache_misses"] = grew('fashionistar_cache_requests_total{result="miss"}')
+        figures["catalog_from_cache"] = grew('fashionistar_catalog_answers_total{source="cache"}')
+        figures["catalog_from_database"] = grew(
+            'fashionistar_catalog_answers_total{source="database"}'
+        )
         figures["queries_per_request"] = (
             grew("fashionistar_db_queries_per_request_sum") / requests if requests > 0 else None
         )

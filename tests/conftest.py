@@ -158,6 +158,14 @@ def fresh_throttles() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_catalog_cache() -> None:
+    """No test reads a catalog answer another test cached: the catalog's version moves on."""
+    from fashionistar.catalog.services import catalog_changed
+
+    catalog_changed()
+
+
 @pytest.fixture
 def alice():
     from tests.factories import make_user  # models: after django.setup()

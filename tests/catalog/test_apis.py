@@ -1,12 +1,18 @@
-"""Catalog endpoints, in both APIs: list (filters, sorts, pages) and detail."""
+"""Catalog endpoints, in both APIs: list (filters, sorts, pages), detail, and their cache."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fashionistar.catalog.models import Product
+from fashionistar.catalog.services import catalog_changed
+from fashionistar.orders.services import OrderItem, order_place
 from tests.api_support import assert_error, both_apis, call
-from tests.factories import make_product
+from tests.factories import make_product, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,3 +146,68 @@ def test_the_sync_schema_validates_without_warnings(tmp_path) -> None:
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
+
+
+def queries_of(api, path: str) -> tuple[int, dict]:
+    """The SQL statements one request ran, and its body."""
+    with CaptureQueriesContext(connection) as ran:
+        answer = call(api, "get", path)
+    assert answer.status == 200, answer.body
+    return len(ran), answer.body
+
+
+@both_apis
+@pytest.mark.parametrize("detail", [False, True], ids=["list", "detail"])
+def test_a_repeated_read_comes_from_the_cache_without_sql(api, shelf, detail) -> None:
+    path = f"catalog/products/{shelf['dress'].slug}" if detail else "catalog/products?sort=price"
+    first_queries, first = queries_of(api, path)
+    again_queries, again = queries_of(api, path)
+
+    assert first_queries > 0
+    assert again_queries == 0
+    assert again == first
+
+
+@both_apis
+def test_a_saved_price_shows_at_once(api, shelf) -> None:
+    dress = shelf["dress"]
+    call(api, "get", "catalog/products")
+    call(api, "get", f"catalog/products/{dress.slug}")
+    dress.price = Decimal("79.00")
+    dress.save(update_fields=["price"])
+
+    listed = call(api, "get", "catalog/products?search=dress").body["results"][0]
+    shown = call(api, "get", f"catalog/products/{dress.slug}").body
+    assert listed["price"] == shown["price"] == "79.00"
+
+
+@both_apis
+def test_an_orders_stock_change_shows_when_the_cached_answer_expires(api, shelf) -> None:
+    dress = shelf["dress"]
+    variant = dress.variants.order_by("pk").first()
+
+    def stock_shown() -> int:
+        body = call(api, "get", f"catalog/products/{dress.slug}").body
+        return next(v["available"] for v in body["variants"] if v["sku"] == variant.sku)
+
+    before = stock_shown()
+    order_place(user=make_user(), items=[OrderItem(variant_id=variant.pk, quantity=1)])
+
+    assert stock_shown() == before  # an order moves stock with an UPDATE: cached until expiry
+    catalog_changed()  # what CATALOG_CACHE_S seconds do
+    assert stock_shown() == before - 1
+
+
+@both_apis
+def test_without_redis_the_catalog_is_served_uncached(api, shelf, settings) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "fashionistar.observability.cache.MeteredRedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+
+    answer = call(api, "get", "catalog/products")
+
+    assert answer.status == 200
+    assert len(answer.body["results"]) == len(shelf)

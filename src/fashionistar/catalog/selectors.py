@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
+from redis.exceptions import RedisError
 
 from fashionistar.catalog.models import CURRENCIES, Product, Variant
 from fashionistar.kernel.errors import ApplicationError, NotFound
+from fashionistar.observability.metrics import CATALOG_ANSWERS
 
 SORTS = {
     "name": ("name", "pk"),
@@ -17,6 +25,12 @@ SORTS = {
     "newest": ("-created_at", "-pk"),
 }
 """Sort keys the APIs accept, each ending on pk so that pages never overlap."""
+
+
+logger = logging.getLogger(__name__)
+
+CATALOG_VERSION = "catalog:version"
+"""The cache key of the catalog's version: every cached answer's key carries it."""
 
 
 class InvalidQuery(ApplicationError):
@@ -115,3 +129,80 @@ async def aproduct_get(*, slug: str) -> Product:
     if product is None:
         raise NotFound("Product not found.", extra={"slug": slug})
     return product
+
+
+# --8<-- [start:catalog_cached]
+def _cache_key(kind: str, parts: Mapping[str, Any], version: Any) -> str:
+    digest = hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()[:32]
+    return f"catalog:{kind}:{version}:{digest}"
+
+
+def catalog_cached[T](*, kind: str, parts: Mapping[str, Any], build: Callable[[], T]) -> T:
+    """Return a catalog answer from the cache, or build it and cache it.
+
+    The key holds the catalog's version, which every ORM write to the catalog moves on (see
+    :func:`fashionistar.catalog.services.catalog_changed`): a stale answer is never read again,
+    and expires after ``CATALOG_CACHE_S``. Without Redis the answer is built every time.
+
+    Args:
+        kind: What the answer is (``drf-list``, ``ninja-detail``, ...).
+        parts: What the answer depends on: validated filters, page, slug.
+        build: Makes the answer (a JSON-ready value).
+
+    Returns:
+        The answer.
+    """
+    try:
+        version = cache.get_or_set(CATALOG_VERSION, 1, timeout=None)
+        key = _cache_key(kind, parts, version)
+        found = cache.get(key)
+    except RedisError:
+        logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
+        return build()
+    if found is not None:
+        CATALOG_ANSWERS.labels(source="cache").inc()
+        cached: T = found
+        return cached
+    CATALOG_ANSWERS.labels(source="database").inc()
+    built = build()
+    try:
+        cache.set(key, built, settings.CATALOG_CACHE_S)
+    except RedisError:
+        logger.warning("Catalog answer not cached: Redis did not answer", exc_info=True)
+    return built
+
+
+async def acatalog_cached[T](
+    *, kind: str, parts: Mapping[str, Any], build: Callable[[], Awaitable[T]]
+) -> T:
+    """:func:`catalog_cached` for async views: the same keys, through the cache's async API.
+
+    Args:
+        kind: What the answer is.
+        parts: What the answer depends on.
+        build: Makes the answer (awaited).
+
+    Returns:
+        The answer.
+    """
+    try:
+        version = await cache.aget_or_set(CATALOG_VERSION, 1, timeout=None)
+        key = _cache_key(kind, parts, version)
+        found = await cache.aget(key)
+    except RedisError:
+        logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
+        return await build()
+    if found is not None:
+        CATALOG_ANSWERS.labels(source="cache").inc()
+        cached: T = found
+        return cached
+    CATALOG_ANSWERS.labels(source="database").inc()
+    built = await build()
+    try:
+        await cache.aset(key, built, settings.CATALOG_CACHE_S)
+    except RedisError:
+        logger.warning("Catalog answer not cached: Redis did not answer", exc_info=True)
+    return built
+
+
+# --8<-- [end:catalog_cached]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from fashionistar.catalog.models import Category, Product, Variant
+from fashionistar.catalog.selectors import CATALOG_VERSION
 from fashionistar.inventory.services import stock_set
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,3 +121,27 @@ def product_create(
         )
         stock_set(variant_id=variant.pk, quantity=spec.stock)
     return product
+
+
+# --8<-- [start:catalog_changed]
+def catalog_changed() -> None:
+    """Move the catalog's version on: every cached catalog answer is stale from now on."""
+    try:
+        cache.incr(CATALOG_VERSION)
+    except ValueError:  # no version yet (an empty or flushed cache): a new one
+        cache.set(CATALOG_VERSION, 2, timeout=None)
+    except RedisError:
+        logger.warning("Catalog version not moved on: Redis did not answer", exc_info=True)
+
+
+def catalog_row_written(**_: Any) -> None:
+    """A catalog or stock row was saved or deleted: make the cached answers stale.
+
+    Now, and again at the commit, so that an answer rebuilt from the old rows meanwhile (by a
+    request that does not see this transaction's rows yet) is not kept.
+    """
+    catalog_changed()
+    transaction.on_commit(catalog_changed)
+
+
+# --8<-- [end:catalog_changed]

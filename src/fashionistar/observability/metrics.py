@@ -67,6 +67,12 @@ CACHE_REQUESTS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+CATALOG_ANSWERS = Counter(
+    "fashionistar_catalog_answers_total",
+    "Catalog answers (list pages, product details), by where they came from.",
+    ["source"],  # "cache" or "database"
+    registry=REGISTRY,
+)
 TASK_DURATION = Histogram(
     "fashionistar_task_duration_seconds",
     "Run time of one task attempt, by queue.",

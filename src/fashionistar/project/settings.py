@@ -117,6 +117,11 @@ CACHES = {
     }
 }
 
+# The catalog's answers (list pages, product details) are cached this long at most; a write to a
+# product, variant, category or stock row through the ORM makes them stale at once, while an
+# order's stock change (an UPDATE) shows after this long.
+CATALOG_CACHE_S = float(os.environ.get("CATALOG_CACHE_S", "10"))
+
 # --8<-- [start:tasks_settings]
 _RETRY_INTERVAL_S = os.environ.get("TASKS_RETRY_INTERVAL_S", "")
 TASKS = {

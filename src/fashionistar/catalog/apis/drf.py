@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fashionistar.catalog.models import Variant
-from fashionistar.catalog.selectors import product_get, product_list
+from fashionistar.catalog.selectors import catalog_cached, product_get, product_list
 from fashionistar.kernel.apis.drf import PageInput, page_of, paginate, responses, validated
 from fashionistar.kernel.apis.drf_view import ApiView
 
@@ -101,15 +101,18 @@ class ProductListApi(ApiView):
             ``{"count", "page", "page_size", "results"}``.
         """
         filters = validated(self.FilterSerializer(data=request.query_params))
-        page, page_size = filters.pop("page"), filters.pop("page_size")
-        products = product_list(**filters)
-        body = paginate(
-            products,
-            page=page,
-            page_size=page_size,
-            serialize=lambda objects: self.OutputSerializer(objects, many=True).data,
-        )
-        return Response(body)
+
+        def build() -> dict[str, Any]:
+            query = dict(filters)
+            page, page_size = query.pop("page"), query.pop("page_size")
+            return paginate(
+                product_list(**query),
+                page=page,
+                page_size=page_size,
+                serialize=lambda objects: self.OutputSerializer(objects, many=True).data,
+            )
+
+        return Response(catalog_cached(kind="drf-list", parts=filters, build=build))
 
 
 # --8<-- [end:drf_product_list]
@@ -140,4 +143,10 @@ class ProductDetailApi(ApiView):
             The product.
         """
         path = validated(self.PathSerializer(data={"slug": slug}))
-        return Response(self.OutputSerializer(product_get(slug=path["slug"])).data)
+        return Response(
+            catalog_cached(
+                kind="drf-detail",
+                parts=path,
+                build=lambda: self.OutputSerializer(product_get(slug=path["slug"])).data,
+            )
+        )

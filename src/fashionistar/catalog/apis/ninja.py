@@ -1,12 +1,13 @@
 """Catalog, async API (Ninja): list and show products. Public."""
 
 from decimal import Decimal
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, P, PathEx, Query, Router, Schema
 
 from fashionistar.catalog.models import Product, Variant
-from fashionistar.catalog.selectors import aproduct_get, product_list
+from fashionistar.catalog.selectors import acatalog_cached, aproduct_get, product_list
 from fashionistar.kernel.apis import SLUG_PATTERN
 from fashionistar.kernel.apis.ninja import (
     Money,
@@ -99,7 +100,7 @@ def product_out(product: Product) -> ProductOut:
     "/catalog/products", response=responses({200: Page[ProductOut]}, 404), url_name="product-list"
 )
 @async_throttle
-async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) -> Page[ProductOut]:
+async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) -> dict[str, Any]:
     """List active products, one page (``AsyncPaginator``).
 
     Args:
@@ -109,17 +110,22 @@ async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) 
     Returns:
         ``{"count", "page", "page_size", "results"}``.
     """
-    products = product_list(
-        search=filters.search,
-        category=filters.category,
-        currency=filters.currency,
-        min_price=filters.min_price,
-        max_price=filters.max_price,
-        sort=filters.sort,
-    )
-    return await apaginate(
-        products, page=filters.page, page_size=filters.page_size, serialize=product_out
-    )
+
+    async def build() -> dict[str, Any]:
+        products = product_list(
+            search=filters.search,
+            category=filters.category,
+            currency=filters.currency,
+            min_price=filters.min_price,
+            max_price=filters.max_price,
+            sort=filters.sort,
+        )
+        page = await apaginate(
+            products, page=filters.page, page_size=filters.page_size, serialize=product_out
+        )
+        return page.model_dump(mode="json")
+
+    return await acatalog_cached(kind="ninja-list", parts=filters.model_dump(), build=build)
 
 
 # --8<-- [end:ninja_product_list]
@@ -133,7 +139,7 @@ async def product_list_op(request: HttpRequest, filters: Query[ProductFilters]) 
 @async_throttle
 async def product_detail_op(
     request: HttpRequest, slug: PathEx[str, P(pattern=SLUG_PATTERN, max_length=200)]
-) -> ProductOut:
+) -> dict[str, Any]:
     """Show one active product.
 
     Args:
@@ -143,4 +149,8 @@ async def product_detail_op(
     Returns:
         The product.
     """
-    return product_out(await aproduct_get(slug=slug))
+
+    async def build() -> dict[str, Any]:
+        return product_out(await aproduct_get(slug=slug)).model_dump(mode="json")
+
+    return await acatalog_cached(kind="ninja-detail", parts={"slug": slug}, build=build)

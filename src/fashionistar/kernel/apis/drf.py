@@ -7,6 +7,7 @@ import that module.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema_serializer, inline_serializer
+from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
@@ -25,6 +27,8 @@ from fashionistar.kernel.apis import (
     client_ip,
     page_not_found,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
@@ -49,6 +53,25 @@ class _SettingsRateThrottle(SimpleRateThrottle):
             The IP (or ``"unknown"``).
         """
         return client_ip(request._request) or "unknown"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        """Count the request in the cache; let it through when Redis does not answer.
+
+        Throttling protects the shop, it must not take it down: the same rule as the Ninja
+        API's throttle.
+
+        Args:
+            request: The request.
+            view: The view.
+
+        Returns:
+            Whether the request may go on.
+        """
+        try:
+            return super().allow_request(request, view)
+        except RedisError:
+            logger.warning("Throttle skipped: Redis did not answer", exc_info=True)
+            return True
 
 
 class AnonThrottle(_SettingsRateThrottle, AnonRateThrottle):

@@ -92,6 +92,25 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+QUIET_LOAD = 0.5
+"""A 1-minute load average at or under this: nothing else runs on the machine."""
+
+
+def wait_until_quiet(*, timeout_s: float = 300) -> bool:
+    """Wait for the load of earlier work (a test run, a build) to fade before measuring.
+
+    Args:
+        timeout_s: How long to wait at most.
+
+    Returns:
+        Whether the machine is quiet now; figures taken otherwise must say so.
+    """
+    deadline = time.monotonic() + timeout_s
+    while load_average()[0] > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+    return load_average()[0] <= QUIET_LOAD
+
+
 def machine() -> dict[str, object]:
     """Describe the machine the figures come from.
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, now_utc
+from common import QUIET_LOAD, machine, now_utc, wait_until_quiet
 
 from fashionistar_dev.checkout import copy_working_tree
 from fashionistar_dev.processes import free_ports
@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--markdown", type=Path)
     options = parser.parse_args()
+    wait_until_quiet()
     before = machine()
     runs = [one_run() for _ in range(options.runs)]
     rows = [
@@ -179,7 +180,12 @@ def main() -> None:
         f"Taken {now_utc()} by `python benchmarks/first_run.py --runs {options.runs}` on "
         f"{before['cores']} cores ({before['cpu']}), load average before "
         f"{' / '.join(map(str, before['load_average']))}, after "
-        f"{' / '.join(map(str, machine()['load_average']))}; uv's package cache already filled.",
+        f"{' / '.join(map(str, machine()['load_average']))}; uv's package cache already filled"
+        + (
+            "."
+            if before["load_average"][0] <= QUIET_LOAD  # type: ignore[index]
+            else " (**taken on a busy machine**)."
+        ),
     ]
     text = "\n".join(lines) + "\n"
     print(text)

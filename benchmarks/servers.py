@@ -27,16 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import HERE, ROOT, load_average, machine, prepared_stack, wrk
+from common import (
+    HERE,
+    QUIET_LOAD,
+    ROOT,
+    load_average,
+    machine,
+    prepared_stack,
+    wait_until_quiet,
+    wrk,
+)
 
 from fashionistar_dev.processes import free_port
 
 WORKERS = 2
 CONNECTIONS = 16
-QUIET_LOAD = 0.5
-"""A 1-minute load average above this before the run: the figures are marked as taken busy."""
-QUIET_WAIT_S = 300
-"""How long to wait for the machine to become quiet before measuring anyway."""
 
 SHOP = {
     "livez": "/livez",
@@ -249,9 +254,7 @@ def run(*, seconds: float, repeats: int) -> dict[str, Any]:
     Returns:
         Figures by candidate and path, and the load average before and after.
     """
-    waited = time.monotonic() + QUIET_WAIT_S
-    while load_average()[0] > QUIET_LOAD and time.monotonic() < waited:
-        time.sleep(5)  # the load of what ran before this (a test run, a build) fades
+    wait_until_quiet()
     before = load_average()
     figures: dict[str, dict[str, Any]] = {}
     with prepared_stack(demo_stock=1_000_000) as stack_env:

@@ -111,6 +111,18 @@ def wait_until_quiet(*, timeout_s: float = 300) -> bool:
     return load_average()[0] <= QUIET_LOAD
 
 
+def seconds_spread(values: list[float]) -> str:
+    """Format some durations as their median and range.
+
+    Args:
+        values: The figures, in seconds.
+
+    Returns:
+        ``median s (min to max)``.
+    """
+    return f"{statistics.median(values):.1f} s ({min(values):.1f} to {max(values):.1f})"
+
+
 def machine() -> dict[str, object]:
     """Describe the machine the figures come from.
 

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common import QUIET_LOAD, load_average, now_utc, wait_until_quiet
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.faults, tests.factories
 
@@ -134,7 +136,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--down-s", type=float, default=1.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, default=None, help="write the table here too")
     args = parser.parse_args()
+    wait_until_quiet()
+    load_before = load_average()
 
     from fashionistar_dev.stack import running_stack
 
@@ -168,9 +173,10 @@ def main() -> int:
         for name, scenario in scenarios:
             print(f"{name} ...", flush=True)
             results.append(scenario())
-    print()
-    print("| fault | runs | recovery s (min / median / max) | what users saw | anomalies |")
-    print("|---|---|---|---|---|")
+    lines = [
+        "| fault | runs | recovery s (min / median / max) | what users saw | anomalies |",
+        "|---|---|---|---|---|",
+    ]
     for result in results:
         if "answers" in result:
             answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(result["answers"].items()))
@@ -182,15 +188,26 @@ def main() -> int:
             )
         else:
             seen = f"first answer 503 in {spread(result['first_answer_s'])} s, retry 201"
-        print(
+        lines.append(
             f"| {result['fault']} | {result['runs']} | {spread(result['recovery_s'])} | "
             f"{seen} | {len(result['anomalies'])} |"
         )
     total = sum(len(result["anomalies"]) for result in results)
-    for result in results:
-        for anomaly in result["anomalies"]:
-            print(f"anomaly in {result['fault']}: {anomaly}")
-    print(f"anomalies in total: {total}")
+    lines += [""] + [
+        f"anomaly in {result['fault']}: {anomaly}"
+        for result in results
+        for anomaly in result["anomalies"]
+    ]
+    lines.append(
+        f"`anomalies in total: {total}`. Taken {now_utc()} with `--runs {args.runs} --down-s "
+        f"{args.down_s:g}`; load average {load_before[0]} before, {load_average()[0]} after"
+        + (" (**taken on a busy machine**)." if load_before[0] > QUIET_LOAD else ".")
+    )
+    text = "\n".join(lines) + "\n"
+    print()
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 1 if total else 0

@@ -15,13 +15,12 @@ import argparse
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import QUIET_LOAD, machine, now_utc, wait_until_quiet
+from common import QUIET_LOAD, machine, now_utc, seconds_spread, wait_until_quiet
 
 from fashionistar_dev.checkout import copy_working_tree
 from fashionistar_dev.processes import free_ports
@@ -146,18 +145,6 @@ def one_run() -> dict[str, float]:
         log.unlink(missing_ok=True)
 
 
-def spread(values: list[float]) -> str:
-    """Format figures as their median and range.
-
-    Args:
-        values: The figures, in seconds.
-
-    Returns:
-        ``median s (min to max)``.
-    """
-    return f"{statistics.median(values):.1f} s ({min(values):.1f} to {max(values):.1f})"
-
-
 def main() -> None:
     """Time the runs and print (or write) the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -175,7 +162,7 @@ def main() -> None:
     lines = [
         f"| step | seconds: median (min to max) of {options.runs} runs |",
         "|---|---|",
-        *(f"| {label} | {spread([run[key] for run in runs])} |" for label, key in rows),
+        *(f"| {label} | {seconds_spread([run[key] for run in runs])} |" for label, key in rows),
         "",
         f"Taken {now_utc()} by `python benchmarks/first_run.py --runs {options.runs}` on "
         f"{before['cores']} cores ({before['cpu']}), load average before "

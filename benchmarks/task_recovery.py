@@ -28,7 +28,6 @@ import json
 import os
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common import machine, now_utc
+from common import QUIET_LOAD, machine, now_utc, seconds_spread, wait_until_quiet
 
 from fashionistar_dev.processes import die_with_parent
 
@@ -267,18 +266,6 @@ def _failover(env: dict[str, str], mails: list[Any], kill_master: Callable[[], A
         _stop(worker)
 
 
-def spread(values: list[float]) -> str:
-    """Median and range of some seconds.
-
-    Args:
-        values: The figures.
-
-    Returns:
-        ``median s (min to max)``.
-    """
-    return f"{statistics.median(values):.1f} s ({min(values):.1f} to {max(values):.1f})"
-
-
 def main() -> None:
     """Measure each fault under each profile, each run in a process of its own; print a table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -289,6 +276,7 @@ def main() -> None:
     if options.one:
         print(json.dumps(measure(*options.one)))
         return
+    wait_until_quiet()
     before = machine()
     figures: dict[tuple[str, str], list[float]] = {}
     for fault in ("lost-push", "failover"):
@@ -311,8 +299,8 @@ def main() -> None:
         "| fault | shipped settings | test settings |",
         "|---|---|---|",
         *(
-            f"| {labels[fault]} | {spread(figures[fault, 'shipped'])} | "
-            f"{spread(figures[fault, 'test'])} |"
+            f"| {labels[fault]} | {seconds_spread(figures[fault, 'shipped'])} | "
+            f"{seconds_spread(figures[fault, 'test'])} |"
             for fault in labels
         ),
         "",
@@ -320,7 +308,12 @@ def main() -> None:
         f"{options.runs} runs, each on a fresh stack. Taken {now_utc()} by "
         f"`python benchmarks/task_recovery.py --runs {options.runs}` on {before['cores']} cores "
         f"({before['cpu']}), load average before {' / '.join(map(str, before['load_average']))}, "
-        f"after {' / '.join(map(str, machine()['load_average']))}.",
+        f"after {' / '.join(map(str, machine()['load_average']))}"
+        + (
+            "."
+            if before["load_average"][0] <= QUIET_LOAD  # type: ignore[index]
+            else " (**taken on a busy machine**)."
+        ),
     ]
     text = "\n".join(lines) + "\n"
     print(text)

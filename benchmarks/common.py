@@ -139,6 +139,25 @@ def machine() -> dict[str, object]:
     }
 
 
+def taken_on(*, load_before: list[float], quiet: bool) -> str:
+    """Say when and on what machine a generated figure file was taken, for its first line.
+
+    Args:
+        load_before: The load average read before measuring (:func:`load_average`).
+        quiet: Whether the machine was quiet then (:func:`wait_until_quiet`).
+
+    Returns:
+        One sentence: date, cores, CPU, Python, load average before and after, and a warning
+        when the machine was busy.
+    """
+    about = machine()
+    busy = "" if quiet else " **Taken on a busy machine: these figures are not comparable.**"
+    return (
+        f"Taken {now_utc()} on {about['cores']} cores ({about['cpu']}), Python {about['python']}; "
+        f"load average {load_before[0]} before, {load_average()[0]} after.{busy}"
+    )
+
+
 class Progress:
     """Prints one line per step, with the seconds since the run started."""
 

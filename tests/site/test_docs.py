@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import unittest
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,84 @@ def test_top_level_await_runs_in_the_page_namespace(tmp_path: Path) -> None:
     )
     for example in docs_sybil(docs_dir=tmp_path).parse(page).examples():
         example.evaluate()
+
+
+def evaluate_all(page: Path) -> None:
+    for example in docs_sybil(docs_dir=page.parent).parse(page).examples():
+        example.evaluate()
+
+
+OUTPUT = '```text title="Output"\n{}```\n'
+
+
+def test_an_output_block_is_compared_with_what_the_block_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = write_page(
+        tmp_path,
+        "```python\nfor n in range(3):\n    print(f'order {n}: paid')\n```\n\n"
+        + OUTPUT.format("order 0: paid\norder ...: paid\n  order 2:   paid\n"),
+    )
+    evaluate_all(page)
+    assert capsys.readouterr().out == "order 0: paid\norder 1: paid\norder 2: paid\n"
+
+
+def test_a_different_output_fails_with_a_diff(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path, "```python\nprint('paid')\nprint('shipped')\n```\n" + OUTPUT.format("paid\nnew\n")
+    )
+    with pytest.raises(SybilFailure) as failure:
+        evaluate_all(page)
+    assert "--- the Output block\n+++ what the block printed\n" in failure.value.result
+    assert "-new\n+shipped\n" in failure.value.result
+
+
+def test_a_block_that_prints_without_an_output_block_fails(tmp_path: Path) -> None:
+    page = write_page(tmp_path, "```python\nprint('paid')\n```\n\nThe order is paid.\n")
+    with pytest.raises(SybilFailure, match="prints but the page does not show it"):
+        evaluate_all(page)
+
+
+def test_an_output_block_under_a_silent_block_fails(tmp_path: Path) -> None:
+    page = write_page(tmp_path, "```python\nstatus = 'paid'\n```\n" + OUTPUT.format("paid\n"))
+    with pytest.raises(SybilFailure, match="printed something else"):
+        evaluate_all(page)
+
+
+def test_top_level_await_output_is_captured_across_threads(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "```python\nimport asyncio\n\nfrom asgiref.sync import sync_to_async\n\n"
+        "await asyncio.sleep(0)\nprint('in the event loop')\n"
+        "await sync_to_async(print)('in the sync thread')\n```\n\n"
+        + OUTPUT.format("in the event loop\nin the sync thread\n"),
+    )
+    evaluate_all(page)
+
+
+def test_a_skipped_block_with_its_output_is_not_run(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        '<!-- skip: next "needs a card gateway" -->\n```python\nprint(1)\n```\n\n'
+        + OUTPUT.format("2\n"),
+    )
+    with pytest.raises(unittest.SkipTest):
+        evaluate_all(page)
+    assert fence_problems(page) == []
+
+
+def test_guard_flags_an_output_block_without_its_python_block(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "```python\nprint(1)\n```\n\nProse between.\n\n"
+        + OUTPUT.format("1\n")
+        + "\n```python\n>>> 1\n1\n```\n\n"
+        + OUTPUT.format("1\n"),
+    )
+    assert [(p.line, p.problem.split(" (")[0]) for p in fence_problems(page)] == [
+        (7, "Output block with no Python block right above it"),
+        (16, "Output block with no Python block right above it"),
+    ]
 
 
 DOC_EXAMPLES = list(find_examples(str(DOCS)))

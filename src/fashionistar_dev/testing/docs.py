@@ -10,16 +10,20 @@ Python fence that the parser did not collect, so nothing on a page can escape th
 from __future__ import annotations
 
 import ast
+import contextlib
+import difflib
 import doctest
 import inspect
+import io
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from sybil import Document, Example, Region, Sybil
+from sybil import Document, Example, Lexeme, Region, Sybil
 from sybil.evaluators.doctest import DocTestEvaluator
 from sybil.evaluators.python import pad
 from sybil.parsers.abstract.doctest import DocTestStringParser
@@ -36,42 +40,112 @@ ANY_PYTHON_FENCE = re.compile(
 )
 """Any fence a reader would take for Python, found without Sybil (for the guard)."""
 
+OUTPUT_INFO = r'[ \t]*text[ \t]+title="Output"[ \t]*'
+"""The info string of an Output fence: what the Python block right above it prints."""
+OUTPUT_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+OUTPUT_CHECKER = doctest.OutputChecker()
+
 SKIP_DIRECTIVE = re.compile(r"<!--+\s*skip:\s*(?P<arguments>[^\n]*?)\s*--+>")
 SKIP_WITH_REASON = re.compile(r'^(?:next|start)\s+"[^"]{8,}"$|^end$')
 
 
 # --8<-- [start:evaluator]
-def evaluate_python(example: Example) -> None:
+def run_python(example: Example) -> str:
     """Run one block in its page's namespace; a block may ``await`` at top level.
 
     An awaiting block is run with ``async_to_sync``: the event loop runs in a helper thread
     while this (the test's) thread serves the block's ``sync_to_async`` calls, so the async
-    ORM uses the same database connection as the sync blocks of the page.
+    ORM uses the same database connection as the sync blocks of the page. What the block
+    prints, from either thread, is captured, then written on to standard output.
+
+    Args:
+        example: The Sybil example; its ``parsed`` is a :class:`PythonBlock`.
+
+    Returns:
+        What the block printed.
+    """
+    __tracebackhide__ = True
+    block: PythonBlock = example.parsed
+    source = pad(block.source, example.line + block.source.line_offset)
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    code = compile(source, example.path, "exec", flags=flags, dont_inherit=True)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            result = eval(code, example.namespace)  # noqa: S307 - running the page's code is the point
+            if code.co_flags & inspect.CO_COROUTINE:
+
+                async def finish() -> Any:
+                    return await result
+
+                async_to_sync(finish)()
+    finally:
+        example.namespace.pop("__builtins__", None)
+        sys.stdout.write(printed.getvalue())
+    return printed.getvalue()
+
+
+def evaluate_python(example: Example) -> str | None:
+    """Run one block and hold what it prints to the Output block the page shows under it.
 
     Args:
         example: The Sybil example.
+
+    Returns:
+        Why the output does not match, or ``None`` when it does.
     """
     __tracebackhide__ = True
-    source = pad(example.parsed, example.line + example.parsed.line_offset)
-    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    code = compile(source, example.path, "exec", flags=flags, dont_inherit=True)
-    result = eval(code, example.namespace)  # noqa: S307 - running the page's code is the point
-    if code.co_flags & inspect.CO_COROUTINE:
+    return output_mismatch(shown=example.parsed.output, printed=run_python(example))
 
-        async def finish() -> Any:
-            return await result
 
-        async_to_sync(finish)()
-    example.namespace.pop("__builtins__", None)
+def output_mismatch(*, shown: str | None, printed: str) -> str | None:
+    """Compare what a block printed with the page's Output block, as doctest compares.
+
+    ``...`` in the Output block stands for any text, and runs of whitespace compare equal.
+
+    Args:
+        shown: The Output block's text; ``None`` when the page shows none.
+        printed: What the block printed.
+
+    Returns:
+        The problem, with a diff; ``None`` when the output is as shown.
+    """
+    if shown is None:
+        if not printed:
+            return None
+        return (
+            'the block prints but the page does not show it: add a ```text title="Output"'
+            f" fence right under it with:\n{printed}"
+        )
+    if OUTPUT_CHECKER.check_output(shown, printed, OUTPUT_FLAGS):
+        return None
+    diff = difflib.unified_diff(
+        shown.splitlines(keepends=True),
+        printed.splitlines(keepends=True),
+        fromfile="the Output block",
+        tofile="what the block printed",
+    )
+    return "the block printed something else than its Output block:\n" + "".join(diff)
 
 
 # --8<-- [end:evaluator]
 
 
+@dataclass(frozen=True)
+class PythonBlock:
+    """A Python block, and the Output block the page shows right under it, if any."""
+
+    source: Lexeme
+    output: str | None
+
+
 class PythonFenceParser:
     """Collect every Python fence (and ``invisible-code`` comment) of a Markdown page.
 
-    Blocks starting with ``>>>`` are doctests: their printed output is checked.
+    Blocks starting with ``>>>`` are doctests: their printed output is checked. Any other
+    block is run by :func:`evaluate_python`, which checks its printed output against the
+    Output fence (```` ```text title="Output" ````) that follows it with only blank lines
+    between.
     """
 
     def __init__(self) -> None:
@@ -84,9 +158,37 @@ class PythonFenceParser:
                 ),
             ]
         )
+        self.output_lexer = FencedCodeBlockLexer(OUTPUT_INFO, mapping={"source": "source"})
         self.doctest_parser = DocTestStringParser(
             DocTestEvaluator(doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         )
+
+    def output_blocks(self, document: Document) -> tuple[dict[int, Region], list[Region]]:
+        """Pair each Output fence with the Python block right above it.
+
+        Args:
+            document: The page.
+
+        Returns:
+            The Output regions by the start of the Python region they belong to, and the
+            Output regions that belong to no Python block the tests run as a whole (none above
+            it, or a ``>>>`` session, which shows its own output).
+        """
+        blocks = list(self.lexers(document))
+        paired: dict[int, Region] = {}
+        orphans = []
+        for output in self.output_lexer(document):
+            above = [block for block in blocks if block.end <= output.start]
+            block = max(above, key=lambda region: region.end, default=None)
+            if (
+                block is None
+                or document.text[block.end : output.start].strip()
+                or block.lexemes["source"].lstrip().startswith(">>>")
+            ):
+                orphans.append(output)
+            else:
+                paired[block.start] = output
+        return paired, orphans
 
     def __call__(self, document: Document) -> Iterable[Region]:
         """Yield one region per block.
@@ -97,6 +199,7 @@ class PythonFenceParser:
         Yields:
             Regions to evaluate.
         """
+        outputs, _ = self.output_blocks(document)
         for region in self.lexers(document):
             source = region.lexemes["source"]
             if source.lstrip().startswith(">>>"):
@@ -104,7 +207,9 @@ class PythonFenceParser:
                     doctest_region.adjust(region, source)
                     yield doctest_region
             else:
-                region.parsed = source
+                output = outputs.get(region.start)
+                shown = None if output is None else str(output.lexemes["source"])
+                region.parsed = PythonBlock(source=source, output=shown)
                 region.evaluator = evaluate_python
                 yield region
 
@@ -156,7 +261,8 @@ def fence_problems(path: Path) -> list[FenceProblem]:
     """
     text = path.read_text()
     document = Document(text, str(path))
-    collected_lines = {_line_of(text, r.start) for r in PythonFenceParser().lexers(document)}
+    parser = PythonFenceParser()
+    collected_lines = {_line_of(text, r.start) for r in parser.lexers(document)}
     problems = [
         FenceProblem(
             path, _line_of(text, m.start()), m.group(0), "Python fence the docs tests do not run"
@@ -173,5 +279,14 @@ def fence_problems(path: Path) -> list[FenceProblem]:
         )
         for m in SKIP_DIRECTIVE.finditer(text)
         if not SKIP_WITH_REASON.match(m.group("arguments"))
+    ]
+    problems += [
+        FenceProblem(
+            path,
+            _line_of(text, output.start),
+            text[output.start :].split("\n", 1)[0],
+            "Output block with no Python block right above it (a >>> session shows its own)",
+        )
+        for output in parser.output_blocks(document)[1]
     ]
     return problems

@@ -16,9 +16,11 @@ connection through PgBouncer, released together by a barrier (``tests.concurrenc
   failed, units lost.
 
 Prints the rounds, the orders and charges made, and every anomaly (the target is 0); exits 1
-if any anomaly was found. ``--json FILE`` writes the same figures.
+if any anomaly was found. ``--json FILE`` writes the same figures; ``--markdown FILE`` writes
+them as the Reliability page's table, its first line saying when and on what machine.
 
-Usage: ``uv run python benchmarks/oversell_rounds.py [--rounds 50] [--orders 50] [--units 5]``
+Usage: ``uv run python benchmarks/oversell_rounds.py [--rounds 50] [--orders 50] [--units 5]``;
+for the page: ``... oversell_rounds.py --markdown docs/assets/oversell-rounds.md.txt``
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from common import load_average, taken_on, wait_until_quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.concurrency, tests.factories
@@ -172,6 +176,49 @@ ANOMALIES = {
 }
 
 
+def happened(kind: str, totals: Counter[str], rounds: int) -> str:
+    """Say in words what the rounds of one kind did."""
+    if kind == "oversell":
+        return (
+            f"{totals['orders']:,} orders: {totals['placed']:,} placed "
+            f"({totals['placed'] / rounds:g} per round), "
+            f"{totals['refused']:,} refused as out of stock"
+        )
+    if kind == "charges":
+        return (
+            f"{totals['requests']:,} requests: {totals['charged']:,} charges made "
+            f"({totals['charged'] / rounds:g} per round), {totals['replayed']:,} answers replayed, "
+            f'{totals["in_flight"]:,} refused as "in flight" (409)'
+        )
+    return f"{totals['orders']:,} orders: {totals['placed']:,} placed"
+
+
+def markdown(*, heading: str, figures: dict[str, Any], args: argparse.Namespace) -> str:
+    """Return the page's table of the rounds, under the line that says when it was taken."""
+    lines = [
+        heading,
+        "",
+        "| kind | rounds (s) | what happened | anomalies |",
+        "|---|---|---|---|",
+    ]
+    for kind, names in ANOMALIES.items():
+        totals = Counter(figures[kind])
+        anomalies = ", ".join(f"{name.replace('_', ' ')} {totals[name]}" for name in names)
+        lines.append(
+            f"| {kind} | {args.rounds} ({figures[kind]['seconds']}) "
+            f"| {happened(kind, totals, args.rounds)} | {anomalies} |"
+        )
+    lines += [
+        "",
+        f"`anomalies in total: {figures['anomalies']}`. Each round: {args.orders} customers for "
+        f"{args.units} units; {args.charges} payment requests with one key, the gateway answering "
+        f"after {args.gateway_ms} ms; {args.pairs} orders of two variants in opposite orders. "
+        f"Written by `python benchmarks/oversell_rounds.py {' '.join(sys.argv[1:])}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def setup_django(environ: dict[str, str]) -> None:
     """Point Django at the stack, migrate, and use a fast password hash (many users)."""
     import django
@@ -196,7 +243,13 @@ def main() -> int:
     parser.add_argument("--gateway-ms", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--markdown", type=Path, help="write the page's table here")
+    parser.add_argument(
+        "--quiet-timeout", type=float, default=300, help="seconds to wait for a quiet machine"
+    )
     args = parser.parse_args()
+    quiet = wait_until_quiet(timeout_s=args.quiet_timeout)
+    load_before = load_average()
 
     from fashionistar_dev.stack import running_stack
 
@@ -227,6 +280,9 @@ def main() -> int:
     print(f"anomalies in total: {total}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if args.markdown:
+        heading = taken_on(load_before=load_before, quiet=quiet)
+        args.markdown.write_text(markdown(heading=heading, figures=figures, args=args))
     return 1 if total else 0
 
 

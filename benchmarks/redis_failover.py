@@ -26,8 +26,12 @@ write the new master accepts (``RedisHA.wait_for_failover``).
 Redis commands one RQ job costs (enqueue and a ``SimpleWorker`` run, counted with ``INFO``), and
 how many simple commands one Redis serves here (``redis-benchmark``, 50 clients).
 
-Usage: ``uv run python benchmarks/redis_failover.py [--failovers 5] [--json out.json]``
-or ``uv run python benchmarks/redis_failover.py --capacity``
+``--markdown FILE`` runs both and writes the page's tables there, the first line saying when and
+on what machine they were taken.
+
+Usage: ``uv run python benchmarks/redis_failover.py [--failovers 5] [--json out.json]``,
+``uv run python benchmarks/redis_failover.py --capacity``, or for the Redis page
+``uv run python benchmarks/redis_failover.py --markdown docs/assets/redis-failover.md.txt``
 """
 
 from __future__ import annotations
@@ -38,21 +42,28 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import django
 import redis
+from common import load_average, taken_on, wait_until_quiet
 from django.conf import settings
 
-from fashionistar_dev.stack.redis_ha import RedisHA, start_redis_ha
+from fashionistar_dev.stack.redis_ha import RedisHA, SentinelTimings, start_redis_ha
 
 WRITE_BEFORE_S = 0.5
 """Writers run this long before the fault."""
 WRITE_AFTER_S = 0.5
 """And this long after the failover (or after the old master became a replica)."""
+TARGET_TASKS_PER_MINUTE = 30_000
+"""The task rate the seed checklist aims for, which ``--capacity`` turns into Redis commands."""
+BENCHMARK_CLIENTS = 50
+"""redis-benchmark's parallel clients."""
 
 
 @dataclass
@@ -240,7 +251,7 @@ def commands_processed(client: redis.Redis) -> int:
     return int(client.info("stats")["total_commands_processed"])
 
 
-def capacity(jobs: int = 1000) -> dict[str, float]:
+def capacity(jobs: int = 1000, requests: int = 200_000) -> dict[str, float]:
     """Count Redis commands per RQ job; measure simple commands per second of one Redis."""
     from rq import Queue, SimpleWorker
 
@@ -262,7 +273,7 @@ def capacity(jobs: int = 1000) -> dict[str, float]:
         output = subprocess.run(
             [
                 *("redis-benchmark", "-h", host, "-p", str(port), "-q"),
-                *("-n", "200000", "-c", "50", "-t", "set,lpush,rpop"),
+                *("-n", str(requests), "-c", str(BENCHMARK_CLIENTS), "-t", "set,lpush,rpop"),
             ],
             capture_output=True,
             text=True,
@@ -276,6 +287,97 @@ def capacity(jobs: int = 1000) -> dict[str, float]:
     return figures
 
 
+WRITERS = {"sentinel": "through Sentinel", "pinned": "pinned to `REDIS_URL`"}
+FAULTS = {"kill": "crash (SIGKILL)", "pause": "stall until a new master is named (SIGSTOP)"}
+
+
+def failover_table(results: dict[str, list[Round]]) -> list[str]:
+    """Write the failover rounds as a Markdown table, one row per scenario and writer."""
+    lines = [
+        "| master's fault | guard | writer | failover, s (min / median / max) "
+        "| acknowledged writes lost, each failover "
+        "| writes `WAIT` saw on no replica, each failover (of them lost) "
+        "| old master demoted, s after it woke (min / median / max) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rounds in results.items():
+        _, fault, wait, min_replicas = SCENARIOS[name]
+        guard = "`WAIT 1 100`" if wait else "none"
+        if min_replicas:
+            guard = f"`min-replicas-to-write {min_replicas}`"
+        for writer in rounds[0].writers:
+            per = [r.writers[writer] for r in rounds]
+            unconfirmed = (
+                ", ".join(f"{int(p['unconfirmed'])} ({int(p['unconfirmed_lost'])})" for p in per)
+                if wait
+                else "not asked"
+            )
+            demoted = [p["old_master_demoted_after_resume_s"] for p in per if fault == "pause"]
+            lost = ", ".join(f"{int(p['lost']):,}" for p in per)
+            lines.append(
+                f"| {FAULTS[fault]} | {guard} | {WRITERS[writer]} "
+                f"| {summary([r.failover_s for r in rounds])} "
+                f"| {lost} | {unconfirmed} "
+                f"| {summary(demoted) if demoted else 'it stays dead'} |"
+            )
+    return lines
+
+
+def capacity_table(figures: dict[str, float], jobs: int, requests: int) -> list[str]:
+    """Write what one RQ job costs in Redis commands and what one Redis serves."""
+    per_job = figures["commands_per_job_enqueue"] + figures["commands_per_job_worker"]
+    needed = TARGET_TASKS_PER_MINUTE / 60 * per_job
+    served = [value for name, value in figures.items() if name.endswith("_per_second")]
+    lines = [
+        "| what | figure |",
+        "|---|---|",
+        f"| Redis commands per RQ job, counted with `INFO` over {jobs:,} jobs "
+        f"| {per_job:.0f}: {figures['commands_per_job_enqueue']:.0f} to enqueue, "
+        f"{figures['commands_per_job_worker']:.0f} in a `SimpleWorker` |",
+        f"| commands a second for {TARGET_TASKS_PER_MINUTE:,} tasks a minute | {needed:,.0f} |",
+    ]
+    for name, value in figures.items():
+        if name.endswith("_per_second"):
+            command = name.removesuffix("_per_second").upper()
+            lines.append(
+                f"| `{command}` a second, one Redis, `redis-benchmark` with "
+                f"{BENCHMARK_CLIENTS} clients, {requests:,} requests | {value:,.0f} |"
+            )
+    lines.append(f"| one Redis against the commands needed | {min(served) / needed:.1f} times |")
+    return lines
+
+
+def markdown(
+    *,
+    heading: str,
+    results: dict[str, list[Round]],
+    failovers: int,
+    timings: SentinelTimings,
+    figures: dict[str, float],
+    jobs: int,
+    requests: int,
+    command: str,
+) -> str:
+    """Return the page's figure file: when it was taken, the failovers, the capacity."""
+    return "\n".join(
+        [
+            heading,
+            "",
+            *failover_table(results),
+            "",
+            f"Failovers per row: {failovers}. Sentinel's test timings "
+            f"(`down-after-milliseconds {timings.down_after_ms}`, "
+            f"`failover-timeout {timings.failover_timeout_ms}`), one replica. "
+            "Failover: from the fault to the first write the new master accepts.",
+            "",
+            *capacity_table(figures, jobs, requests),
+            "",
+            f"Written by `{command}`.",
+            "",
+        ]
+    )
+
+
 def main() -> None:
     """Run the scenarios and print the figures."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -287,29 +389,61 @@ def main() -> None:
     parser.add_argument(
         "--capacity", action="store_true", help="commands per RQ job, commands per second"
     )
+    parser.add_argument("--jobs", type=int, default=1000, help="RQ jobs counted (capacity)")
+    parser.add_argument(
+        "--requests", type=int, default=200_000, help="redis-benchmark requests per command"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, help="run the failovers and the capacity, write the tables here"
+    )
+    parser.add_argument(
+        "--quiet-timeout", type=float, default=300, help="seconds to wait for a quiet machine"
+    )
     args = parser.parse_args()
+    quiet = wait_until_quiet(timeout_s=args.quiet_timeout)
+    load_before = load_average()
     if args.capacity:
-        for name, value in capacity().items():
+        for name, value in capacity(args.jobs, args.requests).items():
             print(f"{name}: {value:,.1f}")
         return
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
     report: dict[str, object] = {"machine": machine, "failovers_per_scenario": args.failovers}
-    results: dict[str, object] = {}
+    results: dict[str, list[Round]] = {}
     print(machine)
     settings.configure(REDIS_URL="redis://unused")
     django.setup()
     names = [name.strip() for name in args.scenarios.split(",")]
+    timings = SentinelTimings()
     for min_replicas in sorted({SCENARIOS[name][3] for name in names}):
         with start_redis_ha(min_replicas_to_write=min_replicas) as ha:
             settings.REDIS_SENTINELS = [f"{host}:{port}" for host, port in ha.sentinels]
             settings.REDIS_SENTINEL_MASTER = ha.master_name
+            timings = ha.timings
             report["sentinel_timings"] = asdict(ha.timings)
             print(f"Sentinel timings (test values): {asdict(ha.timings)}", flush=True)
             for name in names:
                 if SCENARIOS[name][3] == min_replicas:
-                    results[name] = [asdict(r) for r in run_scenario(ha, name, args.failovers)]
-    report["scenarios"] = results
+                    results[name] = run_scenario(ha, name, args.failovers)
+    report["scenarios"] = {name: [asdict(r) for r in rounds] for name, rounds in results.items()}
+    if args.markdown:
+        figures = capacity(args.jobs, args.requests)
+        report["capacity"] = figures
+        for name, value in figures.items():
+            print(f"{name}: {value:,.1f}")
+        ordered = {name: results[name] for name in SCENARIOS if name in results}
+        args.markdown.write_text(
+            markdown(
+                heading=taken_on(load_before=load_before, quiet=quiet),
+                results=ordered,
+                failovers=args.failovers,
+                timings=timings,
+                figures=figures,
+                jobs=args.jobs,
+                requests=args.requests,
+                command=" ".join(["python benchmarks/redis_failover.py", *sys.argv[1:]]),
+            )
+        )
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2)

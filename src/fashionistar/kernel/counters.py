@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fashionistar.kernel.redis_client import aredis_client
+from fashionistar.kernel.redis_client import shared_aredis_client
 
 
 async def aincrement(key: str, *, ttl_s: int) -> int:
     """Add one to a counter and (re)set its expiry, in one ``MULTI``, without blocking the loop.
+
+    The command goes over a pooled connection of the event loop's shared client: a request
+    opens no connection of its own.
 
     Args:
         key: The counter's key.
@@ -18,12 +21,8 @@ async def aincrement(key: str, *, ttl_s: int) -> int:
     Raises:
         RedisError: Redis did not answer (the caller decides what that means).
     """
-    client = aredis_client()
-    try:
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, ttl_s)
-            count, _ = await pipe.execute()
-    finally:
-        await client.aclose()
+    async with shared_aredis_client().pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, ttl_s)
+        count, _ = await pipe.execute()
     return int(count)

@@ -6,6 +6,9 @@ follows a failover: connections to the old master fail, the next one goes to the
 Without them, it connects to ``settings.REDIS_URL``. Both kinds get the same short timeouts, so
 a dead server costs a caller about a second, not a hung request.
 
+Code on the request path of an async view (the throttle, counters) takes the event loop's shared
+client, :func:`shared_aredis_client`: one connection pool per loop, reused by every request.
+
 Also here: :class:`RedisCache`, Django's ``RedisCache`` with its connections made by
 :func:`redis_client`, because Django's own backend supports neither Sentinel nor Cluster.
 """
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -29,6 +34,8 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+logger = logging.getLogger(__name__)
+
 SOCKET_CONNECT_TIMEOUT_S = 0.5
 """Connecting to a Redis server (or a Sentinel) gives up after this long."""
 SOCKET_TIMEOUT_S = 1.0
@@ -36,9 +43,20 @@ SOCKET_TIMEOUT_S = 1.0
 SENTINEL_SOCKET_TIMEOUT_S = 0.5
 """A question to one Sentinel waits this long before the client asks the next Sentinel."""
 
-_ASYNC_SENTINELS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[tuple[str, int], ...], redis.asyncio.sentinel.Sentinel]
-] = weakref.WeakKeyDictionary()
+_Sentinels = tuple[tuple[str, int], ...]
+
+
+@dataclass
+class _LoopClients:
+    """What one event loop keeps: its Sentinels and its shared clients, closed with the loop."""
+
+    sentinels: dict[_Sentinels, redis.asyncio.sentinel.Sentinel] = field(default_factory=dict)
+    shared: dict[tuple[str, _Sentinels, str], redis.asyncio.Redis] = field(default_factory=dict)
+
+
+_PER_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def parse_sentinels(items: list[str] | list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
@@ -147,15 +165,13 @@ def redis_client(
 
 
 # --8<-- [start:aredis_client]
-def _async_sentinel(
-    addresses: tuple[tuple[str, int], ...],
-) -> redis.asyncio.sentinel.Sentinel:
+def _async_sentinel(addresses: _Sentinels) -> redis.asyncio.sentinel.Sentinel:
     # Async connections belong to the event loop that opened them: one Sentinel per loop.
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return _new_async_sentinel(addresses)
-    per_loop = _ASYNC_SENTINELS.setdefault(loop, {})
+    per_loop = _loop_clients(loop).sentinels
     if addresses not in per_loop:
         per_loop[addresses] = _new_async_sentinel(addresses)
     return per_loop[addresses]
@@ -192,6 +208,69 @@ def aredis_client(
 
 
 # --8<-- [end:aredis_client]
+
+
+# --8<-- [start:shared_aredis_client]
+def shared_aredis_client() -> redis.asyncio.Redis:
+    """Return the running event loop's shared asyncio client: one connection pool per loop.
+
+    For short commands on the request path (the throttle, counters): the first call in a loop
+    makes the client, every later one reuses it and its idle connections, so a request opens no
+    connection of its own. Do not close it: it closes with its loop (``asyncio.run()`` and
+    ``async_to_sync`` close theirs; a server's loop lives as long as its process). A client is
+    never handed to another loop, since async connections belong to the loop that opened them.
+
+    Returns:
+        The client (``bytes`` replies, :data:`SOCKET_TIMEOUT_S`), of the master that
+        ``REDIS_URL`` or the Sentinels name when the loop first asked.
+
+    Raises:
+        RuntimeError: No event loop is running.
+    """
+    loop = asyncio.get_running_loop()
+    addresses, master_name = sentinel_settings()
+    key = (settings.REDIS_URL, addresses, master_name)
+    shared = _loop_clients(loop).shared
+    if key not in shared:
+        shared[key] = aredis_client()
+    return shared[key]
+
+
+def _loop_clients(loop: asyncio.AbstractEventLoop) -> _LoopClients:
+    clients = _PER_LOOP.get(loop)
+    if clients is None:
+        clients = _PER_LOOP[loop] = _LoopClients()
+        _close_clients_with(loop)
+    return clients
+
+
+def _close_clients_with(loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio has no hook for a closing loop: wrap its close(), as channels_redis does, so the
+    # loop's clients close their connections while the loop can still run them.
+    close = loop.close
+
+    def close_clients_then_loop() -> None:
+        loop.close = close  # type: ignore[method-assign]
+        kept = _PER_LOOP.pop(loop, _LoopClients())
+        clients = [*kept.shared.values()]
+        clients += [client for sentinel in kept.sentinels.values() for client in sentinel.sentinels]
+        try:
+            if clients and not loop.is_running():
+                loop.run_until_complete(_aclose_all(clients))
+        finally:
+            close()
+
+    loop.close = close_clients_then_loop  # type: ignore[method-assign]
+
+
+async def _aclose_all(clients: list[redis.asyncio.Redis]) -> None:
+    results = await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            logger.warning("A Redis client did not close cleanly", exc_info=result)
+
+
+# --8<-- [end:shared_aredis_client]
 
 
 class SentinelAwareCacheClient(RedisCacheClient):

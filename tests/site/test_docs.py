@@ -19,9 +19,12 @@ from fashionistar_dev.testing.docs import docs_sybil, fence_problems
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
+EXERCISE_PAGES = sorted((ROOT / "examples").rglob("*.md"))
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "page", PAGES + EXERCISE_PAGES, ids=lambda page: str(page.relative_to(ROOT))
+)
 def test_every_python_fence_runs_or_gives_a_reason(page: Path) -> None:
     assert [str(problem) for problem in fence_problems(page)] == []
 
@@ -79,6 +82,46 @@ def test_top_level_await_runs_in_the_page_namespace(tmp_path: Path) -> None:
     )
     for example in docs_sybil(docs_dir=tmp_path).parse(page).examples():
         example.evaluate()
+
+
+HIDDEN_PYTHON = {
+    "untagged fence": "```\nfrom fashionistar.orders.models import Order\n```\n",
+    "text fence, a session": "```text\n>>> Order.objects.count()\n0\n```\n",
+    "console fence, python -c": (
+        '```console\n$ uv run python -c "import django; print(django.VERSION)"\n```\n'
+    ),
+    "bash fence, manage.py shell -c": (
+        "```bash\npython manage.py shell -c 'from x import t; t.enqueue()'\n```\n"
+    ),
+    "shell fence, heredoc": "```shell\npython - <<'EOF'\nprint(1)\nEOF\n```\n",
+    "indented code": "    async def handler():\n        await thing()\n",
+    "awaiting fence": "```text\nawait Order.objects.acount()\n```\n",
+}
+NOT_PYTHON = {
+    "commands": "```bash\nmake test\nuv run pytest -x -k 'gather or pool'  # one page\n```\n",
+    "a repr in output": (
+        "```python\nprint({'status': 'paid'})\n```\n\n"
+        "```text title=\"Output\"\n{'status': 'paid'}\n```\n"
+    ),
+    "a bare name": "```\npytest\n```\n",
+    "yaml": "```yaml\nimport: x\n```\n",
+    "python -c of something else": "```bash\nls -c x\n```\n",
+    "a tab's Python fence": '=== "Sync"\n\n    ```python\n    import os\n    ```\n',
+    "an admonition's prose": '!!! note "A title"\n    from the docs, import what you need\n',
+}
+
+
+@pytest.mark.parametrize("body", HIDDEN_PYTHON.values(), ids=HIDDEN_PYTHON.keys())
+def test_guard_finds_python_outside_python_fences(tmp_path: Path, body: str) -> None:
+    problems = fence_problems(write_page(tmp_path, f"# x\n\n{body}"))
+    assert [(p.line, "that the docs tests do not run" in p.problem) for p in problems] == [
+        (3, True)
+    ]
+
+
+@pytest.mark.parametrize("body", NOT_PYTHON.values(), ids=NOT_PYTHON.keys())
+def test_guard_leaves_commands_output_and_containers_alone(tmp_path: Path, body: str) -> None:
+    assert fence_problems(write_page(tmp_path, f"# x\n\n{body}")) == []
 
 
 def evaluate_all(page: Path) -> None:

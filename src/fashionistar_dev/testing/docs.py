@@ -2,9 +2,11 @@
 
 Sybil's stock Markdown parser only collects fences whose info string is exactly ``python``: a
 fence such as ```` ```python title="x.py" ```` or ```` ```py ```` is silently dropped. This
-parser collects every Python-family fence, attributes or not, and runs it with top-level
-``await`` allowed. :func:`uncollected_python_fences` reads a page on its own and reports any
-Python fence that the parser did not collect, so nothing on a page can escape the tests.
+parser collects every Python-family fence, attributes or not, runs it with top-level ``await``
+allowed, and compares what it prints with the Output fence under it. :func:`fence_problems`
+reads a page on its own (with markdown-it) and reports any Python the parser did not collect:
+a Python fence it dropped, or Python in an untagged, ``text`` or shell fence, after
+``python -c``, or in an indented code block. So nothing on a page can escape the tests.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import doctest
 import inspect
 import io
 import re
+import shlex
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from markdown_it import MarkdownIt
 from sybil import Document, Example, Lexeme, Region, Sybil
 from sybil.evaluators.doctest import DocTestEvaluator
 from sybil.evaluators.python import pad
@@ -44,6 +48,29 @@ OUTPUT_INFO = r'[ \t]*text[ \t]+title="Output"[ \t]*'
 """The info string of an Output fence: what the Python block right above it prints."""
 OUTPUT_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 OUTPUT_CHECKER = doctest.OutputChecker()
+
+CONTAINER = re.compile(r"^(?P<indent>[ \t]*)(?:!!!|\?\?\?\+?|===\+?)(?:[ \t]+(?P<title>.*))?$")
+"""The first line of a pymdownx admonition, collapsible block or content tab."""
+
+NOT_PYTHON = frozenset(
+    {"mermaid", "yaml", "yml", "toml", "json", "sql", "ini", "promql", "dockerfile", "output"}
+)
+"""Fence languages the guard does not read for Python (``output``: an Output fence)."""
+
+PYTHON_NODES = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Await,
+    ast.AsyncFor,
+    ast.AsyncWith,
+)
+"""Statements only Python has: a fence body that parses and holds one of them is Python."""
+
+PYTHON_COMMAND = re.compile(r"(?:^|/)python[\d.]*$")
+HEREDOC = re.compile(r"\bpython[\d.]*\s+(?:-\s+)?<<-?\s*(?P<quote>['\"]?)(?P<end>\w+)(?P=quote)")
 
 SKIP_DIRECTIVE = re.compile(r"<!--+\s*skip:\s*(?P<arguments>[^\n]*?)\s*--+>")
 SKIP_WITH_REASON = re.compile(r'^(?:next|start)\s+"[^"]{8,}"$|^end$')
@@ -250,6 +277,171 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+@dataclass(frozen=True)
+class MarkdownBlock:
+    """A leaf block of a page, as markdown-it reads it, with its lines in the page.
+
+    ``kind`` is markdown-it's token type: ``inline`` (the text of a paragraph, heading or table
+    row), ``fence``, ``code_block`` (indented code) or ``html_block``.
+    """
+
+    kind: str
+    language: str
+    info: str
+    first: int
+    last: int
+    content: str
+
+
+def without_containers(text: str) -> str:
+    """Turn pymdownx admonitions, collapsible blocks and tabs into plain Markdown, line for line.
+
+    Their bodies are indented by four spaces, which plain Markdown reads as indented code. The
+    first line becomes a heading (its title stays on its line) and each body line loses four
+    spaces per block it is in, so line numbers stay those of the page.
+
+    Args:
+        text: A page's Markdown.
+
+    Returns:
+        The same number of lines, in plain Markdown.
+    """
+    lines: list[str] = []
+    open_indents: list[int] = []
+    for line in text.splitlines():
+        if not line.strip():
+            lines.append("")
+            continue
+        indent = len(line) - len(line.lstrip())
+        while open_indents and indent < open_indents[-1] + 4:
+            open_indents.pop()
+        body = line[4 * len(open_indents) :]
+        if container := CONTAINER.match(body):
+            open_indents.append(indent)
+            body = f"{container['indent']}###### {container['title'] or ''}"
+        lines.append(body)
+    return "\n".join(lines) + "\n"
+
+
+def markdown_blocks(text: str) -> list[MarkdownBlock]:
+    """Read a page's leaf blocks with markdown-it (CommonMark and tables), in page order.
+
+    Args:
+        text: A page's Markdown.
+
+    Returns:
+        The blocks; ``first`` and ``last`` are 1-based line numbers in ``text``.
+    """
+    parser = MarkdownIt("commonmark").enable("table")
+    blocks = []
+    for token in parser.parse(without_containers(text)):
+        if token.type in {"inline", "fence", "code_block", "html_block"} and token.map:
+            info = token.info.strip()
+            language = re.sub(r"^\{?\.?", "", info).split(" ", 1)[0].split("}", 1)[0].lower()
+            if re.fullmatch(OUTPUT_INFO, info):
+                language = "output"
+            blocks.append(
+                MarkdownBlock(
+                    kind=token.type,
+                    language=language,
+                    info=info,
+                    first=token.map[0] + 1,
+                    last=token.map[1],
+                    content=token.content,
+                )
+            )
+    return blocks
+
+
+def parses_as_python(code: str) -> ast.Module | None:
+    """Parse code as a page block is parsed (``await`` at top level is fine).
+
+    Args:
+        code: The code.
+
+    Returns:
+        Its syntax tree, or ``None`` when it is not Python.
+    """
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def looks_like_python(code: str) -> bool:
+    """Tell whether a block is Python a reader would run, not a shell command or output.
+
+    Args:
+        code: A block's text.
+
+    Returns:
+        ``True`` for a ``>>>`` session, or code that parses and holds a statement only Python
+        has (an import, a definition, ``await``, a ``print()`` call).
+    """
+    if any(line.lstrip().startswith(">>>") for line in code.splitlines()):
+        return True
+    tree = parses_as_python(code)
+    return tree is not None and any(
+        isinstance(node, PYTHON_NODES)
+        or (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print")
+        for node in ast.walk(tree)
+    )
+
+
+def python_in_commands(commands: str) -> list[str]:
+    """Find the Python that shell commands hand to ``python -c``, ``shell -c`` or a heredoc.
+
+    Args:
+        commands: A shell block's text.
+
+    Returns:
+        The pieces of Python found.
+    """
+    found = [m.group(0) for m in HEREDOC.finditer(commands)]
+    try:
+        words = shlex.split(commands, comments=True)
+    except ValueError:  # an unbalanced quote: read the lines that split
+        words = [word for line in commands.splitlines() for word in _words(line)]
+    found += [
+        words[at + 1]
+        for at in range(1, len(words) - 1)
+        if words[at] == "-c"
+        and (PYTHON_COMMAND.search(words[at - 1]) or words[at - 1] == "shell")
+        and parses_as_python(words[at + 1]) is not None
+    ]
+    return found
+
+
+def _words(line: str) -> list[str]:
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError:
+        return []
+
+
+def hidden_python(block: MarkdownBlock) -> str | None:
+    """Say how a block that is not a Python fence holds Python, if it does.
+
+    Args:
+        block: A fence, indented code block or other leaf block.
+
+    Returns:
+        What was found, or ``None``.
+    """
+    if block.kind == "code_block" and looks_like_python(block.content):
+        return "Python in an indented code block"
+    if block.kind != "fence" or block.language in NOT_PYTHON:
+        return None
+    if re.fullmatch(r"py\w*|python\w*|pycon", block.language):
+        return None
+    shown = f"a ```{block.info}``` fence" if block.info else "an untagged fence"
+    if looks_like_python(block.content):
+        return f"Python in {shown}"
+    if python_in_commands(block.content):
+        return f"Python handed to python -c, shell -c or a heredoc in {shown}"
+    return None
+
+
 def fence_problems(path: Path) -> list[FenceProblem]:
     """Check one page: each Python fence is collected, each skip gives a reason.
 
@@ -288,5 +480,16 @@ def fence_problems(path: Path) -> list[FenceProblem]:
             "Output block with no Python block right above it (a >>> session shows its own)",
         )
         for output in parser.output_blocks(document)[1]
+    ]
+    lines = text.splitlines()
+    problems += [
+        FenceProblem(
+            path,
+            block.first,
+            lines[block.first - 1],
+            f"{found} that the docs tests do not run (make it a python fence)",
+        )
+        for block in markdown_blocks(text)
+        if (found := hidden_python(block))
     ]
     return problems

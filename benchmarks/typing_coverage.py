@@ -9,9 +9,12 @@ Prints, for ``src/fashionistar`` (migrations left out):
   and of public ones;
 - the share of functions with a docstring, of all functions and of public ones (pydocstyle's
   "public": not starting with ``_``, not nested in a function, in a public class);
-- the ``# type: ignore`` comments, each of which hides something from mypy.
+- the ``# type: ignore`` comments, each of which hides something from mypy, by error code.
 
-Usage: ``uv run python benchmarks/typing_coverage.py [--json out.json]``
+A static count of today's code: it needs no stack and no quiet machine.
+
+Usage: ``uv run python benchmarks/typing_coverage.py [--json out.json] [--markdown PATH]``;
+Principle 7 includes ``--markdown docs/assets/typing.md.txt``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import os
 import re
 import subprocess
 import sys
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +40,17 @@ PLACEHOLDERS = {
     "DATABASE_URL": "postgres://typing@localhost/typing",
     "REDIS_URL": "redis://localhost",
 }
+TYPE_IGNORE = re.compile(r"#\s*type:\s*ignore(?:\[(?P<codes>[^\]]*)\])?")
+SILENCES = {
+    "no-untyped-call": "a call into a library function that has no annotations",
+    "attr-defined": "an attribute read or set on an object whose class does not declare it",
+    "misc": "mypy's catch-all code (an `await` or a `super()` call it cannot follow)",
+    "type-arg": "a generic class used without its type arguments",
+    "type-var": "a value mypy will not accept for a type variable",
+    "method-assign": "a method replaced on an object",
+    "": "every error on the line (no code given)",
+}
+"""What a ``# type: ignore[code]`` tells mypy to overlook, for the codes seen in ``src/``."""
 
 
 @dataclass
@@ -110,6 +126,23 @@ def scan(path: Path, counts: Functions) -> None:
     visit(tree, in_class=False, public_scope=True)
 
 
+def type_ignores(path: Path) -> dict[str, list[int]]:
+    """Find the ``# type: ignore`` comments of one file.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The lines of the comments, by mypy error code (``""`` for a comment without one).
+    """
+    found: dict[str, list[int]] = defaultdict(list)
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for match in TYPE_IGNORE.finditer(line):
+            for code in (match["codes"] or "").split(","):
+                found[code.strip()].append(number)
+    return found
+
+
 def mypy_strict_errors() -> list[str]:
     """Run ``mypy --strict src``.
 
@@ -153,6 +186,63 @@ def share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "n/a"
 
 
+def markdown(
+    *,
+    figures: dict[str, object],
+    counts: Functions,
+    ignores: dict[str, dict[str, list[int]]],
+) -> str:
+    """Write the figures as the Markdown that Principle 7 includes.
+
+    Args:
+        figures: What :func:`main` prints.
+        counts: The function counts.
+        ignores: ``# type: ignore`` lines by error code, then by file.
+
+    Returns:
+        A first line saying when it was counted, then the tables.
+    """
+    today = datetime.now(UTC).date().isoformat()
+    rows = [
+        ("`mypy --strict src`: errors", figures["mypy_strict_errors"]),
+        ("ruff's docstring rules (`D`, Google convention): violations",
+         figures["ruff_docstring_violations"]),
+        ("functions fully annotated", figures["fully_annotated"]),
+        ("public functions fully annotated", figures["public_fully_annotated"]),
+        ("public functions with a docstring", figures["public_with_docstring"]),
+        ("all functions with a docstring", figures["with_docstring"]),
+        ("`# type: ignore` comments", figures["type_ignore_comments"]),
+    ]  # fmt: skip
+    lines = [
+        f"Counted on {today}, on the code of that day: {figures['files']} files of "
+        "`src/fashionistar`, migrations left out "
+        "(`uv run python benchmarks/typing_coverage.py --markdown docs/assets/typing.md.txt`).",
+        "",
+        "| measure | count |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    if counts.public_undocumented:
+        names = ", ".join(f"`{where.removesuffix(' (no docstring)')}`"
+                          for where in counts.public_undocumented)  # fmt: skip
+        lines += [f"Public functions without a docstring: {names}.", ""]
+    lines += [
+        "| `# type: ignore[code]` | comments with it | what mypy is told to overlook | where |",
+        "|---|---|---|---|",
+    ]
+    by_size = sorted(ignores.items(), key=lambda item: (-sum(map(len, item[1].values())), item[0]))
+    for code, files in by_size:
+        where = "; ".join(
+            f"`{path}` {', '.join(map(str, numbers))}" for path, numbers in sorted(files.items())
+        )
+        meaning = SILENCES.get(code, "see mypy's list of error codes")
+        lines.append(
+            f"| `{code or '(none)'}` | {sum(map(len, files.values()))} | {meaning} | {where} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     """Measure and print.
 
@@ -161,16 +251,22 @@ def main() -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--markdown", type=Path, help="also write them as the Markdown Principle 7 includes"
+    )
     args = parser.parse_args()
     files = sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
     counts = Functions()
-    ignores = 0
+    ignores: dict[str, dict[str, list[int]]] = defaultdict(dict)
+    comments = 0
     for path in files:
         scan(path, counts)
-        ignores += len(re.findall(r"#\s*type:\s*ignore", path.read_text()))
+        comments += len(TYPE_IGNORE.findall(path.read_text()))
+        for code, numbers in type_ignores(path).items():
+            ignores[code][str(path.relative_to(PACKAGE))] = numbers
     mypy_errors = mypy_strict_errors()
     ruff_d = ruff_docstring_violations()
-    figures = {
+    figures: dict[str, object] = {
         "files": len(files),
         "mypy_strict_errors": len(mypy_errors),
         "ruff_docstring_violations": len(ruff_d),
@@ -179,7 +275,7 @@ def main() -> int:
         "public_fully_annotated": share(counts.public_annotated, counts.public),
         "with_docstring": share(counts.documented, counts.total),
         "public_with_docstring": share(counts.public_documented, counts.public),
-        "type_ignore_comments": ignores,
+        "type_ignore_comments": comments,
     }
     for name, value in figures.items():
         print(f"{name:28} {value}")
@@ -187,6 +283,8 @@ def main() -> int:
         print(f"  {line}")
     if args.json:
         args.json.write_text(json.dumps({**figures, **asdict(counts)}, indent=2))
+    if args.markdown:
+        args.markdown.write_text(markdown(figures=figures, counts=counts, ignores=ignores))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -109,8 +110,14 @@ def stock_release(*, order_id: int) -> int:
     return sum(r.quantity for r in reservations)
 
 
+# --8<-- [start:stock_set]
 def stock_set(*, variant_id: int, quantity: int) -> Stock:
-    """Set the units on hand of a variant (restocking, demo data).
+    """Set the units on hand of a variant (restocking, demo data), under the stock lock.
+
+    A variant without a stock row gets one first, with ``INSERT ... ON CONFLICT DO NOTHING``
+    (two first restocks of a variant do not collide); then the row is locked through
+    :func:`stock_lock`, like every other stock change, and written. Runs in the caller's
+    transaction, or in one of its own.
 
     Args:
         variant_id: The variant.
@@ -124,7 +131,12 @@ def stock_set(*, variant_id: int, quantity: int) -> Stock:
     """
     if quantity < 0:
         raise ApplicationError("Stock cannot be negative.", extra={"quantity": quantity})
-    stock, _ = Stock.objects.update_or_create(
-        variant_id=variant_id, defaults={"quantity": quantity}
-    )
+    with transaction.atomic(savepoint=False):
+        Stock.objects.bulk_create([Stock(variant_id=variant_id)], ignore_conflicts=True)
+        stock = stock_lock(variant_ids=[variant_id])[variant_id]
+        Stock.objects.filter(pk=stock.pk).update(quantity=quantity)
+    stock.quantity = quantity
     return stock
+
+
+# --8<-- [end:stock_set]

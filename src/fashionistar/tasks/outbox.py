@@ -8,6 +8,13 @@ whose job is missing (the push failed, or a failover lost it) or queued in no qu
 :func:`popped_and_dropped`) is pushed again; a job that finished or failed for good settles its
 entry; a job still queued, scheduled or running is left alone. A Redis error on one entry is
 logged, and the sweep goes on with the next.
+
+What that guarantees, and what not: every committed task runs at least once. The sweep pushes
+the entries it finds oldest first, but a lost entry is pushed again after the entries that were
+never lost, newer ones of the same transaction included, and those may have run already (the
+queues are served in parallel, and a retry runs later too). Tasks have no order, then: each one
+is idempotent and reads the state it acts on when it runs (the payment deadline cancels an order
+only if it is still unpaid; the confirmation claims its order once).
 """
 
 from __future__ import annotations
@@ -66,13 +73,13 @@ def outbox_claim(*, now: datetime, older_than_s: float, limit: int) -> list[Outb
             OutboxEntry.objects.select_for_update(skip_locked=True)
             .filter(failed_at__isnull=True, created_at__lt=now - timedelta(seconds=older_than_s))
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .order_by("created_at")
+            .order_by("created_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
         OutboxEntry.objects.filter(pk__in=claimed).update(
             claimed_until=now + timedelta(seconds=older_than_s)
         )
-    return list(OutboxEntry.objects.filter(pk__in=claimed).order_by("created_at"))
+    return list(OutboxEntry.objects.filter(pk__in=claimed).order_by("created_at", "pk"))
 
 
 # --8<-- [start:outbox_sweep]

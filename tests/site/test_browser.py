@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from pathlib import Path
 
@@ -120,3 +122,93 @@ def test_a_console_error_is_caught(browser: Browser, site_url: str) -> None:
     assert any("logged" in error for error in errors)
     browser.open(site_url + "no-such-page/")
     assert any("404" in error for error in site_errors(browser))
+
+
+SCREENS = {"phone": (390, 844), "laptop": (1366, 800)}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "site"
+
+# What sticks out of the screen: an element of the content whose box ends past the window's
+# right edge, unless it sits inside something that scrolls sideways (code, tables, tab labels).
+# (The header's search field is Material's own and is left out.)
+OVERFLOW = """(() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const problems = [];
+  for (const el of document.querySelectorAll(".md-content *")) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.right <= width + 1) continue;
+    let scroller = el.parentElement;
+    while (scroller && scroller !== document.body && !scrolls(scroller)) {
+      scroller = scroller.parentElement;
+    }
+    if (scroller && scroller !== document.body) continue;
+    problems.push(`${el.tagName.toLowerCase()}.${el.className}: ${el.textContent.slice(0, 60)}`);
+  }
+  const article = document.querySelector("article");
+  if (!article || article.innerText.trim().length < 40) problems.push("blank page");
+  return problems.slice(0, 5);
+})()"""
+
+
+def site_pages(built_site: Path) -> list[str]:
+    """Every page of the built site, as a path under the site's root."""
+    pages = [
+        page.parent.relative_to(built_site).as_posix() for page in built_site.rglob("index.html")
+    ]
+    return sorted(f"{page}/" if page != "." else "" for page in pages)
+
+
+def test_every_page_fits_a_phone_and_a_laptop_in_both_colour_schemes(
+    browser: Browser, site_url: str, built_site: Path
+) -> None:
+    problems = {}
+    for page in site_pages(built_site):
+        browser.open(site_url + page)
+        for name, (width, height) in SCREENS.items():
+            for dark in (False, True):
+                browser.set_viewport(width, height, dark=dark)
+                if found := browser.evaluate(OVERFLOW):
+                    problems[f"{page or 'home'} at {name} width"] = found
+                shot = f"{(page or 'home').strip('/').replace('/', '-')}-{name}-"
+                browser.screenshot(SCREENSHOTS / f"{shot}{'dark' if dark else 'light'}.png")
+    browser.set_viewport(1280, 900)
+    assert not problems, "\n".join(f"{where}: {found}" for where, found in problems.items())
+
+
+MERMAID_SOURCE = re.compile(r'<pre class="mermaid"><code>(.*?)</code></pre>', re.DOTALL)
+
+
+def test_every_diagram_parses_and_is_drawn(
+    browser: Browser, site_url: str, built_site: Path
+) -> None:
+    diagrams = {
+        page: [
+            html.unescape(source)
+            for source in MERMAID_SOURCE.findall((built_site / page / "index.html").read_text())
+        ]
+        for page in site_pages(built_site)
+    }
+    diagrams = {page: sources for page, sources in diagrams.items() if sources}
+    assert len(diagrams) >= 6, sorted(diagrams)
+    for page, sources in diagrams.items():
+        browser.open(site_url + page)
+        for source in sources:
+            parsed = browser.evaluate(
+                f"mermaid.parse({json.dumps(source)}).then(() => 'ok', (error) => String(error))"
+            )
+            assert parsed == "ok", f"{page}: {parsed}"
+        heights = browser.evaluate(
+            f"""(async () => {{
+              for (let i = 0; i < 200; i++) {{
+                const drawn = [...document.querySelectorAll("article div.mermaid")]
+                  .map((d) => d.getBoundingClientRect().height);
+                if (drawn.length === {len(sources)} && drawn.every((h) => h > 40)) return drawn;
+                await new Promise((resolve) => setTimeout(resolve, 50));
+              }}
+              return [...document.querySelectorAll("article div.mermaid")]
+                .map((d) => d.getBoundingClientRect().height);
+            }})()"""
+        )
+        assert len(heights) == len(sources), f"{page}: {heights}"
+        assert min(heights) > 40, f"{page}: {heights}"
+        assert site_errors(browser) == [], page

@@ -11,7 +11,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) src/fashionistar
 RUN := $(UV) run --frozen
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: uv setup serve test lint docs bench
+.PHONY: uv setup serve test lint docs page bench
 
 # Which uv the other targets run (and, on a fresh machine, installs it).
 uv:
@@ -36,6 +36,12 @@ lint: setup
 docs: setup
 	$(RUN) pytest -n auto --maxprocesses 4 --dist loadfile -q docs tests/site/test_docs.py \
 		tests/site/test_links.py
+
+# One page's blocks in order against a throwaway stack, each shown with what it printed, up to
+# the first failure: make page PAGE=docs/principles/03-asyncio-gather.md
+page: setup
+	$(if $(PAGE),,$(error name the page: make page PAGE=docs/principles/03-asyncio-gather.md))
+	@$(RUN) python -m fashionistar_dev.docs_run $(PAGE)
 
 # Tests run in parallel processes, each on a stack of its own; the strict docs build is a test.
 test: setup lint

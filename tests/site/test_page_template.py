@@ -1,8 +1,10 @@
 """The fifteen principle and recommendation pages follow one template.
 
 Each has the same second-level sections, in the same order (page-specific topics are third-level
-sections inside them), and its "Checklist items covered" table lists exactly the seed lines
-that the checklist map attributes to the page, so the two cannot drift apart.
+sections inside them). "In short" comes first, in three to eight lines; "Try it" gives the
+command that runs the page's blocks one by one (``make page PAGE=docs/...``). The "Checklist
+items covered" table lists exactly the seed lines that the checklist map attributes to the page,
+so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.site.support import HEADING, MAP, MAP_ROW, section_title
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = sorted([*DOCS.glob("principles/*.md"), *DOCS.glob("recommendations/*.md")])
 SECTIONS = [
+    "In short",
     "Why",
     "The pattern",
     "The real code",
@@ -32,22 +35,26 @@ PAGE_ROW = re.compile(
 Row = tuple[str, str, str]
 
 
-def second_level_sections(text: str) -> list[str]:
-    """Return the ``##`` headings of a page, outside code fences.
+def second_level_sections(text: str) -> dict[str, list[str]]:
+    """Split a page at its ``##`` headings (outside code fences).
 
     Args:
         text: The page's Markdown.
 
     Returns:
-        The heading texts, in order.
+        Each heading's text, in order, with the lines under it.
     """
-    headings, fenced = [], False
+    sections: dict[str, list[str]] = {}
+    lines: list[str] = []
+    fenced = False
     for line in text.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        elif not fenced and line.startswith("## "):
-            headings.append(line[3:].strip())
-    return headings
+        if not fenced and line.startswith("## "):
+            lines = sections.setdefault(line[3:].strip(), [])
+        else:
+            lines.append(line)
+    return sections
 
 
 def rows_the_map_gives(page: Path) -> list[Row]:
@@ -93,7 +100,21 @@ def test_there_are_fifteen_pages() -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
 def test_the_page_has_the_template_sections_in_order(page: Path) -> None:
-    assert second_level_sections(page.read_text()) == SECTIONS
+    assert list(second_level_sections(page.read_text())) == SECTIONS
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
+def test_the_page_says_it_in_short_first(page: Path) -> None:
+    in_short = second_level_sections(page.read_text()).get("In short", [])
+    text_lines = [line for line in in_short if line.strip()]
+    assert 3 <= len(text_lines) <= 8, f"'In short' has {len(text_lines)} lines of text"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)
+def test_try_it_says_how_to_run_the_page(page: Path) -> None:
+    try_it = "\n".join(second_level_sections(page.read_text()).get("Try it", []))
+    command = f"make page PAGE={page.relative_to(DOCS.parent).as_posix()}"
+    assert re.search(rf"{re.escape(command)}(?![\w./-])", try_it), f"'Try it' names {command}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.stem)

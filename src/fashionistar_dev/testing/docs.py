@@ -70,7 +70,7 @@ PYTHON_NODES = (
 """Statements only Python has: a fence body that parses and holds one of them is Python."""
 
 PYTHON_COMMAND = re.compile(r"(?:^|/)python[\d.]*$")
-HEREDOC = re.compile(r"\bpython[\d.]*\s+(?:-\s+)?<<-?\s*(?P<quote>['\"]?)(?P<end>\w+)(?P=quote)")
+HEREDOC = re.compile(r"\bpython[\d.]*\s+(?:-\s+)?<<-?\s*(?P<quote>['\"]?)\w+(?P=quote)")
 
 SKIP_DIRECTIVE = re.compile(r"<!--+\s*skip:\s*(?P<arguments>[^\n]*?)\s*--+>")
 SKIP_WITH_REASON = re.compile(r'^(?:next|start)\s+"[^"]{8,}"$|^end$')
@@ -261,7 +261,7 @@ def docs_sybil(*, docs_dir: Path, fixtures: tuple[str, ...] = ()) -> Sybil:
 
 @dataclass(frozen=True)
 class FenceProblem:
-    """A Python fence or skip directive that breaks the rule "every block runs or says why not"."""
+    """A block or directive that breaks the rule "every block runs or says why not"."""
 
     path: Path
     line: int
@@ -443,7 +443,10 @@ def hidden_python(block: MarkdownBlock) -> str | None:
 
 
 def fence_problems(path: Path) -> list[FenceProblem]:
-    """Check one page: each Python fence is collected, each skip gives a reason.
+    """Check one page: all its Python runs or says why not, and each Output fence has its block.
+
+    Problems: a Python fence the parser does not collect, a skip without a reason, an Output
+    fence with no Python block right above it, Python in another fence or in indented code.
 
     Args:
         path: The Markdown page.

@@ -202,12 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 when the page passes, 1 when a block fails or the page cannot be run.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fashionistar_dev.docs_run", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("page", type=Path, help="a Markdown page, e.g. docs/index.md")
     page = parser.parse_args(argv).page
     if page.suffix != ".md" or not page.is_file():
         parser.error(f"{page} is not a Markdown page")
     root = project_root(page)
+    if not page.resolve().is_relative_to(root / "docs"):
+        parser.error(f"{page} is not under {root / 'docs'}, where the tests find pages")
     report = BlockReport(page, sys.stdout)
     code = pytest.main(
         [

@@ -11,7 +11,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) src/fashionistar
 RUN := $(UV) run --frozen
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: uv setup serve test lint docs page bench
+.PHONY: uv setup serve test lint docs page bench figures
 
 # Which uv the other targets run (and, on a fresh machine, installs it).
 uv:
@@ -52,3 +52,19 @@ test: setup lint
 # results, tables and plots go to docs/assets/benchmarks/. QUICK=1: a few seconds per scenario.
 bench: setup
 	$(RUN) python benchmarks/run_all.py $(if $(QUICK),--quick)
+
+# Every generated figure file of the site (docs/assets/, the backup page's table): bench, then
+# each other script. Each waits for a quiet machine first and begins its file with when, on what
+# machine and for how long it measured. faults.py and oversell_rounds.py exit 1 when they find an
+# anomaly, which their table shows: make goes on to the next script.
+figures: bench
+	$(RUN) python benchmarks/servers.py --markdown docs/assets/benchmarks/servers.md.txt
+	$(RUN) python benchmarks/profile_request.py --markdown docs/assets/benchmarks/profile.md.txt
+	$(RUN) python benchmarks/first_run.py --markdown docs/assets/first-run.md.txt
+	$(RUN) python benchmarks/task_recovery.py --markdown docs/assets/task-recovery.md.txt
+	$(RUN) python benchmarks/backup_restore.py \
+		--markdown docs/operations/backup-restore-figures.txt
+	$(RUN) python benchmarks/typing_coverage.py --markdown docs/assets/typing.md.txt
+	$(RUN) python benchmarks/redis_failover.py --markdown docs/assets/redis-failover.md.txt
+	-$(RUN) python benchmarks/faults.py --markdown docs/assets/faults.md.txt
+	-$(RUN) python benchmarks/oversell_rounds.py --markdown docs/assets/oversell-rounds.md.txt

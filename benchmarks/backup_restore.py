@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from common import machine, prepared_stack
+from common import Watch, machine, prepared_stack
 
 from fashionistar.ops.backup import database_fingerprint, db_backup, db_restore
 from fashionistar_dev.stack import running_stack
@@ -113,18 +113,21 @@ def measure(name: str, database_url: str, work_dir: Path) -> dict[str, Any]:
     return figures
 
 
-def markdown(results: list[dict[str, Any]], *, command: str, generated: str) -> str:
+def markdown(results: list[dict[str, Any]], *, command: str, generated: str, taken_on: str) -> str:
     """Format the figures as the table ``docs/operations/backup-and-restore.md`` includes.
 
     Args:
         results: What :func:`measure` returned, per dataset.
         command: The command line that produced them.
         generated: What the generated dataset holds.
+        taken_on: The first line (:meth:`common.Watch.taken_on`).
 
     Returns:
-        A Markdown table, what the datasets hold, and the command.
+        When and where, a Markdown table, what the datasets hold, and the command.
     """
     lines = [
+        taken_on,
+        "",
         "| dataset | rows | dump | backup | restore | ANALYZE | identical |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -134,11 +137,10 @@ def markdown(results: list[dict[str, Any]], *, command: str, generated: str) -> 
         f"| {'yes' if r['identical'] else 'NO'} |"
         for r in results
     ]
-    cores = machine()["cores"]
     lines += [
         "",
         f"demo: `fashionistar_dev.demo.demo_load`; generated: {generated}. "
-        f"Produced by `{command}` on a {cores}-core machine (`fsync=off`).",
+        f"Produced by `{command}` (`fsync=off`).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -152,6 +154,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--markdown", type=Path, help="also write them as a Markdown table")
     options = parser.parse_args()
+    watch = Watch()
     results = []
     with tempfile.TemporaryDirectory(prefix="backup-bench-") as work:
         with prepared_stack(demo_stock=25) as env:
@@ -172,7 +175,9 @@ def main() -> None:
             f"{options.orders:,} orders of two lines, {options.products:,} products of four "
             f"variants with their stock, {options.users:,} users"
         )
-        options.markdown.write_text(markdown(results, command=command, generated=generated))
+        options.markdown.write_text(
+            markdown(results, command=command, generated=generated, taken_on=watch.taken_on())
+        )
 
 
 if __name__ == "__main__":

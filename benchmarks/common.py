@@ -6,11 +6,16 @@
 - :func:`wrk`: one run of wrk (Debian's package, installed with ``apt-get`` when missing and
   root) with a Lua script that reports p50/p95/p99 as JSON, and the CPU time wrk itself used.
 - :class:`Progress`: one line per step, with the time since the start.
+- :class:`Watch`: whether the machine was quiet while a script measured, and the first line
+  of every file of figures (:func:`taken_on`).
+- :class:`Bench`: what the scenarios of ``run_all.py`` share; every load run is measured
+  ``rounds`` times beside bare Django under the same kind of server.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import re
@@ -23,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -111,6 +117,21 @@ def wait_until_quiet(*, timeout_s: float = 300) -> bool:
     return load_average()[0] <= QUIET_LOAD
 
 
+def spread(values: list[float], *, digits: int = 1, unit: str = "") -> str:
+    """Format repeated figures as their median and range.
+
+    Args:
+        values: The figures (not empty).
+        digits: Decimals.
+        unit: Written after the median (``" s"``), or nothing.
+
+    Returns:
+        ``median unit (min to max)``, thousands separated.
+    """
+    median, low, high = statistics.median(values), min(values), max(values)
+    return f"{median:,.{digits}f}{unit} ({low:,.{digits}f} to {high:,.{digits}f})"
+
+
 def seconds_spread(values: list[float]) -> str:
     """Format some durations as their median and range.
 
@@ -120,7 +141,7 @@ def seconds_spread(values: list[float]) -> str:
     Returns:
         ``median s (min to max)``.
     """
-    return f"{statistics.median(values):.1f} s ({min(values):.1f} to {max(values):.1f})"
+    return spread(values, unit=" s")
 
 
 def machine() -> dict[str, object]:
@@ -139,23 +160,138 @@ def machine() -> dict[str, object]:
     }
 
 
-def taken_on(*, load_before: list[float], quiet: bool) -> str:
+BUSY = "**Taken on a busy machine: these figures are not comparable.**"
+
+
+def taken_on(
+    *,
+    load_before: list[float],
+    quiet: bool,
+    other_cores: float | None = None,
+    elapsed_s: float | None = None,
+) -> str:
     """Say when and on what machine a generated figure file was taken, for its first line.
 
     Args:
         load_before: The load average read before measuring (:func:`load_average`).
-        quiet: Whether the machine was quiet then (:func:`wait_until_quiet`).
+        quiet: Whether the machine was quiet then (:func:`wait_until_quiet`), and stayed so.
+        other_cores: The cores other processes used meanwhile (:class:`Watch`), when known.
+        elapsed_s: How long the script measured, when known.
 
     Returns:
-        One sentence: date, cores, CPU, Python, load average before and after, and a warning
-        when the machine was busy.
+        One sentence: date, cores, CPU, Python, how long, load average before and after, the
+        other processes' share, and a warning when the machine was busy.
     """
     about = machine()
-    busy = "" if quiet else " **Taken on a busy machine: these figures are not comparable.**"
-    return (
-        f"Taken {now_utc()} on {about['cores']} cores ({about['cpu']}), Python {about['python']}; "
-        f"load average {load_before[0]} before, {load_average()[0]} after.{busy}"
+    took = f", in {elapsed_s:.0f} s" if elapsed_s is not None else ""
+    others = (
+        f"; other processes used {other_cores:.2f} cores meanwhile"
+        if other_cores is not None
+        else ""
     )
+    busy = "" if quiet else f" {BUSY}"
+    return (
+        f"Taken {now_utc()}{took} on {about['cores']} cores ({about['cpu']}), Python "
+        f"{about['python']}; load average {load_before[0]} before, {load_average()[0]} after"
+        f"{others}.{busy}"
+    )
+
+
+OTHER_WORK_CORES = 0.25
+"""Processes outside the measuring script using more than this many cores on average: busy."""
+
+
+def _busy_ticks() -> int:
+    with open("/proc/stat") as stat:
+        user, nice, system = stat.readline().split()[1:4]  # the first line adds up every core
+    return int(user) + int(nice) + int(system)
+
+
+def own_tree_ticks() -> int:
+    """Return the CPU time this process and its descendants used, in clock ticks.
+
+    A descendant that ended counts in its parent's children time (``cutime``, ``cstime``) once
+    its parent waited for it: the stack's servers, the app servers and wrk are all waited for.
+
+    Returns:
+        User and system ticks, the waited-for children's included.
+    """
+    parents, ticks = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _proc_stat(int(entry.name))
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = sum(int(value) for value in fields[11:15])  # u, s, cu, cs time
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    total, pending = 0, [os.getpid()]
+    while pending:
+        pid = pending.pop()
+        total += ticks.get(pid, 0)
+        pending += children.get(pid, [])
+    return total
+
+
+class Watch:
+    """Whether the machine stayed quiet while a script measured, for its files' first line.
+
+    Created before measuring: waits for the load of earlier work to fade
+    (:func:`wait_until_quiet`), then reads the CPU time the whole machine and this process's
+    tree have used. :meth:`stop` reads them again: what the machine used beyond this tree is
+    other work. The load average cannot tell: the measurement's own load shows there too.
+    """
+
+    def __init__(self, *, wait: bool = True) -> None:
+        """Start watching.
+
+        Args:
+            wait: Wait for a quiet machine first (a quick check of a script need not).
+        """
+        self.started = time.monotonic()
+        self.waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
+        self.load_before = load_average()
+        self._machine, self._ours = _busy_ticks(), own_tree_ticks()
+        self._measuring_since = time.monotonic()
+        self.other_cores: float | None = None
+        self.elapsed_s: float | None = None
+
+    def stop(self) -> Watch:
+        """Read how much other work ran since the start (the first call only counts).
+
+        Returns:
+            This watch.
+        """
+        if self.other_cores is None:
+            seconds = max(time.monotonic() - self._measuring_since, 1e-9)
+            other = (_busy_ticks() - self._machine) - (own_tree_ticks() - self._ours)
+            self.other_cores = max(0.0, other / CLOCK_TICKS / seconds)
+            self.elapsed_s = time.monotonic() - self.started
+        return self
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the machine was quiet at the start and other work stayed under the limit."""
+        other = self.stop().other_cores
+        return self.waited_quiet and other is not None and other <= OTHER_WORK_CORES
+
+    def taken_on(self) -> str:
+        """The first line of a file of figures (:func:`taken_on`), after :meth:`stop`.
+
+        Returns:
+            The sentence.
+        """
+        self.stop()
+        return taken_on(
+            load_before=self.load_before,
+            quiet=self.quiet,
+            other_cores=self.other_cores,
+            elapsed_s=self.elapsed_s,
+        )
 
 
 class Progress:
@@ -342,6 +478,8 @@ class AppServer:
         settings: str = "fashionistar.project.settings",
         database_url: str | None = None,
         nodelay: bool = True,
+        app: str | None = None,
+        ready_path: str = "/healthz",
     ) -> None:
         """Describe a server; start it with ``with``.
 
@@ -353,8 +491,16 @@ class AppServer:
             database_url: Another ``DATABASE_URL`` (PostgreSQL directly, for example).
             nodelay: Serve through :mod:`serve_nodelay` (uvicorn's supervisor, with TCP_NODELAY
                 on every connection); ``False`` runs ``uvicorn --workers N`` as shipped.
+            app: Another application (``module:attribute``), such as ``bare_django:asgi``.
+            ready_path: The path that answers 200 once the application is up.
         """
         self.nodelay = nodelay
+        self.ready_path = ready_path
+        self.app = app or (
+            "bench_asgi:application"
+            if interface == "asgi3"
+            else "fashionistar.project.wsgi:application"
+        )
         self.interface = interface
         self.workers = workers
         self.port = free_port()
@@ -377,11 +523,7 @@ class AppServer:
         return path
 
     def __enter__(self) -> AppServer:
-        app = (
-            "bench_asgi:application"
-            if self.interface == "asgi3"
-            else "fashionistar.project.wsgi:application"
-        )
+        app = self.app
         options = [
             "--interface",
             self.interface,
@@ -423,7 +565,7 @@ class AppServer:
                     f"the app server exited with {self.process.returncode}:\n{self.log()[-3000:]}"
                 )
             try:
-                ready = httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+                ready = httpx.get(f"{self.url}{self.ready_path}", timeout=2).status_code == 200
             except httpx.TransportError:
                 ready = False
             if ready and len(self.worker_pids()) == self.workers:
@@ -613,43 +755,114 @@ class Budget:
 
     Attributes:
         seconds: Length of each measured load run.
-        warmup: Length of the unmeasured run before each load run (0: none).
+        warmup: Length of the unmeasured run before each cell's load runs (0: none).
         connections: Open connections of a load run.
-        repeats: Repetitions of each in-process measurement.
+        rounds: Times each cell is measured (3 at least): its median and range are shown.
+        repeats: Repetitions of each in-process measurement within one round.
         samples: Connections opened per connection kind.
         tasks: Tasks per drain measurement.
         live_seconds: Length of the fixed-rate task phase.
+        open_loop_seconds: Length of each fixed-rate HTTP run.
         workers: Worker processes of each app server.
     """
 
     seconds: int
     warmup: int
     connections: int
+    rounds: int
     repeats: int
     samples: int
     tasks: int
     live_seconds: float
+    open_loop_seconds: float
     workers: int
 
 
 FULL = Budget(
-    seconds=10,
+    seconds=6,
     warmup=2,
     connections=16,
+    rounds=3,
     repeats=20,
     samples=200,
     tasks=1000,
-    live_seconds=15,
+    live_seconds=10,
+    open_loop_seconds=10,
     workers=2,
 )
 QUICK = Budget(
-    seconds=1, warmup=0, connections=4, repeats=2, samples=10, tasks=50, live_seconds=1, workers=1
+    seconds=1,
+    warmup=0,
+    connections=4,
+    rounds=3,
+    repeats=2,
+    samples=10,
+    tasks=50,
+    live_seconds=1,
+    open_loop_seconds=1,
+    workers=1,
 )
+DEMO_STOCK = 100_000_000
+"""Deep stock, so that load runs never sell out."""
+BARE_PATHS = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
+"""What :mod:`bare_django` serves: a constant, and the product list without the shop around it."""
+INTERFACES = {"asgi3": "ASGI", "wsgi": "WSGI"}
+_MEDIANS = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "seconds")
+REPEATED = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
+"""The figures of each round that a cell keeps, for its range and its verdicts."""
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reduce the rounds of one cell: medians, totals, and each round's main figures.
+
+    Args:
+        runs: What :func:`wrk` returned, once per round (not empty).
+
+    Returns:
+        The medians of :data:`_MEDIANS` and of the CPU seconds, the requests and errors of all
+        rounds, and ``repeats``: each round's figures of :data:`REPEATED`, by name.
+    """
+    cell: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in _MEDIANS}
+    cell["client_cpu_s"] = statistics.median(run["client_cpu_s"] for run in runs)
+    cell["server_cpu_s"] = statistics.median(run["server_cpu_s"] for run in runs)
+    cell["connections"] = runs[0]["connections"]
+    cell["requests"] = sum(run["requests"] for run in runs)
+    cell["errors"] = sum(run["errors"] for run in runs)
+    kinds: Counter[str] = Counter()
+    for run in runs:
+        kinds.update(run.get("error_kinds", {}))
+    cell["error_kinds"] = dict(kinds)
+    cell["repeats"] = {key: [run[key] for run in runs] for key in REPEATED}
+    return cell
+
+
+def demo_fixtures(base_url: str) -> tuple[str, list[int]]:
+    """Log the demo customer in and list every demo variant (Django set up).
+
+    Args:
+        base_url: The app server.
+
+    Returns:
+        The API token and the variant ids.
+    """
+    from fashionistar.catalog.models import Variant
+    from fashionistar_dev.demo import DEMO_PASSWORD, DEMO_USERNAME
+
+    answer = httpx.post(
+        f"{base_url}/api/sync/auth/token",
+        json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.json()["token"], list(Variant.objects.order_by("pk").values_list("pk", flat=True))
 
 
 @dataclass
 class Bench:
     """What every scenario gets: the stack's env, the running shop, the budget, the progress.
+
+    Every load run of the shop is set beside bare Django (:mod:`bare_django`) under the same
+    kind of server with as many connections, measured in the same run when first needed.
 
     Attributes:
         env: The application's environment.
@@ -659,6 +872,10 @@ class Bench:
         token: The demo customer's API token.
         variant_ids: Every demo variant.
         partner_latency_ms: How long the fake partners (gateway, shipping, fraud) take.
+        resources: Servers started on the way (bare Django's), stopped with the bench.
+        bare_servers: Bare Django's servers, by interface.
+        baselines: Bare Django's cells, by server interface and connections.
+        query_times: The shop server's SQL timings, once it has stopped.
     """
 
     env: dict[str, str]
@@ -668,6 +885,10 @@ class Bench:
     token: str
     variant_ids: list[int]
     partner_latency_ms: int
+    resources: ExitStack = field(default_factory=ExitStack)
+    bare_servers: dict[str, AppServer] = field(default_factory=dict)
+    baselines: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    query_times: dict[str, list[float]] = field(default_factory=dict)
 
     def server_for(self, **options: Any) -> AppServer:
         """Describe another app server on this stack, with the budget's worker count.
@@ -680,27 +901,115 @@ class Bench:
         """
         return AppServer(self.env, workers=self.budget.workers, **options)
 
-    def load(self, server: AppServer, path: str, **options: Any) -> dict[str, Any]:
-        """Warm up, then load one endpoint with wrk; add what the app's metrics saw meanwhile.
+    def measure(
+        self, server: AppServer, path: str, *, warm: bool = True, **options: Any
+    ) -> dict[str, Any]:
+        """Load one path for the budget's rounds (after a warm-up) and summarise them.
 
         Args:
             server: The server to load.
             path: The request path.
+            warm: Run the budget's warm-up first (never for ``pay``: it would use up orders).
             **options: For :func:`wrk` (``connections`` and ``seconds`` default to the
-                budget's).
+                budget's); the ``ids`` of a ``pay`` run are shared out between the rounds.
 
         Returns:
-            wrk's figures, plus the cache hits and misses and the SQL statements per request
-            that the app counted during the run.
+            The cell (:func:`summarise`).
         """
         options.setdefault("connections", self.budget.connections)
         options.setdefault("seconds", self.budget.seconds)
         options.setdefault("token", self.token)
         url = f"{server.url}{path}"
-        if self.budget.warmup and options.get("kind") != "pay":
+        rounds = self.budget.rounds
+        pay = options.get("kind") == "pay"
+        if warm and self.budget.warmup and not pay:
             wrk(url, **{**options, "seconds": self.budget.warmup})
+        ids = options.pop("ids", None)
+        runs = [
+            wrk(
+                url,
+                watch=server.worker_pids(),
+                ids=ids[number::rounds] if pay and ids else ids,
+                **options,
+            )
+            for number in range(rounds)
+        ]
+        return summarise(runs)
+
+    def bare(self, interface: str, connections: int) -> dict[str, Any]:
+        """Bare Django's ping and product list under this kind of server, measured once a run.
+
+        Args:
+            interface: ``asgi3`` or ``wsgi``.
+            connections: Open connections.
+
+        Returns:
+            ``{"label", "bare ping": cell, "bare list": cell}``.
+        """
+        key = (interface, connections)
+        if key not in self.baselines:
+            server = self.bare_server(interface)
+            label = f"bare Django, {INTERFACES[interface]}, {connections} connection" + (
+                "s" if connections > 1 else ""
+            )
+            cells: dict[str, Any] = {"label": label}
+            for name, path in BARE_PATHS.items():
+                cells[name] = self.measure(server, path, connections=connections)
+                self._say(f"{label}, {name}", cells[name])
+            self.baselines[key] = cells
+        return self.baselines[key]
+
+    def bare_server(self, interface: str) -> AppServer:
+        """Bare Django under this kind of server, started when first asked for.
+
+        Args:
+            interface: ``asgi3`` or ``wsgi``.
+
+        Returns:
+            The running server.
+        """
+        found = self.bare_servers.get(interface)
+        if found is None:
+            self.progress.say("bare", f"starting bare Django under {INTERFACES[interface]}")
+            found = self.server_for(
+                interface=interface,
+                settings="bare_django",
+                app=f"bare_django:{'asgi' if interface == 'asgi3' else 'wsgi'}",
+                ready_path=BARE_PATHS["bare ping"],
+            )
+            self.resources.callback(found.cleanup)  # after it stopped: its log is read then
+            self.resources.enter_context(found)
+            self.bare_servers[interface] = found
+        return found
+
+    def _say(self, label: str, cell: dict[str, Any]) -> None:
+        rates = spread(cell["repeats"]["requests_per_s"], digits=0)
+        self.progress.say(
+            "load",
+            f"{label} c={cell['connections']}: {rates} req/s, p95 {cell['p95_ms']:.1f} ms, "
+            f"errors {cell['errors']}",
+        )
+
+    def load(self, server: AppServer, path: str, **options: Any) -> dict[str, Any]:
+        """Measure one path of the shop (:meth:`measure`), beside bare Django (:meth:`bare`).
+
+        Args:
+            server: The server to load.
+            path: The request path.
+            **options: For :meth:`measure`.
+
+        Returns:
+            The cell, plus the cache hits and misses and the SQL statements per request that
+            the app counted during the rounds, ``bare`` (bare Django's cells) and
+            ``vs_bare_list`` (requests/s over bare Django's list's).
+        """
+        options.setdefault("connections", self.budget.connections)
+        bare = self.bare(server.interface, options["connections"])
+        url = f"{server.url}{path}"
+        if self.budget.warmup and options.get("kind") != "pay":
+            wrk(url, **{"token": self.token, **options, "seconds": self.budget.warmup})
         before = server.metrics()
-        figures = wrk(url, watch=server.worker_pids(), **options)
+        figures = self.measure(server, path, warm=False, **options)
         after = server.metrics()
 
         def grew(name: str) -> float:
@@ -716,11 +1025,13 @@ class Bench:
         figures["queries_per_request"] = (
             grew("fashionistar_db_queries_per_request_sum") / requests if requests > 0 else None
         )
-        self.progress.say(
-            "load",
-            f"{path} c={figures['connections']}: {figures['requests_per_s']:.0f} req/s, "
-            f"p95 {figures['p95_ms']:.1f} ms, errors {figures['errors']}",
+        figures["bare"] = bare
+        figures["vs_bare_list"] = (
+            figures["requests_per_s"] / bare["bare list"]["requests_per_s"]
+            if bare["bare list"]["requests_per_s"]
+            else None
         )
+        self._say(path, figures)
         return figures
 
     def fixture_orders(self, count: int) -> list[int]:
@@ -757,5 +1068,56 @@ class Bench:
             The figures of :meth:`load`.
         """
         per_connection = self.budget.seconds * 1000 / self.partner_latency_ms
-        ids = self.fixture_orders(int(self.budget.connections * (per_connection + 2) * 1.2))
+        per_round = int(self.budget.connections * (per_connection + 2) * 1.2)
+        ids = self.fixture_orders(per_round * self.budget.rounds)
         return self.load(server, "/", kind="pay", ids=ids, prefix=f"/api/{flavour}/orders/")
+
+
+@contextmanager
+def bench_stack(*, partner_latency_ms: int, progress: Progress) -> Iterator[dict[str, str]]:
+    """Start the stack with deep demo stock and the fake partners; set Django up on it.
+
+    Args:
+        partner_latency_ms: How long the fake partners take to answer.
+        progress: Where to report.
+
+    Yields:
+        The application's environment (also in ``os.environ``).
+    """
+    progress.say("setup", "native stack, migrations, demo catalog")
+    with (
+        prepared_stack(demo_stock=DEMO_STOCK) as stack_env,
+        slow_partners(latency_ms=partner_latency_ms) as partners,
+    ):
+        env = {**stack_env, "PAYMENT_GATEWAY_URL": partners}
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+        yield env
+
+
+@contextmanager
+def running_bench(
+    env: dict[str, str], *, budget: Budget, partner_latency_ms: int, progress: Progress
+) -> Iterator[Bench]:
+    """Serve the shop on the stack of :func:`bench_stack`; stop every server on the way out.
+
+    Args:
+        env: The application's environment.
+        budget: How long to measure.
+        partner_latency_ms: How long the fake partners take to answer.
+        progress: Where to report.
+
+    Yields:
+        The harness; its ``query_times`` are filled in once the shop's server has stopped.
+    """
+    progress.say("setup", f"app server: uvicorn, {budget.workers} worker(s), ASGI, PgBouncer")
+    with AppServer(env, workers=budget.workers) as server:
+        token, variant_ids = demo_fixtures(server.url)
+        bench = Bench(env, budget, progress, server, token, variant_ids, partner_latency_ms)
+        with bench.resources:
+            yield bench
+    bench.query_times = server.query_times()
+    server.cleanup()

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import QUIET_LOAD, load_average, now_utc, wait_until_quiet
+from common import Watch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.faults, tests.factories
@@ -138,8 +138,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here too")
     args = parser.parse_args()
-    wait_until_quiet()
-    load_before = load_average()
+    watch = Watch()
 
     from fashionistar_dev.stack import running_stack
 
@@ -174,6 +173,8 @@ def main() -> int:
             print(f"{name} ...", flush=True)
             results.append(scenario())
     lines = [
+        watch.taken_on(),
+        "",
         "| fault | runs | recovery s (min / median / max) | what users saw | anomalies |",
         "|---|---|---|---|---|",
     ]
@@ -199,9 +200,7 @@ def main() -> int:
         for anomaly in result["anomalies"]
     ]
     lines.append(
-        f"`anomalies in total: {total}`. Taken {now_utc()} with `--runs {args.runs} --down-s "
-        f"{args.down_s:g}`; load average {load_before[0]} before, {load_average()[0]} after"
-        + (" (**taken on a busy machine**)." if load_before[0] > QUIET_LOAD else ".")
+        f"`anomalies in total: {total}`, with `--runs {args.runs} --down-s {args.down_s:g}`."
     )
     text = "\n".join(lines) + "\n"
     print()

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import QUIET_LOAD, machine, now_utc, seconds_spread, wait_until_quiet
+from common import Watch, seconds_spread
 
 from fashionistar_dev.checkout import copy_working_tree
 from fashionistar_dev.processes import free_ports
@@ -151,8 +151,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--markdown", type=Path)
     options = parser.parse_args()
-    wait_until_quiet()
-    before = machine()
+    watch = Watch()
     runs = [one_run() for _ in range(options.runs)]
     rows = [
         ("first `make serve` of a fresh clone, until every address answers", "first"),
@@ -160,19 +159,14 @@ def main() -> None:
         ("SIGTERM, until no process it started is left", "stop"),
     ]
     lines = [
+        watch.taken_on(),
+        "",
         f"| step | seconds: median (min to max) of {options.runs} runs |",
         "|---|---|",
         *(f"| {label} | {seconds_spread([run[key] for run in runs])} |" for label, key in rows),
         "",
-        f"Taken {now_utc()} by `python benchmarks/first_run.py --runs {options.runs}` on "
-        f"{before['cores']} cores ({before['cpu']}), load average before "
-        f"{' / '.join(map(str, before['load_average']))}, after "
-        f"{' / '.join(map(str, machine()['load_average']))}; uv's package cache already filled"
-        + (
-            "."
-            if before["load_average"][0] <= QUIET_LOAD  # type: ignore[index]
-            else " (**taken on a busy machine**)."
-        ),
+        f"By `python benchmarks/first_run.py --runs {options.runs}`, uv's package cache already "
+        "filled.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

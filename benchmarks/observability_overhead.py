@@ -1,24 +1,28 @@
-"""The throughput cost of logging + tracing + metrics + CSP on the catalog list, in one run.
+"""Scenario ``observability``: what logging, tracing, metrics and CSP cost, in one run.
 
-Two servers of the shop run side by side on one throwaway stack (the harness of
-:mod:`common`: uvicorn, 2 worker processes, ASGI, wrk with one thread on the same machine),
-both on the production settings:
+Servers of the shop run side by side on the harness's stack (:mod:`common`: uvicorn, the
+budget's worker processes, wrk with one thread on the same machine), all on the production
+settings, in pairs under the same kind of server:
 
-- **on**: as deployed. JSON access and Django log lines (to uvicorn's stdout, here
-  ``/dev/null``), the request-id and metrics middleware (Prometheus multiprocess files), the
-  CSP middleware, and OpenTelemetry exporting every span over OTLP/HTTP to a collector that this
-  script runs (it counts what arrives);
+- **on**: as deployed. JSON access and Django log lines (to uvicorn's stdout, here a file), the
+  request-id and metrics middleware (Prometheus multiprocess files), the CSP middleware, and
+  OpenTelemetry exporting every span over OTLP/HTTP to a collector that this script runs (it
+  counts what arrives, by server and kind). The request's own span is the server's: under ASGI
+  from OpenTelemetry's ASGI middleware (``fashionistar.project.asgi``), under WSGI from Django's
+  instrumentation;
 - **off**: the same settings without the observability middleware, the metered cache, the
   observability app, the ``LOGGING`` configuration, CSP, and with no OTLP endpoint.
 
-Both serve plain HTTP (``SECURE_SSL_REDIRECT`` off: wrk cannot say it came through a TLS proxy).
-The list is loaded from both APIs, ``/api/async/catalog/products`` (Ninja) and
-``/api/sync/catalog/products`` (DRF), alternating off and on in each round so that drift on
-the shared machine hits both. It prints requests/s (median of the rounds), the on/off ratio,
-the overhead, and the servers' CPU time per request (which other work on the machine disturbs
-less than requests/s).
+All serve plain HTTP (``SECURE_SSL_REDIRECT`` off: wrk cannot say it came through a TLS proxy).
+The catalog list is loaded from both APIs under ASGI and from DRF under WSGI, alternating off
+and on in each round so that drift on the shared machine hits both; the overhead is worked out
+round by round. Beside them, bare Django's list under the same kind of server
+(:meth:`common.Bench.bare`). The servers' CPU time per request is shown too: other work on the
+machine disturbs it less than requests/s.
 
-Usage: ``uv run python benchmarks/observability_overhead.py [--rounds 3] [--quick] [--json F]``
+Part of ``run_all.py``; alone::
+
+    uv run python benchmarks/observability_overhead.py [--quick] [--markdown FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,17 +44,30 @@ from common import (
     FULL,
     QUICK,
     AppServer,
-    Budget,
+    Bench,
     Progress,
-    load_average,
-    machine,
-    prepared_stack,
+    Watch,
+    bench_stack,
+    running_bench,
+    summarise,
     wrk,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from report import Target, Verdict, bars, fmt, ratio, table, verdict_lines, verdict_word
 
-ENDPOINTS = {"Ninja async": "/api/async/catalog/products", "DRF sync": "/api/sync/catalog/products"}
+NAME = "observability"
+CLAIM = "project target: observability overhead <= 15% of requests/s"
+TARGET = Target(15, at_least=False)
+"""Fewer requests/s with it on, in percent (met at or under the value)."""
+NINJA = "/api/async/catalog/products"
+DRF = "/api/sync/catalog/products"
+ROWS = {
+    "Ninja list, ASGI": ("asgi3", NINJA),
+    "DRF list, ASGI": ("asgi3", DRF),
+    "DRF list, WSGI": ("wsgi", DRF),
+}
+SERVICES = {"asgi3": "shop-asgi", "wsgi": "shop-wsgi"}
 SETTINGS_ON = """\
 from fashionistar.project.settings_production import *  # noqa: F403
 
@@ -107,74 +124,87 @@ def otlp_collector() -> Iterator[str]:
         server.shutdown()
 
 
-def spans_received() -> Counter[str]:
-    """Count the spans the collector received, by kind.
+def spans_received() -> dict[str, Counter[str]]:
+    """Count the spans the collector received, by service and kind.
 
     Returns:
-        ``{"SPAN_KIND_SERVER": n, "SPAN_KIND_CLIENT": m, ...}``.
+        ``{"shop-asgi": {"SPAN_KIND_SERVER": n, "SPAN_KIND_CLIENT": m, ...}, ...}``.
     """
-    kinds: Counter[str] = Counter()
+    found: dict[str, Counter[str]] = {}
     for body in Collector.bodies:
         for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
+            service = next(
+                (
+                    item.value.string_value
+                    for item in resource_spans.resource.attributes
+                    if item.key == "service.name"
+                ),
+                "unknown",
+            )
+            kinds = found.setdefault(service, Counter())
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     kinds[Span.SpanKind.Name(span.kind)] += 1
-    return kinds
+    return found
 
 
-def server_for(env: dict[str, str], settings_source: str, folder: Path, name: str) -> AppServer:
-    """Describe a server whose settings module is written into ``folder``.
+def server_for(
+    bench: Bench, *, interface: str, settings_source: str, folder: Path, name: str, **env: str
+) -> AppServer:
+    """Describe a server of the shop whose settings module is written into ``folder``.
 
     Args:
-        env: The application's environment.
+        bench: The harness (its environment and budget).
+        interface: ``asgi3`` or ``wsgi``.
         settings_source: The module's text.
         folder: Where to write it.
         name: The module's name.
+        **env: More environment variables.
 
     Returns:
         The server, not started.
     """
     (folder / f"{name}.py").write_text(settings_source)
-    server = AppServer(env, settings=name)
+    server = AppServer(
+        {**bench.env, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "INFO", **env},
+        interface=interface,
+        workers=bench.budget.workers,
+        settings=name,
+        # The shop as deployed, not the harness's SQL timer (bench_asgi).
+        app=f"fashionistar.project.{'asgi' if interface == 'asgi3' else 'wsgi'}:application",
+    )
     server.env["PYTHONPATH"] = f"{folder}:{server.env['PYTHONPATH']}"
     return server
 
 
 def measure(
-    servers: dict[str, AppServer], *, budget: Budget, rounds: int, progress: Progress
+    bench: Bench, servers: dict[tuple[str, str], AppServer]
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Load each endpoint of each server, alternating which goes first in each round.
+    """Load each row's path from its off and on servers, alternating which goes first.
 
     Args:
-        servers: ``{"off": ..., "on": ...}``, started.
-        budget: Seconds, warm-up and connections per run.
-        rounds: How many times.
-        progress: Where to report.
+        bench: The harness (budget and progress).
+        servers: By (interface, ``"off"`` or ``"on"``), started.
 
     Returns:
-        ``{endpoint: {"off": [figures per round], "on": [...]}}``.
+        ``{row: {"off": [wrk figures per round], "on": [...]}}``.
     """
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        label: {"off": [], "on": []} for label in ENDPOINTS
-    }
-    for number in range(rounds):
+    budget = bench.budget
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {row: {"off": [], "on": []} for row in ROWS}
+    for number in range(budget.rounds):
         order = ("off", "on") if number % 2 == 0 else ("on", "off")
-        for label, path in ENDPOINTS.items():
+        for row, (interface, path) in ROWS.items():
             for config in order:
-                server = servers[config]
+                server = servers[interface, config]
                 url = f"{server.url}{path}"
+                options = {"connections": budget.connections, "token": bench.token}
                 if budget.warmup:
-                    wrk(url, connections=budget.connections, seconds=budget.warmup)
-                figures = wrk(
-                    url,
-                    connections=budget.connections,
-                    seconds=budget.seconds,
-                    watch=server.worker_pids(),
-                )
-                runs[label][config].append(figures)
-                progress.say(
-                    "overhead",
-                    f"round {number + 1} {label} {config}: "
+                    wrk(url, seconds=budget.warmup, **options)
+                figures = wrk(url, seconds=budget.seconds, watch=server.worker_pids(), **options)
+                runs[row][config].append(figures)
+                bench.progress.say(
+                    NAME,
+                    f"round {number + 1} {row} {config}: "
                     f"{figures['requests_per_s']:.1f} req/s, errors {figures['errors']}",
                 )
     return runs
@@ -195,98 +225,228 @@ def cpu_per_request(runs: list[dict[str, Any]]) -> float:
     return 1000 * sum(r["server_cpu_s"] for r in runs) / sum(r["requests"] for r in runs)
 
 
-def summary(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[str, float]]:
-    """Reduce each endpoint's runs to medians, the ratio and the overhead.
+def overheads(off: list[float], on: list[float]) -> list[float]:
+    """Fewer requests/s with it on, in percent, round by round.
 
     Args:
-        runs: What :func:`measure` returned.
+        off: Requests/s of each round without.
+        on: Requests/s of each round with.
 
     Returns:
-        ``{endpoint: {"off_rps", "on_rps", "ratio", "overhead_pct", "off_p50_ms", ...}}``.
+        ``100 * (1 - on / off)`` per round.
     """
-    table = {}
-    for label, configs in runs.items():
-        off = statistics.median(r["requests_per_s"] for r in configs["off"])
-        on = statistics.median(r["requests_per_s"] for r in configs["on"])
-        table[label] = {
-            "off_rps": off,
-            "on_rps": on,
-            "ratio": on / off,
-            "overhead_pct": 100 * (1 - on / off),
-            "off_p50_ms": statistics.median(r["p50_ms"] for r in configs["off"]),
-            "on_p50_ms": statistics.median(r["p50_ms"] for r in configs["on"]),
-            "off_cpu_ms_per_request": cpu_per_request(configs["off"]),
-            "on_cpu_ms_per_request": cpu_per_request(configs["on"]),
-            "errors": sum(r["errors"] for config in configs.values() for r in config),
+    return [100 * (1 - ratio(b, a)) for a, b in zip(off, on, strict=True)]
+
+
+def run(bench: Bench) -> dict[str, Any]:
+    """Start an off and an on server under each kind of server; measure; count the spans.
+
+    Args:
+        bench: The harness.
+
+    Returns:
+        ``{"rows": {row: {"off": cell, "on": cell, "overhead_pct": [...], "cpu_ms": {...},
+        "bare": ...}}, "spans": {service: {kind: n}}, "requests": {service: n}}``.
+    """
+    bare = {interface: bench.bare(interface, bench.budget.connections) for interface in SERVICES}
+    folder = Path(tempfile.mkdtemp(prefix="fashionistar-overhead-"))
+    Collector.bodies.clear()
+    servers: dict[tuple[str, str], AppServer] = {}
+    with otlp_collector() as endpoint:
+        for interface, service in SERVICES.items():
+            kind = interface.removesuffix("3")
+            servers[interface, "on"] = server_for(
+                bench,
+                interface=interface,
+                settings_source=SETTINGS_ON,
+                folder=folder,
+                name=f"bench_observability_on_{kind}",
+                OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+                OTEL_SERVICE_NAME=service,
+            )
+            servers[interface, "off"] = server_for(
+                bench,
+                interface=interface,
+                settings_source=SETTINGS_OFF,
+                folder=folder,
+                name=f"bench_observability_off_{kind}",
+            )
+        bench.progress.say(NAME, f"starting {len(servers)} servers: off and on, ASGI and WSGI")
+        with ExitStack() as running:
+            for server in servers.values():
+                running.callback(server.cleanup)  # after it stopped: its log is read then
+                running.enter_context(server)
+            runs = measure(bench, servers)
+    spans = spans_received()
+    requests: Counter[str] = Counter()
+    rows = {}
+    for row, (interface, _path) in ROWS.items():
+        off, on = summarise(runs[row]["off"]), summarise(runs[row]["on"])
+        requests[SERVICES[interface]] += on["requests"]
+        rows[row] = {
+            "interface": interface,
+            "off": off,
+            "on": on,
+            "overhead_pct": overheads(
+                off["repeats"]["requests_per_s"], on["repeats"]["requests_per_s"]
+            ),
+            "cpu_ms_per_request": {
+                "off": cpu_per_request(runs[row]["off"]),
+                "on": cpu_per_request(runs[row]["on"]),
+            },
+            "bare": bare[interface],
         }
-    return table
+    return {"rows": rows, "spans": spans, "requests": dict(requests)}
 
 
-def main() -> int:
-    """Run both servers, measure, print.
+def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
+    """Judge the target on every round of every row.
+
+    Args:
+        figures: What :func:`run` measured.
+        quiet: Whether the machine was quiet.
+
+    Returns:
+        One verdict.
+    """
+    rounds = [pct for row in figures["rows"].values() for pct in row["overhead_pct"]]
+    measured = (
+        "; ".join(
+            f"{label}: "
+            + ", ".join(f"{fmt(pct)}%" for pct in row["overhead_pct"])
+            + " fewer requests/s"
+            for label, row in figures["rows"].items()
+        )
+        + " (round by round)"
+    )
+    word = verdict_word(
+        met=[pct <= TARGET.value for pct in rounds],
+        clearly_missed=[TARGET.clearly_misses(pct) for pct in rounds],
+        quiet=quiet,
+    )
+    return [Verdict(CLAIM, measured, word, "", NAME)]
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """Write the scenario's table and what the collector received.
+
+    Args:
+        figures: What :func:`run` measured.
+
+    Returns:
+        Markdown.
+    """
+
+    def ranged(values: list[float]) -> str:
+        return f"{fmt(statistics.median(values))} ({fmt(min(values))} to {fmt(max(values))})"
+
+    rows = []
+    for label, row in figures["rows"].items():
+        off, on, bare = row["off"], row["on"], row["bare"]["bare list"]["requests_per_s"]
+        cpu = row["cpu_ms_per_request"]
+        rows.append(
+            [
+                label,
+                ranged(off["repeats"]["requests_per_s"]),
+                ranged(on["repeats"]["requests_per_s"]),
+                f"{ranged(row['overhead_pct'])}",
+                f"{fmt(cpu['off'], 2)} → {fmt(cpu['on'], 2)}",
+                f"x{fmt(off['requests_per_s'] / bare if bare else None, 2)} / "
+                f"x{fmt(on['requests_per_s'] / bare if bare else None, 2)}",
+                f"{off['errors']} / {on['errors']}",
+            ]
+        )
+    spans = []
+    for interface, service in SERVICES.items():
+        kinds = figures["spans"].get(service, {})
+        served = figures["requests"].get(service, 0)
+        per_kind = ", ".join(
+            f"{kinds.get(f'SPAN_KIND_{kind.upper()}', 0):,} {kind}"
+            for kind in ("server", "client", "internal")
+        )
+        spans.append(
+            f"{'ASGI' if interface == 'asgi3' else 'WSGI'}: {per_kind} spans for "
+            f"{served:,} measured requests (and the unmeasured warm-ups)"
+        )
+    header = [
+        "list, server",
+        "off: requests/s",
+        "on: requests/s",
+        "fewer requests/s with it on, %",
+        "server CPU ms per request, off → on",
+        "÷ bare list, off / on",
+        "errors, off / on",
+    ]
+    return (
+        table(header, rows)
+        + "\n\nThe median of the rounds (lowest to highest); the overhead is worked out round "
+        "by round, the two servers of a round loaded minutes apart at most. *÷ bare list*: "
+        "requests/s over those of bare Django's list under the same kind of server, measured in "
+        "the same run. Spans received by the collector from the servers with it on: "
+        + "; ".join(spans)
+        + "."
+    )
+
+
+def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
+    """Draw requests/s off and on, and the overhead, per row.
+
+    Args:
+        figures: What :func:`run` measured.
+        path: The PNG to write.
+        note: Written under the title.
+    """
+    rows = figures["rows"]
+    panels = {
+        "requests/s, off": {k: v["off"]["requests_per_s"] for k, v in rows.items()},
+        "requests/s, on": {k: v["on"]["requests_per_s"] for k, v in rows.items()},
+        "fewer requests/s with it on, %": {
+            k: statistics.median(v["overhead_pct"]) for k, v in rows.items()
+        },
+    }
+    bars(
+        path,
+        title="Logging, tracing, metrics and CSP: off and on (dashed: the target)",
+        panels=panels,
+        targets={"fewer requests/s with it on, %": TARGET.value},
+        note=note,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure on a stack of its own; print the table, write it when asked.
+
+    Args:
+        argv: The command-line arguments.
 
     Returns:
         0, or 1 when a run had errors.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="1 s runs, to try the script")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--markdown", type=Path, help="write the table here")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
     progress = Progress()
-    load_before = load_average()
-    folder = Path(tempfile.mkdtemp(prefix="fashionistar-overhead-"))
-    with prepared_stack(demo_stock=1000) as env, otlp_collector() as endpoint:
-        production = {
-            **env,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "LOG_LEVEL": "INFO",
-        }
-        on = server_for(
-            {**production, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "shop"},
-            SETTINGS_ON,
-            folder,
-            "bench_observability_on",
-        )
-        off = server_for(production, SETTINGS_OFF, folder, "bench_observability_off")
-        with on, off:
-            progress.say("overhead", f"servers up: on {on.url}, off {off.url}")
-            runs = measure(
-                {"off": off, "on": on}, budget=budget, rounds=args.rounds, progress=progress
-            )
-        for server in (on, off):
-            server.cleanup()
-    table = summary(runs)
-    spans = spans_received()
-    print(
-        f"\n{'endpoint':12} {'off req/s':>10} {'on req/s':>10} {'on/off':>7} {'overhead':>9}"
-        f" {'CPU ms/req off':>15} {'on':>6}"
+    watch = Watch(wait=not args.quick)
+    with (
+        bench_stack(partner_latency_ms=100, progress=progress) as env,
+        running_bench(env, budget=budget, partner_latency_ms=100, progress=progress) as bench,
+    ):
+        figures = run(bench)
+    text = "\n\n".join(
+        [watch.taken_on(), markdown(figures), verdict_lines(verdicts(figures, quiet=watch.quiet))]
     )
-    for label, row in table.items():
-        print(
-            f"{label:12} {row['off_rps']:10.1f} {row['on_rps']:10.1f} {row['ratio']:7.3f} "
-            f"{row['overhead_pct']:8.1f}% {row['off_cpu_ms_per_request']:15.2f} "
-            f"{row['on_cpu_ms_per_request']:6.2f}"
-        )
-    print(f"spans received by the OTLP collector, by kind: {dict(spans)}")
-    conditions = (
-        f"uvicorn 2 workers (ASGI) per server, wrk 1 thread {budget.connections} connections, "
-        f"{budget.seconds} s per run after {budget.warmup} s warm-up, {args.rounds} rounds, "
-        "median; client and servers share the machine; load average before "
-        f"{load_before}, after {load_average()}"
-    )
-    print(conditions)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
     if args.json:
-        report = {
-            "machine": machine(),
-            "conditions": conditions,
-            "summary": table,
-            "spans": dict(spans),
-            "runs": runs,
-        }
-        args.json.write_text(json.dumps(report, indent=2))
-    return 1 if any(row["errors"] for row in table.values()) else 0
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    errors = sum(
+        row[config]["errors"] for row in figures["rows"].values() for config in ("off", "on")
+    )
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

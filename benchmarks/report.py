@@ -1,13 +1,19 @@
 """Turn the figures into what the Benchmarks page shows: Markdown tables, verdicts, plots, JSON.
 
-Every number on the page comes from here: each scenario writes ``<scenario>.md`` (its table and
-verdicts) and ``<scenario>.png``; ``run.md`` says when, where and how the figures were taken;
-``verdicts.md`` lists every verdict for the claims ledger; ``results.json`` holds everything.
+Every number on the page comes from here: each scenario writes ``<scenario>.md.txt`` (its
+table and verdicts) and ``<scenario>.png``; ``run.md.txt`` says when, where and how the figures
+were taken; ``verdicts.md.txt`` lists every verdict for the claims ledger; ``results.json``
+holds everything. Each ``.md.txt`` begins with the run's :func:`common.taken_on` line.
+
+Verdicts are worded from every round of a cell, never from one figure: **confirmed** when every
+round meets the target; **refuted** only when every round misses it by more than
+:data:`MARGIN` on a quiet machine; otherwise **not met on this machine**, with the figure.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,8 +26,12 @@ import matplotlib.pyplot as plt
 
 CONFIRMED = "confirmed"
 REFUTED = "refuted"
+NOT_MET = "not met on this machine"
 CONDITIONAL = "conditional"
 NOT_APPLICABLE = "not applicable"
+VERDICTS = (CONFIRMED, REFUTED, NOT_MET, CONDITIONAL, NOT_APPLICABLE)
+MARGIN = 0.2
+"""A round misses a target clearly when it is this share of the target beyond it."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,7 @@ class Verdict:
     Attributes:
         claim: The claim, as the seed words it.
         measured: What was measured, with the figures.
-        verdict: ``confirmed``, ``refuted``, ``conditional`` or ``not applicable``.
+        verdict: One of :data:`VERDICTS`.
         condition: On what a conditional verdict depends, or why a claim does not apply.
         section: The anchor of the scenario on the Benchmarks page.
     """
@@ -43,19 +53,105 @@ class Verdict:
     section: str
 
 
-def judge(holds: bool, claim: str, measured: str, section: str) -> Verdict:
-    """Make a verdict that is ``confirmed`` when the claim holds and ``refuted`` otherwise.
+@dataclass(frozen=True)
+class Target:
+    """A threshold a figure must reach (``at_least``) or stay under.
+
+    Attributes:
+        value: The threshold.
+        at_least: ``True``: a figure meets it at or above it; ``False``: strictly under it.
+    """
+
+    value: float
+    at_least: bool = True
+
+    def meets(self, figure: float) -> bool:
+        """Whether a figure meets the target.
+
+        Args:
+            figure: One round's figure.
+
+        Returns:
+            Whether it does.
+        """
+        return figure >= self.value if self.at_least else figure < self.value
+
+    def clearly_misses(self, figure: float) -> bool:
+        """Whether a figure misses the target by more than :data:`MARGIN`.
+
+        Args:
+            figure: One round's figure.
+
+        Returns:
+            Whether it does.
+        """
+        if self.at_least:
+            return figure < self.value * (1 - MARGIN)
+        return figure > self.value * (1 + MARGIN)
+
+
+def verdict_word(*, met: list[bool], clearly_missed: list[bool], quiet: bool) -> str:
+    """Word a verdict from every round: a busy machine or one round near the target never refutes.
 
     Args:
-        holds: Whether the figures satisfy the claim.
+        met: Whether each round met the target.
+        clearly_missed: Whether each round missed it by more than :data:`MARGIN`.
+        quiet: Whether the machine was quiet during the whole run.
+
+    Returns:
+        ``confirmed`` when every round met it; ``refuted`` when every round missed it clearly
+        on a quiet machine; ``not met on this machine`` otherwise.
+    """
+    if met and all(met):
+        return CONFIRMED
+    if quiet and clearly_missed and all(clearly_missed):
+        return REFUTED
+    return NOT_MET
+
+
+def judge(
+    figures: list[float],
+    target: Target,
+    *,
+    quiet: bool,
+    claim: str,
+    measured: str,
+    section: str,
+) -> Verdict:
+    """Judge a claim on one figure of every round (:func:`verdict_word`).
+
+    Args:
+        figures: The figure of each round.
+        target: What the claim asks of it.
+        quiet: Whether the machine was quiet.
         claim: The claim.
-        measured: What was measured.
+        measured: What was measured, with the figures.
         section: The scenario's anchor.
 
     Returns:
         The verdict.
     """
-    return Verdict(claim, measured, CONFIRMED if holds else REFUTED, "", section)
+    word = verdict_word(
+        met=[target.meets(figure) for figure in figures],
+        clearly_missed=[target.clearly_misses(figure) for figure in figures],
+        quiet=quiet,
+    )
+    return Verdict(claim, measured, word, "", section)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """Divide; NaN for a zero denominator (a round that got no answer): it meets no target.
+
+    Nor does it miss one clearly, so a verdict on it is never *refuted*.
+
+    Args:
+        numerator: The figure.
+        denominator: What it is set against.
+
+    Returns:
+        The ratio, or NaN.
+    """
+    return numerator / denominator if denominator else math.nan
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -88,38 +184,73 @@ def table(header: list[str], rows: Iterable[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def load_rows(runs: dict[str, dict[str, Any]]) -> list[list[object]]:
-    """Rows of a load-run table: requests/s, latency percentiles, errors, CPU used.
+def cell_spread(cell: dict[str, Any], key: str, digits: int = 1) -> str:
+    """Format one figure of a cell as its median and the range of its rounds.
 
     Args:
-        runs: wrk figures by label.
+        cell: A cell (``common.summarise``).
+        key: ``requests_per_s``, ``p95_ms``...
+        digits: Decimals.
 
     Returns:
-        One row per run.
+        ``median (min to max)``.
     """
+    rounds = cell["repeats"][key]
+    return f"{fmt(cell[key], digits)} ({fmt(min(rounds), digits)} to {fmt(max(rounds), digits)})"
+
+
+def _row(label: str, run: dict[str, Any], versus: float | None) -> list[object]:
     return [
-        [
-            label,
-            fmt(run["requests_per_s"]),
-            fmt(run["p50_ms"]),
-            fmt(run["p95_ms"]),
-            fmt(run["p99_ms"]),
-            run["errors"],
-            f"{fmt(run['client_cpu_s'])} / {fmt(run['server_cpu_s'])}",
-        ]
-        for label, run in runs.items()
+        label,
+        cell_spread(run, "requests_per_s"),
+        f"x{fmt(versus, 2)}",
+        fmt(run["p50_ms"]),
+        cell_spread(run, "p95_ms"),
+        fmt(run["p99_ms"]),
+        run["errors"],
+        f"{fmt(run['client_cpu_s'])} / {fmt(run['server_cpu_s'])}",
     ]
+
+
+def load_rows(runs: dict[str, dict[str, Any]]) -> list[list[object]]:
+    """Rows of a load-run table: bare Django's first, then each run beside them.
+
+    Args:
+        runs: Cells by label, each with its ``bare`` cells (``Bench.load``).
+
+    Returns:
+        Bare Django's ping and list for each kind of server and connections the runs used,
+        then one row per run; each with requests/s over bare Django's list's.
+    """
+    rows: list[list[object]] = []
+    seen = set()
+    for run in runs.values():
+        bare = run["bare"]
+        if bare["label"] not in seen:
+            seen.add(bare["label"])
+            listed = bare["bare list"]["requests_per_s"]
+            for name in ("bare ping", "bare list"):
+                versus = bare[name]["requests_per_s"] / listed if listed else None
+                rows.append(_row(f"*{bare['label']}: {name}*", bare[name], versus))
+    rows += [_row(label, run, run["vs_bare_list"]) for label, run in runs.items()]
+    return rows
 
 
 LOAD_HEADER = [
     "run",
     "requests/s",
+    "÷ bare list",
     "p50 ms",
     "p95 ms",
     "p99 ms",
     "errors",
     "CPU s: wrk / server",
 ]
+LOAD_NOTE = (
+    "Requests/s and p95: the median of the rounds (lowest to highest); p50, p99 and CPU "
+    "seconds per round: the median. *÷ bare list*: requests/s over those of bare Django's list "
+    "under the same kind of server with as many connections, measured in the same run."
+)
 
 
 def verdict_lines(verdicts: list[Verdict]) -> str:
@@ -135,7 +266,7 @@ def verdict_lines(verdicts: list[Verdict]) -> str:
     for item in verdicts:
         condition = f" ({item.condition})" if item.condition else ""
         lines.append(
-            f"- **{item.verdict.capitalize()}**{condition}: the seed's *{item.claim}*. "
+            f"- **{item.verdict.capitalize()}**{condition}: *{item.claim}*. "
             f"Measured: {item.measured}."
         )
     return "\n".join(lines)
@@ -147,6 +278,7 @@ def bars(
     title: str,
     panels: dict[str, dict[str, float]],
     targets: dict[str, float] | None = None,
+    note: str = "",
 ) -> None:
     """Draw one bar chart per panel, side by side, and save it as PNG.
 
@@ -155,6 +287,7 @@ def bars(
         title: The figure's title.
         panels: Panel title (with its unit) to bars (label to value).
         targets: Panel title to a target drawn as a dashed line.
+        note: Added under the title (``taken on a busy machine``).
     """
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for axis, (name, values) in zip(axes[0], panels.items(), strict=True):
@@ -165,7 +298,7 @@ def bars(
         target = (targets or {}).get(name)
         if target is not None:
             axis.axhline(target, color="#e65100", linestyle="--", linewidth=1)
-    figure.suptitle(title, fontsize=11)
+    figure.suptitle(f"{title}\n{note}" if note else title, fontsize=11)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
@@ -191,7 +324,7 @@ def verdict_table(verdicts: list[Verdict]) -> str:
         A Markdown table.
     """
     return table(
-        ["seed claim", "measured", "verdict", "evidence"],
+        ["claim", "measured", "verdict", "evidence"],
         [
             [
                 item.claim,

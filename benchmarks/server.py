@@ -2,7 +2,8 @@
 
 Not a claim of the seed: a finding of this harness. The deploy image runs ``uvicorn --workers``;
 with several workers uvicorn leaves Nagle's algorithm on (see :mod:`serve_nodelay`). The product
-list of the async API, loaded one connection at a time and under load, through both.
+list of the async API, loaded one connection at a time and under load, through both; bare
+Django beside them is served by the TCP_NODELAY launcher.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from apis import ASYNC_LIST
 from common import Bench
-from report import LOAD_HEADER, Verdict, bars, fmt, load_rows, table
+from report import LOAD_HEADER, LOAD_NOTE, Verdict, bars, fmt, load_rows, table
 
 NAME = "server"
 SHIPPED = "uvicorn --workers N, as shipped"
@@ -41,11 +42,12 @@ def run(bench: Bench) -> dict[str, Any]:
     return figures
 
 
-def verdicts(figures: dict[str, Any]) -> list[Verdict]:
+def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
     """No seed claim is at stake here.
 
     Args:
         figures: What :func:`run` measured.
+        quiet: Whether the machine was quiet.
 
     Returns:
         No verdict.
@@ -68,6 +70,7 @@ def markdown(figures: dict[str, Any]) -> str:
         f"**One request at a time** (the product list, async API)\n\n"
         f"{table(LOAD_HEADER, load_rows(single))}\n\n"
         f"**Under load**\n\n{table(LOAD_HEADER, load_rows(figures['load']))}\n\n"
+        f"{LOAD_NOTE}\n\n"
         + (
             f"As shipped, a request one at a time takes {fmt(extra)} ms longer at the median."
             if extra >= NAGLE_MS
@@ -77,12 +80,13 @@ def markdown(figures: dict[str, Any]) -> str:
     )
 
 
-def plot(figures: dict[str, Any], path: Path) -> None:
+def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     """Draw latency one at a time and throughput under load, per server.
 
     Args:
         figures: What :func:`run` measured.
         path: The PNG to write.
+        note: Written under the title.
     """
     short = {SHIPPED: "as shipped", NODELAY: "TCP_NODELAY"}
     panels = {
@@ -91,4 +95,4 @@ def plot(figures: dict[str, Any], path: Path) -> None:
             short[k]: v["requests_per_s"] for k, v in figures["load"].items()
         },
     }
-    bars(path, title="uvicorn --workers N: Nagle on (as shipped) or off", panels=panels)
+    bars(path, title="uvicorn --workers N: Nagle on (as shipped) or off", panels=panels, note=note)

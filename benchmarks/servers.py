@@ -5,8 +5,8 @@ Every candidate serves the shop (all middleware and observability on) and then
 on one native stack with the demo catalog; wrk (16 connections, one thread) loads each path for
 ``--seconds``, ``--repeats`` times, and the table shows the median requests/s with the lowest
 and highest repeat, and the median p95. It waits up to five minutes for the 1-minute load
-average to fall below 0.5, then records it before and after: figures from a machine with other
-work running say so in their header.
+average to fall below 0.5 and watches for other work meanwhile (:class:`common.Watch`): the
+table's first line says when and on what machine it was taken, and whether it was busy.
 
 Usage::
 
@@ -27,16 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import (
-    HERE,
-    QUIET_LOAD,
-    ROOT,
-    load_average,
-    machine,
-    prepared_stack,
-    wait_until_quiet,
-    wrk,
-)
+from common import HERE, ROOT, Watch, prepared_stack, wrk
 
 from fashionistar_dev.processes import free_port
 
@@ -252,10 +243,9 @@ def run(*, seconds: float, repeats: int) -> dict[str, Any]:
         repeats: Runs per path.
 
     Returns:
-        Figures by candidate and path, and the load average before and after.
+        Figures by candidate and path, and the first line of the table (:class:`Watch`).
     """
-    wait_until_quiet()
-    before = load_average()
+    watch = Watch()
     figures: dict[str, dict[str, Any]] = {}
     with prepared_stack(demo_stock=1_000_000) as stack_env:
         for candidate in CANDIDATES:
@@ -283,7 +273,7 @@ def run(*, seconds: float, repeats: int) -> dict[str, Any]:
                         )
                 finally:
                     stop(server)
-    return {"figures": figures, "load_before": before, "load_after": load_average()}
+    return {"figures": figures, "taken_on": watch.taken_on()}
 
 
 def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
@@ -297,18 +287,15 @@ def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
     Returns:
         Markdown.
     """
-    about = machine()
-    busy = report["load_before"][0] > QUIET_LOAD
-    header = (
-        f"{about['cores']} cores ({about['cpu']}), Python {about['python']}; load average "
-        f"{report['load_before'][0]} before, {report['load_after'][0]} after"
-        + (" (**taken on a busy machine**)" if busy else "")
-        + f". {WORKERS} worker processes per server; wrk 1 thread, {CONNECTIONS} connections, "
+    conditions = (
+        f"{WORKERS} worker processes per server; wrk 1 thread, {CONNECTIONS} connections, "
         f"{repeats} runs of {seconds:g} s per cell after a 1 s warm-up, on the same machine."
     )
     columns = ["bare ping", "livez", "bare list", "DRF list", "Ninja list"]
     lines = [
-        header,
+        report["taken_on"],
+        "",
+        conditions,
         "",
         "| server | " + " | ".join(columns) + " | DRF / bare list | livez / bare ping |",
         "|---" * (len(columns) + 3) + "|",

@@ -36,7 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common import QUIET_LOAD, machine, now_utc, seconds_spread, wait_until_quiet
+from common import Watch, seconds_spread
 
 from fashionistar_dev.processes import die_with_parent
 
@@ -276,8 +276,7 @@ def main() -> None:
     if options.one:
         print(json.dumps(measure(*options.one)))
         return
-    wait_until_quiet()
-    before = machine()
+    watch = Watch()
     figures: dict[tuple[str, str], list[float]] = {}
     for fault in ("lost-push", "failover"):
         for profile in PROFILES:
@@ -296,6 +295,8 @@ def main() -> None:
         "failover": "the Redis master is killed while orders are placed",
     }
     lines = [
+        watch.taken_on(),
+        "",
         "| fault | shipped settings | test settings |",
         "|---|---|---|",
         *(
@@ -305,15 +306,8 @@ def main() -> None:
         ),
         "",
         f"Seconds until every task of every order has run: median (min to max) of "
-        f"{options.runs} runs, each on a fresh stack. Taken {now_utc()} by "
-        f"`python benchmarks/task_recovery.py --runs {options.runs}` on {before['cores']} cores "
-        f"({before['cpu']}), load average before {' / '.join(map(str, before['load_average']))}, "
-        f"after {' / '.join(map(str, machine()['load_average']))}"
-        + (
-            "."
-            if before["load_average"][0] <= QUIET_LOAD  # type: ignore[index]
-            else " (**taken on a busy machine**)."
-        ),
+        f"{options.runs} runs, each on a fresh stack, by "
+        f"`python benchmarks/task_recovery.py --runs {options.runs}`.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import load_average, taken_on, wait_until_quiet
+from common import Watch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.concurrency, tests.factories
@@ -245,11 +245,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path, help="write the page's table here")
     parser.add_argument(
-        "--quiet-timeout", type=float, default=300, help="seconds to wait for a quiet machine"
+        "--no-wait",
+        action="store_true",
+        help="measure at once, without waiting for a quiet machine",
     )
     args = parser.parse_args()
-    quiet = wait_until_quiet(timeout_s=args.quiet_timeout)
-    load_before = load_average()
+    watch = Watch(wait=not args.no_wait)
 
     from fashionistar_dev.stack import running_stack
 
@@ -281,8 +282,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     if args.markdown:
-        heading = taken_on(load_before=load_before, quiet=quiet)
-        args.markdown.write_text(markdown(heading=heading, figures=figures, args=args))
+        args.markdown.write_text(markdown(heading=watch.taken_on(), figures=figures, args=args))
     return 1 if total else 0
 
 

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import django
 import redis
-from common import load_average, taken_on, wait_until_quiet
+from common import Watch
 from django.conf import settings
 
 from fashionistar_dev.stack.redis_ha import RedisHA, SentinelTimings, start_redis_ha
@@ -397,11 +397,12 @@ def main() -> None:
         "--markdown", type=Path, help="run the failovers and the capacity, write the tables here"
     )
     parser.add_argument(
-        "--quiet-timeout", type=float, default=300, help="seconds to wait for a quiet machine"
+        "--no-wait",
+        action="store_true",
+        help="measure at once, without waiting for a quiet machine",
     )
     args = parser.parse_args()
-    quiet = wait_until_quiet(timeout_s=args.quiet_timeout)
-    load_before = load_average()
+    watch = Watch(wait=not args.no_wait)
     if args.capacity:
         for name, value in capacity(args.jobs, args.requests).items():
             print(f"{name}: {value:,.1f}")
@@ -434,7 +435,7 @@ def main() -> None:
         ordered = {name: results[name] for name in SCENARIOS if name in results}
         args.markdown.write_text(
             markdown(
-                heading=taken_on(load_before=load_before, quiet=quiet),
+                heading=watch.taken_on(),
                 results=ordered,
                 failovers=args.failovers,
                 timings=timings,

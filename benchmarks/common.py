@@ -807,6 +807,8 @@ DEMO_STOCK = 100_000_000
 BARE_PATHS = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
 """What :mod:`bare_django` serves: a constant, and the product list without the shop around it."""
 INTERFACES = {"asgi3": "ASGI", "wsgi": "WSGI"}
+PAY_MIN_S = 3
+"""Each payment round lasts this long at least: a quick run still gets payments through."""
 _MEDIANS = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "seconds")
 REPEATED = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
 """The figures of each round that a cell keeps, for its range and its verdicts."""
@@ -1067,10 +1069,13 @@ class Bench:
         Returns:
             The figures of :meth:`load`.
         """
-        per_connection = self.budget.seconds * 1000 / self.partner_latency_ms
+        seconds = max(self.budget.seconds, PAY_MIN_S)
+        per_connection = seconds * 1000 / self.partner_latency_ms
         per_round = int(self.budget.connections * (per_connection + 2) * 1.2)
         ids = self.fixture_orders(per_round * self.budget.rounds)
-        return self.load(server, "/", kind="pay", ids=ids, prefix=f"/api/{flavour}/orders/")
+        return self.load(
+            server, "/", kind="pay", ids=ids, prefix=f"/api/{flavour}/orders/", seconds=seconds
+        )
 
 
 @contextmanager

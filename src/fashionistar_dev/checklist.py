@@ -96,7 +96,11 @@ def measured_verdicts(text: str) -> dict[str, str]:
     verdicts = {}
     for line in text.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[0] not in ("claim", "seed claim", "") and set(cells[0]) != {"-"}:
+        if (
+            len(cells) >= 3
+            and cells[0] not in ("claim", "seed claim", "")
+            and set(cells[0]) != {"-"}
+        ):
             verdicts[cells[0]] = cells[2]
     return verdicts
 

@@ -103,6 +103,36 @@ def assert_invalid_fields(answer: Answer, *fields: str) -> None:
     assert list(answer.body["extra"]["fields"]) == list(fields), answer.body
 
 
+SCHEMA_URLS = {SYNC: "/api/sync/schema?format=json", ASYNC: "/api/async/openapi.json"}
+
+
+def openapi(api: str) -> dict[str, Any]:
+    """An API's OpenAPI schema, as it serves it."""
+    return Client().get(SCHEMA_URLS[api]).json()
+
+
+def operation(api: str, method: str, path: str) -> dict[str, Any]:
+    """One operation of an API's OpenAPI schema (``path`` below the API's root)."""
+    return openapi(api)["paths"][api + path][method]
+
+
+def parameter(op: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema of one parameter of an operation."""
+    return next(p for p in op["parameters"] if p["name"] == name)["schema"]
+
+
+def resolved(api: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema, or the component its ``$ref`` names."""
+    if "$ref" not in schema:
+        return schema
+    return openapi(api)["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+
+
+def body_schema(api: str, op: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body's schema of an operation."""
+    return resolved(api, op["requestBody"]["content"]["application/json"]["schema"])
+
+
 def place(api, user, dress, quantity=2, **kwargs):
     body = {"items": [{"variant_id": variant_of(dress).pk, "quantity": quantity}]}
     return call(api, "post", "orders", user=user, body=body, **kwargs)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_support import assert_error, assert_invalid_fields, both_apis, call, token_for
+from tests.api_support import (
+    assert_error,
+    assert_invalid_fields,
+    body_schema,
+    both_apis,
+    call,
+    operation,
+    token_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,3 +45,26 @@ def test_missing_credentials_are_invalid_input(api) -> None:
     answer = call(api, "post", "auth/token", body={"username": "alice"})
 
     assert_invalid_fields(answer, "password")
+
+
+@both_apis
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "", "password": "a-long-passphrase"}, "username"),
+        ({"username": "alice", "password": ""}, "password"),
+        ({"username": "a" * 151, "password": "a-long-passphrase"}, "username"),
+        ({"username": "alice", "password": "p" * 129}, "password"),
+    ],
+    ids=["blank username", "blank password", "username too long", "password too long"],
+)
+def test_credentials_outside_the_schema_are_invalid_input(api, body, field) -> None:
+    assert_invalid_fields(call(api, "post", "auth/token", body=body), field)
+
+
+@both_apis
+def test_the_schemas_state_the_credentials_lengths(api) -> None:
+    fields = body_schema(api, operation(api, "post", "auth/token"))["properties"]
+
+    assert (fields["username"]["minLength"], fields["username"]["maxLength"]) == (1, 150)
+    assert (fields["password"]["minLength"], fields["password"]["maxLength"]) == (1, 128)

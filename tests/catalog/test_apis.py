@@ -1,4 +1,4 @@
-"""Catalog endpoints, in both APIs: list (filters, sorts, pages), detail, and their cache."""
+"""Catalog endpoints, in both APIs: list (filters, sorts, pages), detail, their cache and ETags."""
 
 from __future__ import annotations
 
@@ -8,11 +8,21 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from fashionistar.catalog.models import Product
+from fashionistar.catalog.apis import CACHE_CONTROL
+from fashionistar.catalog.models import CURRENCIES, Product
+from fashionistar.catalog.selectors import SORTS
 from fashionistar.catalog.services import catalog_changed
+from fashionistar.inventory.models import Stock
 from fashionistar.orders.services import OrderItem, order_place
-from tests.api_support import assert_error, both_apis, call
-from tests.factories import make_product, make_user
+from tests.api_support import (
+    assert_error,
+    assert_invalid_fields,
+    both_apis,
+    call,
+    operation,
+    parameter,
+)
+from tests.factories import make_product, make_user, variant_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -211,3 +221,175 @@ def test_without_redis_the_catalog_is_served_uncached(api, shelf, settings) -> N
 
     assert answer.status == 200
     assert len(answer.body["results"]) == len(shelf)
+
+
+@both_apis
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"sort": "cheapest"}, "sort"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"min_price": "-1"}, "min_price"),
+        ({"max_price": "1.005"}, "max_price"),
+    ],
+)
+def test_a_filter_outside_the_schema_is_invalid_input(api, query, field) -> None:
+    assert_invalid_fields(call(api, "get", "catalog/products", query=query), field)
+
+
+@both_apis
+def test_the_schemas_state_the_filters_rules(api) -> None:
+    listing = operation(api, "get", "catalog/products")
+
+    assert parameter(listing, "sort")["enum"] == list(SORTS)
+    assert set(parameter(listing, "currency")["enum"]) == {"", *CURRENCIES}
+    for bound in ("min_price", "max_price"):
+        price = parameter(listing, bound)
+        price = next((s for s in price.get("anyOf", ()) if s["type"] != "null"), price)
+        assert price["pattern"] == r"^\d{1,8}(?:\.\d{1,2})?$"
+    slug = parameter(operation(api, "get", "catalog/products/{slug}"), "slug")
+    assert slug["pattern"] == "^[-a-zA-Z0-9_]+$"
+    assert slug["maxLength"] == 200
+
+
+# --- ETags: a client revalidates its copy, and an unchanged answer is a 304 -----------------
+
+
+def path_of(shelf, detail: bool) -> str:
+    return f"catalog/products/{shelf['dress'].slug}" if detail else "catalog/products?sort=price"
+
+
+both_paths = pytest.mark.parametrize("detail", [False, True], ids=["list", "detail"])
+
+
+@both_apis
+@both_paths
+def test_an_answer_carries_a_weak_etag_and_must_be_revalidated(api, shelf, detail) -> None:
+    answer = call(api, "get", path_of(shelf, detail))
+
+    assert answer.status == 200
+    assert answer.headers["ETag"].startswith('W/"')
+    assert answer.headers["Cache-Control"] == CACHE_CONTROL == "public, max-age=0, must-revalidate"
+    assert call(api, "get", path_of(shelf, detail)).headers["ETag"] == answer.headers["ETag"]
+
+
+@both_apis
+@both_paths
+def test_the_current_etag_gets_a_304_without_a_body_and_without_sql(api, shelf, detail) -> None:
+    etag = call(api, "get", path_of(shelf, detail)).headers["ETag"]
+
+    with CaptureQueriesContext(connection) as ran:
+        answer = call(api, "get", path_of(shelf, detail), headers={"If-None-Match": etag})
+
+    assert answer.status == 304
+    assert answer.body is None
+    assert answer.headers["ETag"] == etag
+    assert answer.headers["Cache-Control"] == CACHE_CONTROL
+    assert len(ran) == 0
+
+
+@both_apis
+@pytest.mark.parametrize(
+    "held",
+    [
+        lambda etag: etag.removeprefix("W/"),  # the same ETag, sent as a strong one
+        lambda etag: f'"other", {etag}',  # one of several copies
+        lambda etag: "*",  # any copy
+    ],
+    ids=["strong", "list", "star"],
+)
+def test_if_none_match_compares_weakly_and_takes_a_list(api, shelf, held) -> None:
+    etag = call(api, "get", "catalog/products").headers["ETag"]
+
+    answer = call(api, "get", "catalog/products", headers={"If-None-Match": held(etag)})
+
+    assert answer.status == 304
+
+
+@both_apis
+def test_another_query_has_another_etag(api, shelf) -> None:
+    by_name = call(api, "get", "catalog/products").headers["ETag"]
+
+    answer = call(api, "get", "catalog/products?sort=price", headers={"If-None-Match": by_name})
+
+    assert answer.status == 200
+    assert answer.headers["ETag"] != by_name
+
+
+@both_apis
+@both_paths
+def test_a_stock_change_changes_the_etag(api, shelf, detail) -> None:
+    old = call(api, "get", path_of(shelf, detail)).headers["ETag"]
+    stock = Stock.objects.get(variant=variant_of(shelf["dress"]))
+    stock.quantity = 3
+    stock.save(update_fields=["quantity"])  # as the admin saves it
+
+    answer = call(api, "get", path_of(shelf, detail), headers={"If-None-Match": old})
+
+    assert answer.status == 200
+    assert answer.headers["ETag"] != old
+    body = answer.body if detail else answer.body["results"][1]  # sorted by price: the dress
+    assert body["variants"][0]["available"] == 3
+
+
+@both_apis
+def test_a_price_change_changes_the_etag(api, shelf) -> None:
+    old = call(api, "get", "catalog/products").headers["ETag"]
+    dress = shelf["dress"]
+    dress.price = Decimal("79.00")
+    dress.save(update_fields=["price"])
+
+    answer = call(api, "get", "catalog/products", headers={"If-None-Match": old})
+
+    assert answer.status == 200
+    assert answer.headers["ETag"] != old
+
+
+@both_apis
+def test_a_new_catalog_version_with_the_same_body_keeps_the_etag(api, shelf) -> None:
+    old = call(api, "get", "catalog/products").headers["ETag"]
+    make_product(name="Hidden Hat").delete()  # two writes: the version moves on twice
+
+    answer = call(api, "get", "catalog/products", headers={"If-None-Match": old})
+
+    assert answer.status == 304  # rebuilt from the database, the same body, the same ETag
+
+
+@both_apis
+def test_an_orders_stock_change_changes_the_etag_when_the_cached_answer_expires(api, shelf) -> None:
+    path = path_of(shelf, detail=True)
+    old = call(api, "get", path).headers["ETag"]
+    variant = variant_of(shelf["dress"])
+    order_place(user=make_user(), items=[OrderItem(variant_id=variant.pk, quantity=1)])
+
+    assert call(api, "get", path, headers={"If-None-Match": old}).status == 304  # cached
+    catalog_changed()  # what CATALOG_CACHE_S seconds do
+    answer = call(api, "get", path, headers={"If-None-Match": old})
+    assert answer.status == 200
+    assert answer.headers["ETag"] != old
+
+
+@both_apis
+def test_without_redis_the_etag_still_answers_304(api, shelf, settings) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "fashionistar.observability.cache.MeteredRedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    etag = call(api, "get", "catalog/products").headers["ETag"]
+
+    assert call(api, "get", "catalog/products", headers={"If-None-Match": etag}).status == 304
+
+
+@both_apis
+@pytest.mark.parametrize("path", ["catalog/products", "catalog/products/{slug}"])
+def test_the_schemas_declare_the_etag_and_the_304(api, path) -> None:
+    op = operation(api, "get", path)
+
+    assert parameter(op, "If-None-Match") == {"type": "string"}
+    for status in ("200", "304"):
+        headers = op["responses"][status]["headers"]
+        assert headers["ETag"]["required"] is True, status
+        assert headers["Cache-Control"]["required"] is True, status
+    assert "content" not in op["responses"]["304"]

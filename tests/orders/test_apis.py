@@ -7,13 +7,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from fashionistar.inventory.models import Reservation
+from fashionistar.kernel.apis import ID_SCHEMA, IDEMPOTENCY_KEY_SCHEMA
 from fashionistar.orders.models import Order, OrderLine, OrderStatus
 from fashionistar.payments.models import Payment
 from tests.api_support import (
     assert_error,
+    assert_invalid_fields,
+    body_schema,
     both_apis,
     call,
+    operation,
+    parameter,
     place,
+    resolved,
     stock_of,
     token_for,
 )
@@ -221,3 +227,43 @@ def test_cancelling_gives_the_stock_back_once(api, alice, dress) -> None:
     assert stock_of(dress) == 5
     assert_error(again, 409, "invalid_transition")
     assert stock_of(dress) == 5
+
+
+@both_apis
+@pytest.mark.parametrize(
+    ("quantities", "field"),
+    [([0], "items.0.quantity"), ([1, 101], "items.1.quantity"), ([], "items"), ([1] * 51, "items")],
+    ids=["zero units", "over 100 units", "no items", "51 items"],
+)
+def test_an_order_outside_the_schema_is_invalid_input_and_places_nothing(
+    api, alice, dress, quantities, field
+) -> None:
+    items = [{"variant_id": variant_of(dress).pk, "quantity": q} for q in quantities]
+
+    answer = call(api, "post", "orders", user=alice, body={"items": items})
+
+    assert_invalid_fields(answer, field)
+    assert not Order.objects.exists()
+    assert stock_of(dress) == 5
+
+
+@both_apis
+def test_the_schemas_state_the_order_rules(api) -> None:
+    placing = operation(api, "post", "orders")
+    items = body_schema(api, placing)["properties"]["items"]
+    item = resolved(api, items["items"])["properties"]
+
+    assert (items["minItems"], items["maxItems"]) == (1, 50)
+    assert (item["quantity"]["minimum"], item["quantity"]["maximum"]) == (1, 100)
+    assert item["variant_id"]["minimum"] == 1
+    assert parameter(placing, "Idempotency-Key") == IDEMPOTENCY_KEY_SCHEMA
+    for method, path in (("get", "orders/{order_id}"), ("post", "orders/{order_id}/cancel")):
+        order_id = parameter(operation(api, method, path), "order_id")
+        assert order_id["minimum"] == ID_SCHEMA["minimum"] == 1, path
+        assert order_id["maximum"] == ID_SCHEMA["maximum"] == 2**63 - 1, path
+
+
+@both_apis
+@pytest.mark.parametrize("order_id", [0, 2**63])
+def test_an_order_id_outside_the_schema_is_404_as_an_unknown_one(api, alice, order_id) -> None:
+    assert_error(call(api, "get", f"orders/{order_id}", user=alice), 404, "not_found")

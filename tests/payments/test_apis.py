@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from fashionistar.kernel.apis import ID_SCHEMA, IDEMPOTENCY_KEY_SCHEMA
+from fashionistar.kernel.idempotency import IdempotencyKeyInvalid, key_validate
 from fashionistar.orders.models import Order, OrderStatus
 from fashionistar.payments.models import Payment
 from fashionistar_dev.partners import serve_in_thread
-from tests.api_support import assert_error, both_apis, call, place
+from tests.api_support import (
+    assert_error,
+    body_schema,
+    both_apis,
+    call,
+    operation,
+    parameter,
+    place,
+)
 from tests.payments.helpers import charges_made
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,3 +105,31 @@ def test_bad_payment_requests_are_4xx(api, alice, dress, headers, raw, status, c
 
     assert_error(answer, status, code)
     assert not Payment.objects.exists()
+
+
+@both_apis
+def test_the_schemas_state_the_payment_rules(api) -> None:
+    paying = operation(api, "post", "orders/{order_id}/pay")
+    body = body_schema(api, paying)
+    key = next(p for p in paying["parameters"] if p["name"] == "Idempotency-Key")
+
+    assert body["required"] == ["card_token"]
+    card_token = body["properties"]["card_token"]
+    assert (card_token["minLength"], card_token["maxLength"]) == (1, 255)
+    assert key["required"] is True
+    assert key["schema"] == IDEMPOTENCY_KEY_SCHEMA
+    assert parameter(paying, "order_id")["maximum"] == ID_SCHEMA["maximum"]
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [("k", True), ("order-42 retry", True), ("~" * 255, True), (" k", False), ("k" * 256, False)],
+)
+def test_the_idempotency_key_pattern_is_what_the_service_takes(key, valid) -> None:
+    stated = re.fullmatch(IDEMPOTENCY_KEY_SCHEMA["pattern"], key) is not None
+    stated = stated and len(key) <= IDEMPOTENCY_KEY_SCHEMA["maxLength"]
+    try:
+        taken = key_validate(key.strip()) == key  # HTTP trims the spaces at either end
+    except IdempotencyKeyInvalid:
+        taken = False
+    assert stated is taken is valid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from redis.exceptions import RedisError
 
 from fashionistar.catalog.models import CURRENCIES, Product, Variant
 from fashionistar.kernel.errors import ApplicationError, NotFound
+from fashionistar.kernel.idempotency import canonical_fingerprint
 from fashionistar.observability.metrics import CATALOG_ANSWERS
 
 SORTS = {
@@ -132,17 +134,40 @@ async def aproduct_get(*, slug: str) -> Product:
 
 
 # --8<-- [start:catalog_cached]
+@dataclass(frozen=True)
+class CatalogAnswer[T]:
+    """A catalog answer and its ETag.
+
+    Attributes:
+        body: The answer, JSON-ready.
+        etag: A weak ETag, ``W/"<hash of the body>"``: the same body always has the same one,
+            whichever request built it, so a client's copy stays valid until the body changes.
+    """
+
+    body: T
+    etag: str
+
+
+def _answer[T](body: T) -> CatalogAnswer[T]:
+    return CatalogAnswer(body, f'W/"{canonical_fingerprint({"body": body})[:32]}"')
+
+
 def _cache_key(kind: str, parts: Mapping[str, Any], version: Any) -> str:
     digest = hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()[:32]
-    return f"catalog:{kind}:{version}:{digest}"
+    # "tagged": the entry holds the answer with its ETag (older entries held the body alone).
+    return f"catalog:tagged:{kind}:{version}:{digest}"
 
 
-def catalog_cached[T](*, kind: str, parts: Mapping[str, Any], build: Callable[[], T]) -> T:
-    """Return a catalog answer from the cache, or build it and cache it.
+def catalog_cached[T](
+    *, kind: str, parts: Mapping[str, Any], build: Callable[[], T]
+) -> CatalogAnswer[T]:
+    """Return a catalog answer and its ETag from the cache, or build both and cache them.
 
     The key holds the catalog's version, which every ORM write to the catalog moves on (see
     :func:`fashionistar.catalog.services.catalog_changed`): a stale answer is never read again,
-    and expires after ``CATALOG_CACHE_S``. Without Redis the answer is built every time.
+    and expires after ``CATALOG_CACHE_S``. The ETag is a hash of the body, computed once when it
+    is built and kept beside it, so answering a conditional request costs two cache reads.
+    Without Redis the answer is built every time.
 
     Args:
         kind: What the answer is (``drf-list``, ``ninja-detail``, ...).
@@ -150,7 +175,7 @@ def catalog_cached[T](*, kind: str, parts: Mapping[str, Any], build: Callable[[]
         build: Makes the answer (a JSON-ready value).
 
     Returns:
-        The answer.
+        The answer and its ETag.
     """
     try:
         version = cache.get_or_set(CATALOG_VERSION, 1, timeout=None)
@@ -158,13 +183,13 @@ def catalog_cached[T](*, kind: str, parts: Mapping[str, Any], build: Callable[[]
         found = cache.get(key)
     except RedisError:
         logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
-        return build()
+        return _answer(build())
     if found is not None:
         CATALOG_ANSWERS.labels(source="cache").inc()
-        cached: T = found
+        cached: CatalogAnswer[T] = found
         return cached
     CATALOG_ANSWERS.labels(source="database").inc()
-    built = build()
+    built = _answer(build())
     try:
         cache.set(key, built, settings.CATALOG_CACHE_S)
     except RedisError:
@@ -174,7 +199,7 @@ def catalog_cached[T](*, kind: str, parts: Mapping[str, Any], build: Callable[[]
 
 async def acatalog_cached[T](
     *, kind: str, parts: Mapping[str, Any], build: Callable[[], Awaitable[T]]
-) -> T:
+) -> CatalogAnswer[T]:
     """:func:`catalog_cached` for async views: the same keys, through the cache's async API.
 
     Args:
@@ -183,7 +208,7 @@ async def acatalog_cached[T](
         build: Makes the answer (awaited).
 
     Returns:
-        The answer.
+        The answer and its ETag.
     """
     try:
         version = await cache.aget_or_set(CATALOG_VERSION, 1, timeout=None)
@@ -191,13 +216,13 @@ async def acatalog_cached[T](
         found = await cache.aget(key)
     except RedisError:
         logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
-        return await build()
+        return _answer(await build())
     if found is not None:
         CATALOG_ANSWERS.labels(source="cache").inc()
-        cached: T = found
+        cached: CatalogAnswer[T] = found
         return cached
     CATALOG_ANSWERS.labels(source="database").inc()
-    built = await build()
+    built = _answer(await build())
     try:
         await cache.aset(key, built, settings.CATALOG_CACHE_S)
     except RedisError:

@@ -27,8 +27,8 @@ class TokenObtainApi(ApiView):
     class InputSerializer(serializers.Serializer[Any]):
         """Credentials."""
 
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        username = serializers.CharField(min_length=1, max_length=150)
+        password = serializers.CharField(min_length=1, max_length=128, trim_whitespace=False)
 
     class OutputSerializer(serializers.Serializer[Any]):
         """The token."""

@@ -14,8 +14,8 @@ router = Router(tags=["auth"])
 class TokenIn(Schema):
     """Credentials."""
 
-    username: Text = Field(max_length=150)
-    password: Text = Field(max_length=128)
+    username: Text = Field(min_length=1, max_length=150)
+    password: Text = Field(min_length=1, max_length=128)
 
 
 class TokenOut(Schema):

@@ -5,16 +5,43 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponseBase
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fashionistar.catalog.models import Variant
-from fashionistar.catalog.selectors import catalog_cached, product_get, product_list
-from fashionistar.kernel.apis.drf import PageInput, page_of, paginate, responses, validated
+from fashionistar.catalog.apis import CACHE_CONTROL
+from fashionistar.catalog.models import CURRENCIES, Variant
+from fashionistar.catalog.selectors import (
+    SORTS,
+    CatalogAnswer,
+    catalog_cached,
+    product_get,
+    product_list,
+)
+from fashionistar.kernel.apis import PRICE_PATTERN, SLUG_PATTERN, not_modified
+from fashionistar.kernel.apis.drf import (
+    CONDITIONAL_GET,
+    NOT_MODIFIED,
+    PageInput,
+    page_of,
+    paginate,
+    responses,
+    validated,
+)
 from fashionistar.kernel.apis.drf_view import ApiView
+
+PRICE_SCHEMA = {"type": "string", "format": "decimal", "pattern": PRICE_PATTERN}
+
+
+def _answer(request: Request, answer: CatalogAnswer[Any]) -> HttpResponseBase:
+    """The full answer with its ETag, or a 304 if the client holds it already."""
+    unchanged = not_modified(request, etag=answer.etag, cache_control=CACHE_CONTROL)
+    if unchanged is not None:
+        return unchanged
+    return Response(answer.body, headers={"ETag": answer.etag, "Cache-Control": CACHE_CONTROL})
 
 
 def _available(variant: Variant) -> int:
@@ -71,34 +98,47 @@ class ProductListApi(ApiView):
     permission_classes = (AllowAny,)
 
     class FilterSerializer(PageInput):
-        """Search, filters, sort and page; unknown sorts and currencies are the selector's call."""
+        """Search, filters, sort and page; an empty price range is the selector's call."""
 
         search = serializers.CharField(default="", allow_blank=True, max_length=200)
         category = serializers.CharField(default="", allow_blank=True, max_length=200)
-        currency = serializers.CharField(default="", allow_blank=True, max_length=200)
+        currency = serializers.ChoiceField(choices=CURRENCIES, default="", allow_blank=True)
         min_price = serializers.DecimalField(
             max_digits=10, decimal_places=2, min_value=Decimal(0), required=False
         )
         max_price = serializers.DecimalField(
             max_digits=10, decimal_places=2, min_value=Decimal(0), required=False
         )
-        sort = serializers.CharField(default="name", max_length=200)
+        sort = serializers.ChoiceField(choices=list(SORTS), default="name")
 
     OutputSerializer = ProductSerializer
 
     @extend_schema(
         operation_id="catalog_products_list",
-        parameters=[FilterSerializer],
-        responses=responses({200: page_of("ProductPage", ProductSerializer())}, 404),
+        parameters=[
+            FilterSerializer,
+            # A decimal query parameter is a string: its range is stated as a pattern.
+            OpenApiParameter("min_price", PRICE_SCHEMA, description="Lowest price, inclusive."),
+            OpenApiParameter(
+                "max_price",
+                PRICE_SCHEMA,
+                description="Highest price, inclusive; not below min_price.",
+            ),
+            *CONDITIONAL_GET,
+        ],
+        responses=responses(
+            {200: page_of("ProductPage", ProductSerializer()), 304: NOT_MODIFIED}, 404
+        ),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         """List active products, one page.
 
         Args:
             request: The request.
 
         Returns:
-            ``{"count", "page", "page_size", "results"}``.
+            ``{"count", "page", "page_size", "results"}`` with its ``ETag``; ``304`` without a
+            body when ``If-None-Match`` holds that ETag.
         """
         filters = validated(self.FilterSerializer(data=request.query_params))
 
@@ -112,7 +152,7 @@ class ProductListApi(ApiView):
                 serialize=lambda objects: self.OutputSerializer(objects, many=True).data,
             )
 
-        return Response(catalog_cached(kind="drf-list", parts=filters, build=build))
+        return _answer(request, catalog_cached(kind="drf-list", parts=filters, build=build))
 
 
 # --8<-- [end:drf_product_list]
@@ -131,8 +171,18 @@ class ProductDetailApi(ApiView):
 
     OutputSerializer = ProductSerializer
 
-    @extend_schema(responses=responses({200: ProductSerializer}, 404))
-    def get(self, request: Request, slug: str) -> Response:
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "slug",
+                {"type": "string", "pattern": SLUG_PATTERN, "maxLength": 200},
+                OpenApiParameter.PATH,
+            ),
+            *CONDITIONAL_GET,
+        ],
+        responses=responses({200: ProductSerializer, 304: NOT_MODIFIED}, 404),
+    )
+    def get(self, request: Request, slug: str) -> HttpResponseBase:
         """Show one active product.
 
         Args:
@@ -140,13 +190,13 @@ class ProductDetailApi(ApiView):
             slug: The product's slug.
 
         Returns:
-            The product.
+            The product with its ``ETag``; ``304`` without a body when ``If-None-Match`` holds
+            that ETag.
         """
         path = validated(self.PathSerializer(data={"slug": slug}))
-        return Response(
-            catalog_cached(
-                kind="drf-detail",
-                parts=path,
-                build=lambda: self.OutputSerializer(product_get(slug=path["slug"])).data,
-            )
+        answer = catalog_cached(
+            kind="drf-detail",
+            parts=path,
+            build=lambda: self.OutputSerializer(product_get(slug=path["slug"])).data,
         )
+        return _answer(request, answer)

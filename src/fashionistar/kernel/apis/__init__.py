@@ -1,4 +1,4 @@
-"""What both API flavours share: the error shape, pagination limits, the client's IP.
+"""What both API flavours share: the error shape, input limits, conditional GETs, the client's IP.
 
 ``drf`` holds the DRF plumbing (parser, throttles, pagination), ``ninja`` the Ninja plumbing
 (async auth, async throttle, async pagination). The exception mappers live in
@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseNotModified
+from django.utils.http import parse_etags
 
 from fashionistar.kernel.errors import ApplicationError, NotFound
+from fashionistar.kernel.idempotency import MAX_KEY_LENGTH
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -178,6 +180,82 @@ def invalid_input(fields: Mapping[str, Sequence[str]]) -> InvalidInput:
 MAX_TOKEN_KEY_LENGTH = 40  # rest_framework.authtoken's Token.key
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 """What a product slug can be (Django's ``SlugField``): anything else is refused as input."""
+
+# --8<-- [start:input_rules]
+# Rules both OpenAPI schemas state. Most are checked where the schema comes from (a pydantic
+# field, a DRF serializer field), and again by the service. Where only the service reads the
+# value (an Idempotency-Key, a path id), the schema states the rule and the service answers a
+# request that breaks it with its own 4xx.
+MAX_ID = 2**63 - 1
+"""The largest id a PostgreSQL ``bigint`` holds."""
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+"""A path id (``orders/{order_id}``): any other number is a 404, as an unknown id is."""
+IDEMPOTENCY_KEY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_KEY_LENGTH,
+    # Printable ASCII (kernel.idempotency.key_validate); HTTP trims spaces at either end.
+    "pattern": r"^[!-~](?:[ -~]*[!-~])?$",
+}
+"""An ``Idempotency-Key`` header, as ``kernel.idempotency.key_validate`` takes it."""
+PRICE_PATTERN = r"^\d{1,8}(?:\.\d{1,2})?$"
+"""A price filter: up to 8 digits and 2 decimals, never negative (a ``DecimalField(10, 2)``)."""
+# --8<-- [end:input_rules]
+
+# --8<-- [start:conditional_get]
+ETAG_HEADERS: dict[str, Any] = {
+    "ETag": {
+        "description": "Weak validator of the body; send it back in If-None-Match.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "Whether and how long a copy may be used without asking again.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+"""The response headers of an answer that has an ``ETag``, as OpenAPI declares them."""
+IF_NONE_MATCH: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "ETags of the copies the client holds (or *): 304 if one is current.",
+    "schema": {"type": "string"},
+}
+"""The request header of a conditional GET, as OpenAPI declares it."""
+
+
+def not_modified(
+    request: HttpRequest, *, etag: str, cache_control: str
+) -> HttpResponseNotModified | None:
+    """Answer ``304 Not Modified`` when the client already holds the current body.
+
+    ``If-None-Match`` is compared weakly (RFC 9110, 13.1.2): ``W/"x"`` matches ``"x"``, and
+    ``*`` matches any current body. Only that header is read: an operation answering with an
+    ``ETag`` has no other validator.
+
+    Args:
+        request: A ``GET`` request.
+        etag: The current body's ETag.
+        cache_control: The ``Cache-Control`` of the full answer, repeated on the 304.
+
+    Returns:
+        The 304, without a body, or ``None``: answer in full.
+    """
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return None
+    held = {tag.removeprefix("W/") for tag in parse_etags(header)}
+    if "*" not in held and etag.removeprefix("W/") not in held:
+        return None
+    response = HttpResponseNotModified()
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    return response
+
+
+# --8<-- [end:conditional_get]
 
 
 def is_token_key(key: str) -> bool:

@@ -14,7 +14,12 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Model, QuerySet
-from drf_spectacular.utils import extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -23,6 +28,10 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 from fashionistar.kernel.apis import (
     DEFAULT_PAGE_SIZE,
     ERRORS_ALWAYS,
+    ETAG_HEADERS,
+    ID_SCHEMA,
+    IDEMPOTENCY_KEY_SCHEMA,
+    IF_NONE_MATCH,
     MAX_PAGE_SIZE,
     client_ip,
     page_not_found,
@@ -106,6 +115,57 @@ def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
     return {**ok, **dict.fromkeys(sorted({*ERRORS_ALWAYS, *errors}), ErrorSerializer)}
 
 
+NOT_MODIFIED = OpenApiResponse(description="Not Modified: the copy the client holds is current.")
+"""The 304 of a conditional GET, without a body (``responses({200: ..., 304: NOT_MODIFIED})``)."""
+
+CONDITIONAL_GET = [
+    OpenApiParameter(
+        IF_NONE_MATCH["name"],
+        str,
+        OpenApiParameter.HEADER,
+        description=IF_NONE_MATCH["description"],
+    ),
+    *(
+        OpenApiParameter(
+            name,
+            str,
+            OpenApiParameter.HEADER,
+            required=header["required"],
+            description=header["description"],
+            response=[200, 304],
+        )
+        for name, header in ETAG_HEADERS.items()
+    ),
+]
+"""The ``parameters`` of a view answering with an ``ETag``: the request header, its answers'."""
+
+
+def id_parameter(name: str) -> OpenApiParameter:
+    """Declare a path id (``order_id``) with its range.
+
+    Args:
+        name: The path parameter.
+
+    Returns:
+        The parameter, for ``extend_schema(parameters=...)``.
+    """
+    return OpenApiParameter(name, ID_SCHEMA, OpenApiParameter.PATH)
+
+
+def idempotency_key_parameter(*, required: bool) -> OpenApiParameter:
+    """Declare the ``Idempotency-Key`` header with its form.
+
+    Args:
+        required: The operation refuses a request without one.
+
+    Returns:
+        The parameter, for ``extend_schema(parameters=...)``.
+    """
+    return OpenApiParameter(
+        "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=required
+    )
+
+
 def page_of(name: str, item: serializers.Serializer[Any]) -> serializers.Serializer[Any]:
     """Describe the page envelope of a list for the OpenAPI schema.
 
@@ -185,10 +245,14 @@ def validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "CONDITIONAL_GET",
+    "NOT_MODIFIED",
     "AnonThrottle",
     "ErrorSerializer",
     "PageInput",
     "UserThrottle",
+    "id_parameter",
+    "idempotency_key_parameter",
     "page_of",
     "paginate",
     "responses",

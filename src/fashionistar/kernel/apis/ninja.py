@@ -18,17 +18,27 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import AsyncPaginator, EmptyPage
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from ninja import Field, Schema
+from ninja import Field, Path, Schema
 from ninja.parser import Parser
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
-from pydantic import AfterValidator, PlainSerializer, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from redis.exceptions import RedisError
 from rest_framework.authtoken.models import Token
 
 from fashionistar.kernel.apis import (
     DEFAULT_PAGE_SIZE,
     ERRORS_ALWAYS,
+    ETAG_HEADERS,
+    ID_SCHEMA,
+    IDEMPOTENCY_KEY_SCHEMA,
+    IF_NONE_MATCH,
     MAX_PAGE_SIZE,
     PermissionDenied,
     UnsupportedMediaType,
@@ -134,6 +144,37 @@ def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
         The statuses and schemas, every error with :class:`ErrorOut`.
     """
     return {**ok, **dict.fromkeys(sorted({*ERRORS_ALWAYS, *errors}), ErrorOut)}
+
+
+PathId = Path[Annotated[int, WithJsonSchema(ID_SCHEMA)]]
+"""An id in the path (``{int:order_id}``), its range stated; one that cannot exist is the
+selector's 404, as an unknown one is, and as in DRF."""
+
+CONDITIONAL_GET: dict[str, Any] = {
+    "parameters": [IF_NONE_MATCH],
+    "responses": {200: {"headers": ETAG_HEADERS}, 304: {"headers": ETAG_HEADERS}},
+}
+"""The ``openapi_extra`` of an operation answering with an ``ETag`` (its ``response`` has
+``304: None``): the request header, its answers' headers."""
+
+
+def idempotency_key_header(*, required: bool) -> dict[str, Any]:
+    """Declare the ``Idempotency-Key`` header with its form, for ``openapi_extra``.
+
+    The service reads the header and refuses a malformed key with its own 400.
+
+    Args:
+        required: The operation refuses a request without one.
+
+    Returns:
+        The OpenAPI parameter.
+    """
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": required,
+        "schema": IDEMPOTENCY_KEY_SCHEMA,
+    }
 
 
 class PageQuery(Schema):

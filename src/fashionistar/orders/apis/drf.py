@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -12,13 +12,25 @@ from rest_framework.response import Response
 
 from fashionistar.accounts.models import User
 from fashionistar.audit.services import audit_mark
-from fashionistar.kernel.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
-from fashionistar.kernel.apis.drf import PageInput, page_of, paginate, responses, validated
+from fashionistar.kernel.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY, MAX_ID
+from fashionistar.kernel.apis.drf import (
+    PageInput,
+    id_parameter,
+    idempotency_key_parameter,
+    page_of,
+    paginate,
+    responses,
+    validated,
+)
 from fashionistar.kernel.apis.drf_view import ApiView
 from fashionistar.orders.selectors import order_get, order_list
-from fashionistar.orders.services import OrderItem, order_cancel, order_place_once
-
-MAX_ID = 2**63 - 1
+from fashionistar.orders.services import (
+    MAX_LINES,
+    MAX_QUANTITY,
+    OrderItem,
+    order_cancel,
+    order_place_once,
+)
 
 
 def _user(request: Request) -> User:
@@ -29,10 +41,10 @@ def _user(request: Request) -> User:
 
 
 class OrderItemSerializer(serializers.Serializer[Any]):
-    """One item asked for; the quantity's range (1 to 100) is ``order_place``'s rule."""
+    """One item asked for: a variant, and 1 to 100 units of it (``order_place``'s rule)."""
 
     variant_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    quantity = serializers.IntegerField()
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 # --8<-- [start:drf_order_serializer]
@@ -114,13 +126,15 @@ class OrderPlaceApi(ApiView):
 
     @extend_schema_serializer(component_name="OrderPlaceInput")
     class InputSerializer(serializers.Serializer[Any]):
-        """The items asked for."""
+        """The items asked for: 1 to 50 (``order_place``'s rule)."""
 
-        items = OrderItemSerializer(many=True)
+        items = serializers.ListField(
+            child=OrderItemSerializer(), min_length=1, max_length=MAX_LINES
+        )
 
     @extend_schema(
         request=InputSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        parameters=[idempotency_key_parameter(required=False)],
         responses=responses(
             {201: OrderSerializer}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409, 422
         ),
@@ -165,7 +179,10 @@ class OrderDetailApi(ApiView):
 
     OutputSerializer = OrderSerializer
 
-    @extend_schema(responses=responses({200: OrderSerializer}, *ERRORS_NEEDS_USER, 404))
+    @extend_schema(
+        parameters=[id_parameter("order_id")],
+        responses=responses({200: OrderSerializer}, *ERRORS_NEEDS_USER, 404),
+    )
     def get(self, request: Request, order_id: int) -> Response:
         """Show the order.
 
@@ -194,7 +211,9 @@ class OrderCancelApi(ApiView):
     OutputSerializer = OrderSerializer
 
     @extend_schema(
-        request=None, responses=responses({200: OrderSerializer}, *ERRORS_NEEDS_USER, 404, 409)
+        request=None,
+        parameters=[id_parameter("order_id")],
+        responses=responses({200: OrderSerializer}, *ERRORS_NEEDS_USER, 404, 409),
     )
     def post(self, request: Request, order_id: int) -> Response:
         """Cancel the order.

@@ -10,39 +10,45 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from fashionistar.audit.services import audit_mark
-from fashionistar.kernel.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
+from fashionistar.kernel.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY, MAX_ID
 from fashionistar.kernel.apis.ninja import (
     Money,
     Page,
     PageQuery,
+    PathId,
     Timestamp,
     apaginate,
     async_throttle,
     auth,
     auth_user,
+    idempotency_key_header,
     responses,
 )
 from fashionistar.orders.async_services import CheckoutSummary, acheckout_summary
 from fashionistar.orders.models import Order, OrderLine
 from fashionistar.orders.selectors import aorder_get, order_list
-from fashionistar.orders.services import OrderItem, order_cancel, order_place_once
+from fashionistar.orders.services import (
+    MAX_LINES,
+    MAX_QUANTITY,
+    OrderItem,
+    order_cancel,
+    order_place_once,
+)
 
 router = Router(tags=["orders"], auth=auth)
 
-MAX_ID = 2**63 - 1
-
 
 class OrderItemIn(Schema):
-    """One item asked for; the quantity's range (1 to 100) is ``order_place``'s rule."""
+    """One item asked for: a variant, and 1 to 100 units of it (``order_place``'s rule)."""
 
     variant_id: int = Field(ge=1, le=MAX_ID)
-    quantity: int
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderPlaceIn(Schema):
-    """The body of ``POST orders``."""
+    """The body of ``POST orders``: 1 to 50 items (``order_place``'s rule)."""
 
-    items: list[OrderItemIn]
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class OrderLineOut(Schema):
@@ -169,9 +175,7 @@ async def order_list_op(request: HttpRequest, query: Query[PageQuery]) -> Page[O
     "/orders",
     response=responses({201: OrderOut}, *ERRORS_NEEDS_USER, *ERRORS_WITH_BODY, 409, 422),
     url_name="order-place",
-    openapi_extra={
-        "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}]
-    },
+    openapi_extra={"parameters": [idempotency_key_header(required=False)]},
 )
 @async_throttle
 async def order_place_op(
@@ -214,7 +218,7 @@ async def order_place_op(
     url_name="order-detail",
 )
 @async_throttle
-async def order_detail_op(request: HttpRequest, order_id: int) -> OrderOut:
+async def order_detail_op(request: HttpRequest, order_id: PathId) -> OrderOut:
     """Show one of the user's orders; anybody else's is a 404.
 
     Args:
@@ -236,7 +240,7 @@ async def order_detail_op(request: HttpRequest, order_id: int) -> OrderOut:
     url_name="order-cancel",
 )
 @async_throttle
-async def order_cancel_op(request: HttpRequest, order_id: int) -> OrderOut:
+async def order_cancel_op(request: HttpRequest, order_id: PathId) -> OrderOut:
     """Cancel a placed order; its units go back to stock.
 
     Args:
@@ -259,7 +263,7 @@ async def order_cancel_op(request: HttpRequest, order_id: int) -> OrderOut:
 )
 @async_throttle
 async def order_checkout_op(
-    request: HttpRequest, order_id: int, query: Query[CheckoutQuery]
+    request: HttpRequest, order_id: PathId, query: Query[CheckoutQuery]
 ) -> CheckoutSummary:
     """Summarise an order before payment: shipping, fraud check and gateway, asked at once.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from fashionistar.accounts.models import User
 from fashionistar.audit.services import audit_mark
 from fashionistar.kernel.apis import ERRORS_NEEDS_USER, ERRORS_WITH_BODY
-from fashionistar.kernel.apis.drf import responses
+from fashionistar.kernel.apis.drf import id_parameter, idempotency_key_parameter, responses
 from fashionistar.kernel.apis.drf_view import ApiView
-from fashionistar.payments.services import InvalidPayment, payment_charge
+from fashionistar.payments.services import MAX_CARD_TOKEN_LENGTH, InvalidPayment, payment_charge
 
 
 class PaymentSerializer(serializers.Serializer[Any]):
@@ -36,10 +36,13 @@ class OrderPayApi(ApiView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(
-        request=inline_serializer("PayIn", {"card_token": serializers.CharField()}),
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
-        ],
+        # The body goes to payment_charge as it came (its fingerprint covers every field), which
+        # checks the card token: this serializer only states the rule in the schema.
+        request=inline_serializer(
+            "PayIn",
+            {"card_token": serializers.CharField(min_length=1, max_length=MAX_CARD_TOKEN_LENGTH)},
+        ),
+        parameters=[id_parameter("order_id"), idempotency_key_parameter(required=True)],
         # Declined (402), not the user's order (404), not payable or the key in flight (409), the
         # key reused with another request (422), the gateway did not answer (503).
         responses=responses(

@@ -13,8 +13,16 @@ from fashionistar.kernel.apis import (
     MalformedRequest,
     api_error,
 )
-from fashionistar.kernel.apis.ninja import async_throttle, auth, auth_user, json_body, responses
-from fashionistar.payments.services import InvalidPayment, payment_charge
+from fashionistar.kernel.apis.ninja import (
+    PathId,
+    async_throttle,
+    auth,
+    auth_user,
+    idempotency_key_header,
+    json_body,
+    responses,
+)
+from fashionistar.payments.services import MAX_CARD_TOKEN_LENGTH, InvalidPayment, payment_charge
 
 router = Router(tags=["payments"], auth=auth)
 
@@ -36,6 +44,7 @@ PAY_RESPONSES = responses(
 """Declined (402), not the user's order (404), not payable or the key in flight (409), the key
 reused with another request (422), the gateway did not answer (503)."""
 
+# The body goes to payment_charge as it came, which checks the card token: the schema states it.
 _PAY_BODY = {
     "requestBody": {
         "required": True,
@@ -43,15 +52,19 @@ _PAY_BODY = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {"card_token": {"type": "string"}},
+                    "properties": {
+                        "card_token": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_CARD_TOKEN_LENGTH,
+                        }
+                    },
                     "required": ["card_token"],
                 }
             }
         },
     },
-    "parameters": [
-        {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}}
-    ],
+    "parameters": [idempotency_key_header(required=True)],
 }
 
 
@@ -77,7 +90,7 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
     openapi_extra=_PAY_BODY,
 )
 @async_throttle
-async def order_pay_op(request: HttpRequest, order_id: int) -> JsonResponse:
+async def order_pay_op(request: HttpRequest, order_id: PathId) -> JsonResponse:
     """Charge the order's total to the card (``payment_charge`` in a worker thread).
 
     Args:

@@ -31,7 +31,7 @@ CASES = [
         "catalog/products",
         {"query": {"sort": "cheapest"}},
         400,
-        "invalid_query",
+        "invalid_input",
     ),
     (
         "unknown currency",
@@ -39,7 +39,7 @@ CASES = [
         "catalog/products",
         {"query": {"currency": "XYZ"}},
         400,
-        "invalid_query",
+        "invalid_input",
     ),
     (
         "empty price range",
@@ -207,7 +207,7 @@ CASES = [
         "orders",
         {"body": items(quantity=0), "auth": True},
         400,
-        "invalid_order",
+        "invalid_input",
     ),
     (
         "quantity negative",
@@ -215,7 +215,7 @@ CASES = [
         "orders",
         {"body": items(quantity=-3), "auth": True},
         400,
-        "invalid_order",
+        "invalid_input",
     ),
     (
         "quantity over 100",
@@ -223,7 +223,7 @@ CASES = [
         "orders",
         {"body": items(quantity=101), "auth": True},
         400,
-        "invalid_order",
+        "invalid_input",
     ),
     (
         "quantity huge",
@@ -231,16 +231,16 @@ CASES = [
         "orders",
         {"body": items(quantity=10**30), "auth": True},
         400,
-        "invalid_order",
+        "invalid_input",
     ),
-    ("no items", "post", "orders", {"body": {"items": []}, "auth": True}, 400, "invalid_order"),
+    ("no items", "post", "orders", {"body": {"items": []}, "auth": True}, 400, "invalid_input"),
     (
         "too many items",
         "post",
         "orders",
         {"body": {"items": [{"variant_id": V, "quantity": 1}] * 51}, "auth": True},
         400,
-        "invalid_order",
+        "invalid_input",
     ),
     (
         "body too large",
@@ -341,14 +341,12 @@ def test_invalid_input_names_the_fields(api) -> None:
 
 @both_apis
 def test_a_domain_error_keeps_its_code_and_extra(api) -> None:
-    variant = variant_of(make_product())
-
-    answer = call(api, "post", "orders", user=make_user(), body=items(variant.pk, 0))
+    answer = call(api, "post", "orders", user=make_user(), body=items(999999, 1))
 
     assert answer.body == {
         "code": "invalid_order",
-        "message": "Quantity must be between 1 and 100.",
-        "extra": {"variant_id": variant.pk, "quantity": 0},
+        "message": "Unknown variants.",
+        "extra": {"variant_ids": [999999]},
     }
 
 

@@ -134,8 +134,9 @@ def stock_set(*, variant_id: int, quantity: int) -> Stock:
     with transaction.atomic(savepoint=False):
         Stock.objects.bulk_create([Stock(variant_id=variant_id)], ignore_conflicts=True)
         stock = stock_lock(variant_ids=[variant_id])[variant_id]
-        Stock.objects.filter(pk=stock.pk).update(quantity=quantity)
-    stock.quantity = quantity
+        stock.quantity = quantity
+        # save(), not update(): its post_save moves the catalog's cache version on.
+        stock.save(update_fields=["quantity"])
     return stock
 
 

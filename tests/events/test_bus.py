@@ -160,3 +160,14 @@ def test_an_async_handler_is_refused_when_connected() -> None:
     with pytest.raises(TypeError, match=r"handler .*late is async"):
         bus.connect({ThingHappened: (late,)})
     assert bus.connected() == HANDLERS  # unchanged
+
+
+def test_the_handlers_saved_before_a_connect_can_be_put_back() -> None:
+    saved = bus.connected()
+    try:
+        bus.connect({})
+        assert bus.connected() == {}
+    finally:
+        bus.connect(saved)
+    assert bus.connected() == saved
+    assert saved

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from django.db import transaction
@@ -112,12 +113,14 @@ def connect(registry: Registry) -> None:
 
 
 def connected() -> Registry:
-    """Return the handlers :func:`connect` gave the bus.
+    """Return the handlers :func:`connect` gave the bus, as a copy.
+
+    A copy, so that ``saved = connected(); connect(other); connect(saved)`` restores them.
 
     Returns:
         Event classes and their handlers.
     """
-    return _connected
+    return MappingProxyType(dict(_connected))
 
 
 # --8<-- [start:publish]

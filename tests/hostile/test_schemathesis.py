@@ -25,8 +25,8 @@ WSGI transport (it passes ``max_redirects`` to werkzeug).
 The run must also end without a schemathesis warning. ``validation_mismatch`` says that an
 operation refused nearly every valid request: the API enforces a rule its schema does not
 state. ``missing_test_data`` says that valid requests never got past a 404. Generation is
-derandomized (the same requests every run). ``-s`` prints the figures that
-``docs/reliability.md`` quotes.
+derandomized (the same requests every run). ``-s`` prints its counts (operations, cases,
+statuses).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def test_generated_requests_get_documented_answers_and_schemathesis_warns_of_not
 
     run = run_schemathesis(with_real_credentials(schema, username=user.username))
 
-    print(  # the figures for docs/reliability.md
+    print(  # the counts, with -s
         f"\nschemathesis {api}: {run.operations} operations, {run.cases} cases, "
         f"statuses {dict(sorted(run.statuses.items()))}, {len(run.failures)} failures, "
         f"warnings {run.warnings or 'none'}, {run.seconds:.0f} s"

@@ -126,10 +126,12 @@ def check_catalog(run: SmokeRun) -> str:
         if variant["available"] > 0
     ]
     if not in_stock:
-        raise SmokeFailure(f"{page['count']} products, but no variant has a unit left to order")
+        raise SmokeFailure(
+            f"{page['count']} in the catalog, but no variant has a unit left to order"
+        )
     run.variant = in_stock[0]
     sku, left = run.variant["sku"], run.variant["available"]
-    return f"{page['count']} products; ordering {sku} ({left} left)"
+    return f"{page['count']} in the catalog; ordering {sku} ({left} left)"
 
 
 def check_login(run: SmokeRun) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 from django.tasks import TaskContext, task
@@ -33,3 +34,13 @@ def slow_mark(*, key: str, seconds: float) -> str:
     time.sleep(seconds)
     redis_client().incr(f"done:{key}")
     return key
+
+
+@task(queue_name="critical")
+def deaf_sleep(*, seconds: float) -> None:
+    """Sleep with SIGALRM blocked: a task that RQ's job timeout cannot stop."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        time.sleep(seconds)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})

@@ -96,14 +96,21 @@ def test_the_worker_command_refuses_unknown_queues() -> None:
         call_command("run_worker", "nope")
 
 
-def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_retries) -> None:
+@pytest.mark.parametrize("kind", ["fork", "simple"])
+def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(
+    fast_retries, kind: str
+) -> None:
+    """Both kinds beat for a running task every second here (TASK_WORKER_MONITORING_S): the
+    killed worker's task is retried 3 beats later, far sooner than its timeout (60 s) plus a
+    minute, which is when RQ would retry it with no heartbeat at all."""
     result = slow_mark.enqueue(key="killed", seconds=2)
     connection = task_backends["default"].connection
     job = Job.fetch(result.id, connection=connection)
-    first = spawn_worker("critical")
+    first = spawn_worker("critical", "--kind", kind)
     try:
         wait_for(lambda: slow_mark.get_result(result.id).attempts == 1, timeout_s=20)  # running
-        # The worker and the child running the task (RQ puts the child in its own session).
+        # The worker and its children: the scheduler, and with fork the one running the task
+        # (RQ puts that one in its own session).
         children = Path(f"/proc/{first.pid}/task/{first.pid}/children").read_text().split()
         for pid in [first.pid, *map(int, children)]:
             os.kill(pid, signal.SIGKILL)
@@ -111,12 +118,12 @@ def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(fast_re
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    second = spawn_worker("critical")
+    second = spawn_worker("critical", "--kind", kind)
     try:
         recovered = wait_for(lambda: job.get_status() == "finished", timeout_s=30)
     finally:
         stop(second)
-    print(f"killed worker's task completed {recovered:.1f} s after a new worker started")
+    print(f"{kind}: killed worker's task completed {recovered:.1f} s after a new worker started")
     result.refresh()
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.attempts == 2  # the killed attempt counts

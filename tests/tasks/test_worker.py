@@ -1,21 +1,30 @@
 """A worker stops on SIGTERM wherever the signal lands: during start-up, or inside code that
-swallows exceptions (RQ's handler raises one)."""
+swallows exceptions (RQ's handler raises one). A simple worker beats for its task while it
+runs, and ends itself when a task outlives its timeout. ``--processes`` keeps its workers
+running."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.tasks import TaskResultStatus
 from rq.exceptions import StopRequested
 
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.tasks.monitoring import queue_stats
 from fashionistar.tasks.worker import make_worker
-from tests.processes import spawn_worker, stop, wait_for
+from tests.processes import child_pids, spawn_worker, stop, wait_for, wait_gone
+from tests.tasks.sample_tasks import deaf_sleep, slow_mark
 
 pytestmark = pytest.mark.django_db(transaction=True)  # maintenance sweeps the outbox
 
@@ -63,3 +72,67 @@ def test_a_worker_sigtermed_the_moment_it_registers_exits_cleanly(clean_redis) -
         assert worker.poll() is None
         assert stop(worker) == 0
         assert queue_stats()[1].workers == 0  # it unregistered on the way out
+
+
+def test_a_simple_worker_beats_for_a_long_task_so_it_is_not_taken_for_abandoned(
+    fast_retries,
+) -> None:
+    """The task outlives three heartbeat intervals while another worker's maintenance looks
+    for abandoned tasks every second: it must run once."""
+    result = slow_mark.enqueue(key="long", seconds=5)
+    workers = [spawn_worker("critical", "--kind", "simple") for _ in range(2)]
+    try:
+        wait_for(lambda: slow_mark.get_result(result.id).status == "SUCCESSFUL", timeout_s=60)
+    finally:
+        for worker in workers:
+            stop(worker)
+    assert slow_mark.get_result(result.id).attempts == 1
+    assert redis_client().get("done:long") == b"1"
+
+
+def test_a_simple_worker_ends_itself_when_a_task_ignores_its_timeout(
+    fast_retries, settings, tmp_path: Path
+) -> None:
+    fast_retries["OPTIONS"]["JOB_TIMEOUT_S"] = 1
+    settings.TASKS = {"default": fast_retries}
+    result = deaf_sleep.enqueue(seconds=60)
+    log = tmp_path / "worker.log"
+    worker = spawn_worker("critical", "--kind", "simple", log=log)
+    try:
+        # 1 s of timeout, then 3 heartbeat intervals of 1 s, then the next beat ends it.
+        assert worker.wait(timeout=60) == 1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+    assert "still running" in log.read_text()
+    assert deaf_sleep.get_result(result.id).status == TaskResultStatus.RUNNING  # till retried
+
+
+def test_processes_replaces_a_worker_that_dies_and_stops_them_all_on_sigterm(clean_redis) -> None:
+    parent = spawn_worker("critical", "--kind", "simple", "--processes", "2")
+    started: set[int] = set()
+    try:
+        wait_for(lambda: queue_stats()[1].workers == 2, timeout_s=60)
+        started.update(child_pids(parent.pid))
+        killed = min(started)
+        for pid in [killed, *child_pids(killed)]:  # the worker and its scheduler, if it has one
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: len(set(child_pids(parent.pid)) - started) == 1, timeout_s=30)
+        started.update(child_pids(parent.pid))
+        assert killed not in child_pids(parent.pid)
+        exit_code = stop(parent, timeout_s=60)
+    finally:
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    assert exit_code == 0
+    assert wait_gone(list(started)) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--processes", "0"], "1 or more"), (["--processes", "2", "--burst"], "one process")],
+)
+def test_the_worker_command_refuses_a_bad_process_count(options: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("run_worker", *options)

@@ -42,6 +42,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
@@ -257,32 +258,37 @@ def _history_key(job: Job, kind: str) -> str:
     return f"fashionistar:task:{job.id}:{kind}"
 
 
-def _record(job: Job, kind: str, value: str) -> None:
+def _record(pipe: Pipeline, job: Job, kind: str, value: str) -> None:
     # A list of its own, appended atomically: RQ rewrites the job's hash (meta included) at
     # several points of a retry, and an attempt killed mid-task must still count.
     key = _history_key(job, kind)
-    with job.connection.pipeline() as pipe:
-        pipe.rpush(key, value)
-        pipe.expire(key, max(job.result_ttl or 0, job.failure_ttl or 0, 24 * 3600))
-        pipe.execute()
+    pipe.rpush(key, value)
+    pipe.expire(key, max(job.result_ttl or 0, job.failure_ttl or 0, 24 * 3600))
 
 
 def _history(job: Job, kind: str) -> list[str]:
-    items = job.connection.lrange(_history_key(job, kind), 0, -1)
+    return _decoded(job.connection.lrange(_history_key(job, kind), 0, -1))
+
+
+def _decoded(items: list[Any]) -> list[str]:
     return [item.decode() if isinstance(item, bytes) else str(item) for item in items]
 
 
-def result_from_job(job: Job, backend: str) -> TaskResult[Any, Any]:
+def result_from_job(
+    job: Job, backend: str, *, history: tuple[list[str], list[str]] | None = None
+) -> TaskResult[Any, Any]:
     """Build Django's view of an RQ job: status, attempts (with their workers) and errors.
 
     Args:
         job: The job.
         backend: The backend's alias.
+        history: Its errors and workers, when already read (else they are read now).
 
     Returns:
         The result.
     """
     module_path, args, kwargs = job.args
+    errors, workers = history or (_history(job, "errors"), _history(job, "workers"))
     status = STATUSES.get(job.get_status(refresh=False), TaskResultStatus.READY)
     result: TaskResult[Any, Any] = TaskResult(
         task=task_named(module_path),
@@ -295,8 +301,8 @@ def result_from_job(job: Job, backend: str) -> TaskResult[Any, Any]:
         args=args,
         kwargs=kwargs,
         backend=backend,
-        errors=[TaskError(**json.loads(error)) for error in _history(job, "errors")],
-        worker_ids=_history(job, "workers"),
+        errors=[TaskError(**json.loads(error)) for error in errors],
+        worker_ids=workers,
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", job.return_value())
@@ -325,8 +331,12 @@ def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         raise RuntimeError("run_task runs inside an RQ worker")
     task = task_named(module_path)
     backend = task.get_backend()
-    _record(job, "workers", job.worker_name or f"pid-{os.getpid()}")
-    result = result_from_job(job, backend.alias)
+    with job.connection.pipeline() as pipe:  # one round trip: the attempt, then the history
+        _record(pipe, job, "workers", job.worker_name or f"pid-{os.getpid()}")
+        pipe.lrange(_history_key(job, "errors"), 0, -1)
+        pipe.lrange(_history_key(job, "workers"), 0, -1)
+        *_, errors, workers = pipe.execute()
+    result = result_from_job(job, backend.alias, history=(_decoded(errors), _decoded(workers)))
     object.__setattr__(result, "status", TaskResultStatus.RUNNING)
     context = job.meta["context"]
     with propagation.restore(context, attempt=result.attempts, name=module_path):
@@ -340,7 +350,7 @@ def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         except Exception as error:
             _attempt_failed(job, result, error, backend=backend)
             raise
-        OutboxEntry.objects.filter(pk=job.id).delete()
+        OutboxEntry(pk=job.id).delete()  # one DELETE; a queryset's wraps it in a transaction
         object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
         object.__setattr__(result, "_return_value", normalize_json(value))
         task_finished.send(type(backend), task_result=result)
@@ -358,7 +368,9 @@ def _attempt_failed(
         exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
         traceback=traceback.format_exc(),
     )
-    _record(job, "errors", json.dumps(asdict(failure)))
+    with job.connection.pipeline() as pipe:
+        _record(pipe, job, "errors", json.dumps(asdict(failure)))
+        pipe.execute()
     result.errors.append(failure)
     if job.retries_left:
         logger.warning(

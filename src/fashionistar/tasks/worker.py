@@ -1,24 +1,51 @@
 """RQ workers for the task queues, with the outbox sweep in their maintenance pass.
 
-``manage.py run_worker [queue ...]`` starts one (all queues by default). Two kinds:
+``manage.py run_worker [queue ...]`` starts one (all queues by default); with ``--processes N``
+it starts N, each a process of its own, and replaces any that dies (:func:`serve_processes`).
+Two kinds:
 
-- ``fork`` (default, RQ's ``Worker``): each task runs in a forked child; a child that dies
-  (killed, out of memory) fails that attempt and RQ retries it at once. The parent sends
-  heartbeats, so a whole worker killed with SIGKILL leaves its task "abandoned" only for
-  ``3 x job_monitoring_interval`` before another worker's maintenance retries it.
-- ``simple`` (RQ's ``SimpleWorker``): no fork, several times the throughput on short tasks, but
-  no heartbeat while a task runs, so a killed worker's task is retried only after the job's
-  timeout plus a minute.
+- ``fork`` (the default, the safe choice for tasks nobody measured; RQ's ``Worker``): each
+  task runs in a child forked for it. A child that dies (killed, out of memory) fails that
+  attempt and RQ retries it at once; what a task leaks or changes in memory goes with its
+  child. The parent beats for the running task, so a worker killed with SIGKILL leaves its task
+  "abandoned" only for ``3 x job_monitoring_interval`` before another worker's maintenance
+  retries it. A fork per task costs several times what a short task costs itself
+  (``benchmarks/tasks_throughput.py``).
+- ``simple`` (RQ's ``SimpleWorker``): each task runs in the worker's process. A thread beats
+  for the running task as the forking worker's parent does (:class:`TaskHeartbeat`): a killed
+  worker's task is retried as soon; a task still running ``3 x job_monitoring_interval`` after
+  its timeout ends its worker, as the forking parent kills its child.
+
+What the deploy files run, and why: ``run_worker [queue] --kind simple --processes 2`` in every
+worker container (each of Compose's services, one per queue, and each pod of the Kubernetes
+Deployment, on every queue).
+
+- ``simple``, because the shop's tasks are short (a mail, an analytics row, a status check) and
+  forking dominates them: a forking worker runs several times fewer tasks per core, too few for
+  30,000 tasks a minute on 2 cores. What forking gives, the shop gets otherwise: the heartbeat
+  retries a killed worker's task as soon as a forking worker's; a runaway task ends its worker,
+  as a forking parent kills its child; a crash takes down one process, which
+  :func:`serve_processes` replaces; and the tasks are idempotent service calls that keep no
+  state between runs. A queue of tasks that leak memory, or that load libraries one should
+  not trust with the worker's process, is where ``--kind fork`` still belongs.
+- Two processes per container, because one simple worker is one thread that waits for Redis
+  at each of its round trips of a task: two keep 2 cores busy, and measured the most tasks per
+  minute of one, two and three (three contend for the cores with Redis and PostgreSQL).
+- Every worker starts with its scheduler: RQ's lock per queue lets one of them schedule, and
+  another takes over once the lock of one that died lapses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -31,9 +58,11 @@ from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from fashionistar.kernel.redis_client import redis_client
-from fashionistar.observability.shutdown import flush
+from fashionistar.observability.shutdown import flush, flush_logs
 from fashionistar.tasks.outbox import outbox_sweep
 
 logger = logging.getLogger(__name__)
@@ -57,6 +86,7 @@ class _TaskWorker:
     """
 
     early_stop: threading.Event | None = None
+    job_monitoring_interval: int
     _stop_requested: bool
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -87,6 +117,18 @@ class _TaskWorker:
             process.join()
             scheduler.release_locks()
 
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """Three monitoring intervals: a heartbeat comes once per interval while a task runs.
+
+        Args:
+            job: The running job.
+            working_time: Seconds it has run.
+
+        Returns:
+            Seconds.
+        """
+        return int(3 * self.job_monitoring_interval)
+
     def run_maintenance_tasks(self) -> None:
         if self._stop_requested:
             raise StopRequested
@@ -105,19 +147,7 @@ class _TaskWorker:
 
 
 class ForkingTaskWorker(_TaskWorker, Worker):
-    """RQ's forking worker, with a heartbeat short enough to notice a dead worker quickly."""
-
-    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        """Three monitoring intervals: the parent beats once per interval while a task runs.
-
-        Args:
-            job: The running job.
-            working_time: Seconds it has run.
-
-        Returns:
-            Seconds.
-        """
-        return int(3 * self.job_monitoring_interval)
+    """RQ's forking worker: each task in a child process, which the parent beats for."""
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         """Run the job; in the forked child, flush logs and spans before it ``os._exit``s.
@@ -148,8 +178,129 @@ class ForkingTaskWorker(_TaskWorker, Worker):
         super().fork_work_horse(job, queue)
 
 
+# --8<-- [start:simple_heartbeat]
+class TaskHeartbeat:
+    """Beat for the task a simple worker runs, from a thread, as a forking worker's parent does.
+
+    While its child runs a task, RQ's forking worker renews its own registration and the task's
+    place in the started-job registry every ``job_monitoring_interval``
+    (``Worker.monitor_work_horse`` calls ``maintain_heartbeats``). A worker killed with SIGKILL
+    renews nothing, and ``3 x job_monitoring_interval`` later another worker's maintenance
+    retries its task. RQ's ``SimpleWorker`` runs the task in its only thread and renews nothing
+    until the task ends; this daemon thread does it instead.
+
+    The forking worker's parent also kills a child still running well past the job's timeout.
+    Here SIGALRM stops a task at its timeout; one still running ``3 x job_monitoring_interval``
+    later ignores it (blocked signal, C code that never returns): the thread ends its own
+    process, and the task is retried like a killed worker's.
+    """
+
+    def __init__(self, worker: SimpleTaskWorker) -> None:
+        self.worker = worker
+        self._lock = threading.Lock()  # held during a beat: none starts once the task ended
+        self._running: tuple[Job, Execution] | None = None
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def beating(self, job: Job, execution: Execution) -> Iterator[None]:
+        """Beat for a job while the block runs (the thread starts with the first job).
+
+        Args:
+            job: The job.
+            execution: RQ's execution record.
+
+        Yields:
+            Nothing.
+        """
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="task-heartbeat", daemon=True)
+            self._thread.start()
+        with self._lock:
+            self._running = (job, execution)
+        try:
+            yield
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop beating for the current job; returns once a beat under way is done."""
+        with self._lock:
+            self._running = None
+
+    def close(self) -> None:
+        """End the thread (the worker is done)."""
+        self._closed.set()
+
+    def _beat(self) -> None:
+        interval = self.worker.job_monitoring_interval
+        while not self._closed.wait(interval):
+            with self._lock:
+                if self._running is None:
+                    continue
+                job, execution = self._running
+                if self._overdue_s(job) > 3 * interval:
+                    self._end_worker(job)
+                try:
+                    self.worker.maintain_heartbeats(job, execution)
+                except RedisError:
+                    logger.warning("heartbeat of task %s failed", job.id, exc_info=True)
+
+    def _end_worker(self, job: Job) -> None:
+        logger.error(
+            "task %s is still running %.0f s after its timeout: ending this worker; "
+            "the task will be retried",
+            job.id,
+            self._overdue_s(job),
+        )
+        flush_logs()
+        self.worker.stop_scheduler()
+        os._exit(1)  # a SIGKILL would not end PID 1 of a container
+
+    def _overdue_s(self, job: Job) -> float:
+        timeout = job.timeout or self.worker.queue_class.DEFAULT_TIMEOUT
+        if job.started_at is None or timeout == -1:
+            return 0.0
+        return (now() - job.started_at).total_seconds() - timeout
+
+
 class SimpleTaskWorker(_TaskWorker, SimpleWorker):
-    """RQ's non-forking worker (see the module's docstring for the trade-off)."""
+    """RQ's non-forking worker, with a heartbeat while a task runs (:class:`TaskHeartbeat`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task_heartbeat = TaskHeartbeat(self)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job in this process while the heartbeat thread beats for it.
+
+        Args:
+            job: The job.
+            queue: Its queue.
+        """
+        execution = self.prepare_execution(job)
+        with self.task_heartbeat.beating(job, execution):
+            self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """Stop beating before RQ settles the job: no beat races its clean-up.
+
+        Args:
+            job: The job.
+            queue: Its queue.
+            heartbeat_ttl: RQ's time to live of the job's last heartbeat.
+        """
+        self.task_heartbeat.stop()
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def teardown(self) -> None:
+        """End the heartbeat thread with the worker."""
+        self.task_heartbeat.close()
+        super().teardown()  # type: ignore[no-untyped-call]
+
+
+# --8<-- [end:simple_heartbeat]
 
 
 WORKER_CLASSES: dict[str, type[ForkingTaskWorker] | type[SimpleTaskWorker]] = {
@@ -242,6 +393,51 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
 
 
 # --8<-- [end:serve_queues]
+
+
+# --8<-- [start:serve_processes]
+def serve_processes(*, processes: int, queues: Sequence[str] = (), kind: str = "simple") -> None:
+    """Run several workers, each a ``run_worker`` process; start a new one when one dies.
+
+    A task that crashes its process (killed for memory, a segfault, a runaway task that
+    :class:`TaskHeartbeat` ends) takes one worker down, not the others: its task is retried
+    like any killed worker's, what the dead worker left (its scheduler) is killed, and a new
+    worker takes its place. Each worker has a process group of its own, so a terminal's Ctrl-C
+    reaches only this process; SIGTERM or SIGINT here is passed on to each worker once, as
+    SIGTERM (a second signal would make RQ abandon the task under way): each finishes its task,
+    then this process returns.
+
+    Args:
+        processes: How many worker processes.
+        queues: Queue names (all by default).
+        kind: ``fork`` or ``simple``.
+    """
+    received: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    # The workers serve no metrics: this process serves theirs (PROMETHEUS_MULTIPROC_DIR).
+    command = [sys.executable, "-m", "django", "run_worker", *queues, "--kind", kind]
+    command += ["--metrics-port", "0"]
+    workers = [subprocess.Popen(command, process_group=0) for _ in range(processes)]
+    while not received:
+        for index, worker in enumerate(workers):
+            if worker.poll() is not None:
+                logger.warning(
+                    "worker process %s exited with %s; starting a new one",
+                    worker.pid,
+                    worker.returncode,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
+                workers[index] = subprocess.Popen(command, process_group=0)
+        time.sleep(RESTART_DELAY_S)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.wait()
+
+
+# --8<-- [end:serve_processes]
 
 
 def pending_jobs(queues: Iterable[str]) -> int:

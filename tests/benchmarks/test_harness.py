@@ -7,6 +7,7 @@ the results, tables and plots were written: speed is never asserted in a test.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -208,6 +209,11 @@ def numbers(tree: object) -> list[float]:
     return [float(tree)] if isinstance(tree, Number) and not isinstance(tree, bool) else []
 
 
+@pytest.mark.skipif(
+    not os.environ.get("FASHIONISTAR_BENCH_SMOKE"),
+    reason="every scenario beside bare Django in three rounds takes minutes: set "
+    "FASHIONISTAR_BENCH_SMOKE=1 (make bench QUICK=1 runs the same harness)",
+)
 def test_quick_run_writes_figures_tables_and_plots(tmp_path: Path) -> None:
     completed = subprocess.run(
         [

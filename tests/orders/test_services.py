@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from decimal import Decimal
 
@@ -22,7 +21,6 @@ from fashionistar.orders.services import (
     order_mark_paid,
     order_place,
     order_place_once,
-    order_send_confirmation,
     order_ship,
 )
 from tests.concurrency import run_concurrently
@@ -109,25 +107,6 @@ def test_status_machine_and_cancel_releases_stock() -> None:
     assert order_ship(order_id=paid.pk).status == OrderStatus.SHIPPED
     with pytest.raises(InvalidTransition):
         order_cancel(order_id=paid.pk, user=user)
-
-
-@pytest.mark.django_db
-def test_the_confirmation_is_mailed_once_and_never_for_a_cancelled_order(
-    caplog, mailoutbox
-) -> None:
-    user = make_user()
-    variant = variant_of(make_product(stock=4))
-    kept, cancelled = (
-        order_place(user=user, items=[OrderItem(variant_id=variant.pk, quantity=1)])
-        for _ in range(2)
-    )
-    order_cancel(order_id=cancelled.pk, user=user)  # before its confirmation task runs
-    with caplog.at_level(logging.INFO, "fashionistar.orders.services"):
-        sent = [order_send_confirmation(order_id=order.pk) for order in (kept, kept, cancelled)]
-    assert sent == [True, False, False]
-    assert [mail.subject for mail in mailoutbox] == [f"Your Fashionistar order {kept.pk}"]
-    assert Order.objects.get(pk=cancelled.pk).confirmation_sent_at is None
-    assert caplog.messages == [f"order {cancelled.pk} is cancelled: its confirmation is not sent"]
 
 
 @pytest.mark.django_db

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from fashionistar.kernel.idempotency import (
 )
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.models import ALLOWED_TRANSITIONS, Order, OrderLine, OrderStatus
-
-logger = logging.getLogger(__name__)
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
@@ -330,27 +327,18 @@ def order_expire_unpaid(*, order_id: int) -> Order:
 
 @transaction.atomic
 def order_send_confirmation(*, order_id: int) -> bool:
-    """Mail the customer their order, once, and not once it is cancelled.
-
-    The claim and the mail commit together. Tasks run in no set order: this one can run after
-    the payment deadline cancelled the order, and "Thank you for your order" would then be
-    wrong. The claim skips a cancelled order in the same ``UPDATE``, so a cancellation
-    committed first always wins.
+    """Mail the customer their order, once: the claim and the mail commit together.
 
     Args:
         order_id: The order.
 
     Returns:
-        Whether a mail was sent now (``False``: it was sent before, or the order is cancelled).
+        Whether a mail was sent now (``False``: it was sent before).
     """
-    claimed = (
-        Order.objects.filter(pk=order_id, confirmation_sent_at__isnull=True)
-        .exclude(status=OrderStatus.CANCELLED)
-        .update(confirmation_sent_at=timezone.now())
+    claimed = Order.objects.filter(pk=order_id, confirmation_sent_at__isnull=True).update(
+        confirmation_sent_at=timezone.now()
     )
     if not claimed:
-        if Order.objects.filter(pk=order_id, confirmation_sent_at__isnull=True).exists():
-            logger.info("order %s is cancelled: its confirmation is not sent", order_id)
         return False
     order = Order.objects.select_related("user").prefetch_related("lines__variant").get(pk=order_id)
     lines = "\n".join(

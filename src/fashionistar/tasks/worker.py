@@ -52,6 +52,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.tasks import task_backends
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import StopRequested
@@ -128,6 +129,23 @@ class _TaskWorker:
             Seconds.
         """
         return int(3 * self.job_monitoring_interval)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's worker heartbeat, in one round trip to Redis when RQ gives no pipeline.
+
+        RQ sends its three commands one at a time, and beats three times a task (before and
+        after dequeueing, after the task): a third of a short task's round trips.
+
+        Args:
+            timeout: Seconds the worker's registration lives (RQ's default when ``None``).
+            pipeline: A pipeline to add the commands to.
+        """
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+            return
+        with self.connection.pipeline(transaction=False) as own:  # type: ignore[attr-defined]
+            super().heartbeat(timeout, own)  # type: ignore[misc]
+            own.execute()
 
     def run_maintenance_tasks(self) -> None:
         if self._stop_requested:

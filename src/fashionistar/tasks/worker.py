@@ -73,50 +73,10 @@ SCHEDULER_STOP_S = 5.0
 """How long a stopping worker waits for its scheduler process before it kills it."""
 
 
-# --8<-- [start:stop_that_holds]
-class _TaskWorker:
-    """What RQ's workers lack here: the outbox sweep in their maintenance, and a stop that holds.
+class _Heartbeats:
+    """RQ's heartbeats, as both kinds of worker here send them."""
 
-    RQ's SIGTERM handler raises ``StopRequested`` wherever the main thread happens to be; when
-    that is inside an ``except Exception`` (a logging handler's ``emit`` is one), the exception
-    is swallowed and an idle worker never stops. Here a stop is also a flag, which the next
-    maintenance pass (every ``maintenance_interval``) turns into ``StopRequested`` again.
-
-    ``early_stop`` is the event of :func:`serve_queues`' own handlers: a SIGTERM that lands
-    while ``work()`` starts (registration, scheduler start) reaches them, not RQ's.
-    """
-
-    early_stop: threading.Event | None = None
     job_monitoring_interval: int
-    _stop_requested: bool
-
-    def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        self._stop_requested = True
-        super().request_stop(signum, frame)  # type: ignore[misc]
-
-    def _install_signal_handlers(self) -> None:
-        super()._install_signal_handlers()  # type: ignore[misc]
-        if self.early_stop is not None and self.early_stop.is_set():
-            self._stop_requested = True
-
-    def stop_scheduler(self) -> None:
-        """Stop the scheduler process; kill it if it is still running after ``SCHEDULER_STOP_S``.
-
-        RQ sends it SIGTERM and waits for it with no limit. A scheduler that had only just been
-        forked kept running through that SIGTERM (seen under load, about one stop in four), and
-        the worker then waited forever. Killed, it cannot release its locks: this process does.
-        """
-        scheduler = self.scheduler  # type: ignore[attr-defined]
-        process = scheduler._process if scheduler is not None else None
-        if process is None or not process.pid:
-            return
-        process.terminate()
-        process.join(SCHEDULER_STOP_S)
-        if process.is_alive():
-            logger.warning("the scheduler did not stop on SIGTERM; killing it")
-            process.kill()
-            process.join()
-            scheduler.release_locks()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Three monitoring intervals: a heartbeat comes once per interval while a task runs.
@@ -146,6 +106,51 @@ class _TaskWorker:
         with self.connection.pipeline(transaction=False) as own:  # type: ignore[attr-defined]
             super().heartbeat(timeout, own)  # type: ignore[misc]
             own.execute()
+
+
+# --8<-- [start:stop_that_holds]
+class _TaskWorker(_Heartbeats):
+    """What RQ's workers lack here: the outbox sweep in their maintenance, and a stop that holds.
+
+    RQ's SIGTERM handler raises ``StopRequested`` wherever the main thread happens to be; when
+    that is inside an ``except Exception`` (a logging handler's ``emit`` is one), the exception
+    is swallowed and an idle worker never stops. Here a stop is also a flag, which the next
+    maintenance pass (every ``maintenance_interval``) turns into ``StopRequested`` again.
+
+    ``early_stop`` is the event of :func:`serve_queues`' own handlers: a SIGTERM that lands
+    while ``work()`` starts (registration, scheduler start) reaches them, not RQ's.
+    """
+
+    early_stop: threading.Event | None = None
+    _stop_requested: bool
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_requested = True
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[misc]
+        if self.early_stop is not None and self.early_stop.is_set():
+            self._stop_requested = True
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler process; kill it if it is still running after ``SCHEDULER_STOP_S``.
+
+        RQ sends it SIGTERM and waits for it with no limit. A scheduler that had only just been
+        forked kept running through that SIGTERM (seen under load, about one stop in four), and
+        the worker then waited forever. Killed, it cannot release its locks: this process does.
+        """
+        scheduler = self.scheduler  # type: ignore[attr-defined]
+        process = scheduler._process if scheduler is not None else None
+        if process is None or not process.pid:
+            return
+        process.terminate()
+        process.join(SCHEDULER_STOP_S)
+        if process.is_alive():
+            logger.warning("the scheduler did not stop on SIGTERM; killing it")
+            process.kill()
+            process.join()
+            scheduler.release_locks()
 
     def run_maintenance_tasks(self) -> None:
         if self._stop_requested:
@@ -423,7 +428,8 @@ def serve_processes(*, processes: int, queues: Sequence[str] = (), kind: str = "
     worker takes its place. Each worker has a process group of its own, so a terminal's Ctrl-C
     reaches only this process; SIGTERM or SIGINT here is passed on to each worker once, as
     SIGTERM (a second signal would make RQ abandon the task under way): each finishes its task,
-    then this process returns.
+    then this process returns. Killed with SIGKILL, it leaves its workers running (not in a
+    container, where it is the first process: its end ends every other).
 
     Args:
         processes: How many worker processes.

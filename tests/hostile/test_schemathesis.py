@@ -63,7 +63,7 @@ CHECKS = [
     "content_type_conformance",
     "response_headers_conformance",
 ]
-EXAMPLES = 50
+EXAMPLES = 25
 """Generated requests per operation and mode (valid, invalid), after the coverage phase."""
 MIN_CASES = 800
 """A floor: fewer cases would mean that a phase stopped running."""

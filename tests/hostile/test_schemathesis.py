@@ -65,7 +65,7 @@ CHECKS = [
 ]
 EXAMPLES = 25
 """Generated requests per operation and mode (valid, invalid), after the coverage phase."""
-MIN_CASES = 800
+MIN_CASES = 400
 """A floor: fewer cases would mean that a phase stopped running."""
 PASSWORD = "a-long-passphrase"
 

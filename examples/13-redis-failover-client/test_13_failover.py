@@ -11,7 +11,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from fashionistar_dev.processes import free_port
-from fashionistar_dev.stack.redis_ha import RedisHA, probe_client, start_redis_ha
+from fashionistar_dev.stack.redis_ha import (
+    FAILOVER_TIMEOUT_S,
+    RedisHA,
+    probe_client,
+    start_redis_ha,
+)
 
 PARTICIPANT_FILE = "carts.py"
 
@@ -65,13 +70,13 @@ def test_the_same_client_carries_on_after_a_failover(participant, through_sentin
         assert master.execute_command("WAIT", 1, 5000) == 1  # the replica has it too
 
     through_sentinel.kill_master()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + FAILOVER_TIMEOUT_S
     while True:  # what a client of the API does with a 503: retry in a moment
         try:
             units = participant.cart_add(client=client, user_id=2, variant_id=7, quantity=3)
             break
         except participant.CartUnavailable:
-            assert time.monotonic() < deadline, "no master took the cart within 20 s"
+            assert time.monotonic() < deadline, "no master took the cart in time"
             time.sleep(0.2)
     assert units == 4
     assert cart_on_master(through_sentinel, 2) == {b"7": b"4"}

@@ -44,5 +44,5 @@ def cart_add(*, client: redis.Redis, user_id: int, variant_id: int, quantity: in
     """
     try:
         return int(client.hincrby(f"cart:{user_id}", str(variant_id), quantity))
-    except redis.ConnectionError as error:
+    except (redis.ConnectionError, redis.TimeoutError) as error:
         raise CartUnavailable("The cart is unavailable; retry in a moment.") from error

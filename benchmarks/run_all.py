@@ -113,7 +113,7 @@ def measure(*, budget: Budget, partner_latency_ms: int, progress: Progress) -> d
             env=env,
             tasks=budget.tasks,
             live_seconds=budget.live_seconds,
-            setups=tasks_throughput.QUICK_SETUPS if budget == QUICK else tasks_throughput.SETUPS,
+            setups=tasks_throughput.setups(quick=budget == QUICK),
             rounds=budget.rounds,
             progress=progress,
         )

@@ -102,7 +102,16 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
     """
     python = sys.executable
     return {
-        "worker": [python, str(PROJECT_DIR / "manage.py"), "run_worker"],
+        # The deploy files' workers: two simple workers under one parent, on every queue.
+        "worker": [
+            python,
+            str(PROJECT_DIR / "manage.py"),
+            "run_worker",
+            "--kind",
+            "simple",
+            "--processes",
+            "2",
+        ],
         "mail": [
             python,
             "-m",

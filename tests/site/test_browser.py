@@ -124,7 +124,9 @@ def test_a_console_error_is_caught(browser: Browser, site_url: str) -> None:
     assert any("404" in error for error in site_errors(browser))
 
 
-SCREENS = {"phone": (390, 844), "laptop": (1366, 800)}
+# A phone in the light scheme, a laptop in the dark one: both widths and both schemes on every
+# page (the scheme changes colours, not the layout the overflow check reads).
+SCREENS = (("phone", (390, 844), False), ("laptop", (1366, 800), True))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "site"
 
 # What sticks out of the screen: an element of the content whose box ends past the window's
@@ -161,17 +163,20 @@ def site_pages(built_site: Path) -> list[str]:
 def test_every_page_fits_a_phone_and_a_laptop_in_both_colour_schemes(
     browser: Browser, site_url: str, built_site: Path
 ) -> None:
+    screens = list(SCREENS)
     problems = {}
+    browser.set_viewport(*screens[0][1], dark=screens[0][2])
     for page in site_pages(built_site):
+        # Each page opens in the screen the previous one was left in: one switch per page.
         browser.open(site_url + page)
-        # A phone in the light scheme, a laptop in the dark one: both widths and both schemes
-        # on every page (the scheme changes colours, not the layout the overflow check reads).
-        for (name, (width, height)), dark in zip(SCREENS.items(), (False, True), strict=True):
-            browser.set_viewport(width, height, dark=dark)
+        for index, (name, (width, height), dark) in enumerate(screens):
+            if index:
+                browser.set_viewport(width, height, dark=dark)
             if found := browser.evaluate(OVERFLOW):
                 problems[f"{page or 'home'} at {name} width"] = found
             shot = f"{(page or 'home').strip('/').replace('/', '-')}-{name}-"
             browser.screenshot(SCREENSHOTS / f"{shot}{'dark' if dark else 'light'}.png")
+        screens.reverse()
     browser.set_viewport(1280, 900)
     assert not problems, "\n".join(f"{where}: {found}" for where, found in problems.items())
 

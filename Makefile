@@ -10,6 +10,9 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PYTHON) src/fashionistar
 	$(error uv is missing and could not be installed: see the message above))
 RUN := $(UV) run --frozen
 export NO_MKDOCS_2_WARNING := 1
+# The tests start many Python processes (servers, workers, page runs): without bytecode caches
+# each one compiles Django and the project again, seconds of CPU per process.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: uv setup serve test lint docs page bench figures
 

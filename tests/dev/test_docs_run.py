@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from fashionistar_dev.stack import RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,27 +40,11 @@ print("a block after the failure ran")
 """
 
 
-@pytest.fixture(scope="module")
-def child_environ(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The run's environment and stack, with a bytecode cache the run's children share.
-
-    Where ``PYTHONDONTWRITEBYTECODE`` is set, each child would compile every module it imports
-    (pytest, Django, the project) again: most of its time.
-    """
-    environ = {**os.environ, **stack.urls.environ()}
-    if environ.get("PYTHONDONTWRITEBYTECODE"):
-        cache = tmp_path_factory.getbasetemp() / "children-pycache"  # test_migrations.py's too
-        cache.mkdir(exist_ok=True)
-        environ["PYTHONDONTWRITEBYTECODE"] = ""
-        environ["PYTHONPYCACHEPREFIX"] = str(cache)
-    return environ
-
-
-def run_page(project: Path, page: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_page(project: Path, page: str, stack: RunningStack) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fashionistar_dev.docs_run", page],
         cwd=project,
-        env=environ,
+        env={**os.environ, **stack.urls.environ()},
         capture_output=True,
         text=True,
         timeout=300,
@@ -71,7 +53,7 @@ def run_page(project: Path, page: str, environ: dict[str, str]) -> subprocess.Co
 
 
 def test_a_page_runs_block_by_block_and_stops_at_the_first_failure(
-    tmp_path: Path, child_environ: dict[str, str]
+    tmp_path: Path, stack: RunningStack
 ) -> None:
     (tmp_path / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\ndjango_find_project = false\n"
@@ -82,7 +64,7 @@ def test_a_page_runs_block_by_block_and_stops_at_the_first_failure(
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "page.md").write_text(FAILING_PAGE)
 
-    result = run_page(tmp_path, "docs/page.md", child_environ)
+    result = run_page(tmp_path, "docs/page.md", stack)
 
     assert result.returncode == 1, result.stdout + result.stderr
     shown = result.stdout
@@ -96,10 +78,10 @@ def test_a_page_runs_block_by_block_and_stops_at_the_first_failure(
     assert shown.rstrip().endswith("1 ran, 1 skipped; stopped at docs/page.md:17: failed (call)")
 
 
-def test_a_real_page_passes(child_environ: dict[str, str]) -> None:
+def test_a_real_page_passes(stack: RunningStack) -> None:
     page = next(ROOT.glob("docs/**/how-docs-are-tested.md")).relative_to(ROOT).as_posix()
 
-    result = run_page(ROOT, page, child_environ)
+    result = run_page(ROOT, page, stack)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "users: 1\n" in result.stdout

@@ -44,26 +44,12 @@ def scratch_database_url():
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def child_environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The run's environment, with a bytecode cache the run's children share.
-
-    Where ``PYTHONDONTWRITEBYTECODE`` is set, each child would compile every module it imports
-    again: much of its time.
-    """
-    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        return dict(os.environ)
-    cache = tmp_path_factory.getbasetemp() / "children-pycache"  # tests/dev/test_docs_run.py's too
-    cache.mkdir(exist_ok=True)
-    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache)}
-
-
-def roundtrip(database_url: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def roundtrip(database_url: str) -> subprocess.CompletedProcess[str]:
     """``manage.py migrate_roundtrip`` in its own process, on another database."""
     return subprocess.run(
         [sys.executable, "manage.py", "migrate_roundtrip", "--destroy-data"],
         cwd=ROOT,
-        env={**environ, "DATABASE_URL": database_url},
+        env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,
         check=False,
@@ -72,10 +58,10 @@ def roundtrip(database_url: str, environ: dict[str, str]) -> subprocess.Complete
 
 @pytest.fixture(scope="module")
 def first_round_trip(
-    scratch_database_url: str, child_environ: dict[str, str]
+    scratch_database_url: str,
 ) -> subprocess.CompletedProcess[str]:
     """The round trip on the empty scratch database; a successful one leaves it migrated."""
-    return roundtrip(scratch_database_url, child_environ)
+    return roundtrip(scratch_database_url)
 
 
 def test_every_migration_goes_down_to_zero_and_up_again(
@@ -88,11 +74,11 @@ def test_every_migration_goes_down_to_zero_and_up_again(
 
 @pytest.mark.usefixtures("first_round_trip")  # it leaves the database migrated: straight down
 def test_a_table_left_behind_at_zero_fails_the_round_trip(
-    scratch_database_url: str, child_environ: dict[str, str]
+    scratch_database_url: str,
 ) -> None:
     with PostgresTarget.from_url(scratch_database_url).connect() as scratch:
         scratch.execute("CREATE TABLE left_behind (id integer)")  # as a RunSQL without reverse
-    run = roundtrip(scratch_database_url, child_environ)
+    run = roundtrip(scratch_database_url)
     assert run.returncode == 1
     assert "tables left after migrating every app to zero: ['left_behind']" in run.stderr
 

@@ -152,6 +152,21 @@ OVERFLOW = """(() => {
 })()"""
 
 
+# Material keeps the reader's palette in localStorage from the first page on and then ignores
+# prefers-color-scheme: the scheme is switched as a reader would, with the palette toggle.
+CHOOSE_SCHEME = """((scheme) => {
+  const input = document.querySelector(`input[data-md-color-scheme="${scheme}"]`);
+  if (input && !input.checked) input.click();
+  return document.body.getAttribute("data-md-color-scheme");
+})"""
+
+
+def choose_scheme(browser: Browser, *, dark: bool) -> None:
+    """Switch the open page to the dark (``slate``) or the light (``default``) palette."""
+    scheme = "slate" if dark else "default"
+    assert browser.evaluate(f"{CHOOSE_SCHEME}({json.dumps(scheme)})") == scheme
+
+
 def site_pages(built_site: Path) -> list[str]:
     """Every page of the built site, as a path under the site's root."""
     pages = [
@@ -172,6 +187,7 @@ def test_every_page_fits_a_phone_and_a_laptop_in_both_colour_schemes(
         for index, (name, (width, height), dark) in enumerate(screens):
             if index:
                 browser.set_viewport(width, height, dark=dark)
+            choose_scheme(browser, dark=dark)
             if found := browser.evaluate(OVERFLOW):
                 problems[f"{page or 'home'} at {name} width"] = found
             shot = f"{(page or 'home').strip('/').replace('/', '-')}-{name}-"

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from fashionistar.accounts.models import User
 from fashionistar.kernel.counters import aincrement
+from fashionistar.kernel.partners import partner_tls
 from fashionistar.orders.models import Order
 from fashionistar.orders.selectors import aorder_get
 from fashionistar.payments.gateway import gateway_base_url
@@ -142,7 +143,7 @@ async def acheckout_summary(*, user: User, order_id: int, country: str) -> Check
     """
     order = await aorder_get(order_id=order_id, user=user)  # the ORM first, once
     items = sum(line.quantity for line in order.lines.all())
-    async with httpx.AsyncClient(timeout=PARTNER_TIMEOUT) as client:
+    async with httpx.AsyncClient(timeout=PARTNER_TIMEOUT, verify=partner_tls()) as client:
         shipping, verdict, charges, views = await asyncio.gather(
             _shipping_quote(client, country=country, items=items),
             _fraud_verdict(client, order=order),

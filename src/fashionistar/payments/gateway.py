@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from fashionistar.kernel.errors import ApplicationError
+from fashionistar.kernel.partners import partner_tls
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 """Connect within 2 s, then at most 5 s for each read or write: a slow gateway never hangs us."""
@@ -183,7 +184,7 @@ def gateway_charge(
     """
     request = charge.http_request(base_url=base_url, timeout=timeout)
     try:
-        with httpx.Client() as client:
+        with httpx.Client(verify=partner_tls()) as client:
             response = client.send(request)
     except httpx.TransportError as error:
         raise _unavailable(error) from error

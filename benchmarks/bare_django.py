@@ -3,9 +3,12 @@
 ``DJANGO_SETTINGS_MODULE=bare_django`` (with ``benchmarks/`` on the path): the shop's settings
 with no middleware and two plain views, so that what remains is Django, the server and the
 database. ``/bare/ping`` answers a constant; ``/bare/products`` lists the same products with
-their variants and stock as the shop's product list, in the same three queries, as JSON.
-Served as ``bare_django:wsgi`` or ``bare_django:asgi``.
+their variants and stock as the shop's product list, in the same three queries, as JSON;
+``/bare/wait?ms=100`` waits that long, the way a view waits on a partner's answer, then answers
+a constant. Served as ``bare_django:wsgi`` or ``bare_django:asgi``.
 """
+
+import asyncio
 
 from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
@@ -50,7 +53,21 @@ def products(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"count": len(results), "results": results})
 
 
-urlpatterns = [path("bare/ping", ping), path("bare/products", products)]
+async def wait(request: HttpRequest) -> JsonResponse:
+    """Wait ``ms`` milliseconds on nothing but time, as on a partner, then answer a constant.
+
+    Under ASGI the worker's event loop serves other requests meanwhile; under WSGI Django runs
+    the view in an event loop of its own and the request holds one of the server's threads.
+    """
+    await asyncio.sleep(int(request.GET.get("ms", "100")) / 1000)
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("bare/ping", ping),
+    path("bare/products", products),
+    path("bare/wait", wait),
+]
 
 wsgi = get_wsgi_application()
 asgi = get_asgi_application()

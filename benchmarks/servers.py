@@ -39,7 +39,13 @@ SHOP = {
     "DRF list": "/api/sync/catalog/products",
     "Ninja list": "/api/async/catalog/products",
 }
-BARE = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
+WAIT_MS = 100
+"""How long bare Django's waiting view waits: a partner that answers in 100 ms."""
+BARE = {
+    "bare ping": "/bare/ping",
+    "bare list": "/bare/products",
+    "bare wait": f"/bare/wait?ms={WAIT_MS}",
+}
 
 
 @dataclass(frozen=True)
@@ -289,9 +295,12 @@ def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
     """
     conditions = (
         f"{WORKERS} worker processes per server; wrk 1 thread, {CONNECTIONS} connections, "
-        f"{repeats} runs of {seconds:g} s per cell after a 1 s warm-up, on the same machine."
+        f"{repeats} runs of {seconds:g} s per cell after a 1 s warm-up, on the same machine. "
+        f"`bare wait`: an async view that waits {WAIT_MS} ms on nothing but time, as on a "
+        f"partner; {CONNECTIONS} connections allow at most "
+        f"{CONNECTIONS * 1000 / WAIT_MS:,.0f} such requests a second."
     )
-    columns = ["bare ping", "livez", "bare list", "DRF list", "Ninja list"]
+    columns = ["bare ping", "livez", "bare list", "DRF list", "Ninja list", "bare wait"]
     lines = [
         report["taken_on"],
         "",

@@ -125,7 +125,8 @@ def test_a_task_whose_worker_is_killed_mid_task_is_retried_and_completes(
         clean_registries(queue)
         return queue.count == 1
 
-    print(f"{kind}: killed worker's task retried {wait_for(retried, timeout_s=30):.1f} s after")
+    requeued_after = wait_for(retried, timeout_s=30)
+    print(f"{kind}: killed worker's task back in its queue {requeued_after:.1f} s after the kill")
     drain(queues=["critical"])
     result.refresh()
     assert result.status == TaskResultStatus.SUCCESSFUL

@@ -6,11 +6,14 @@ follows a failover: connections to the old master fail, the next one goes to the
 Without them, it connects to ``settings.REDIS_URL``. Both kinds get the same short timeouts, so
 a dead server costs a caller about a second, not a hung request.
 
-Code on the request path of an async view (the throttle, counters) takes the event loop's shared
-client, :func:`shared_aredis_client`: one connection pool per loop, reused by every request.
+Code on the request path takes a shared client, so that a request opens no connection of its
+own: :func:`shared_redis_client` (one connection pool per process, for sync code and threads)
+and :func:`shared_aredis_client` (one per event loop, for async views: the throttle, counters).
 
-Also here: :class:`RedisCache`, Django's ``RedisCache`` with its connections made by
-:func:`redis_client`, because Django's own backend supports neither Sentinel nor Cluster.
+Also here: :class:`RedisCache`, Django's ``RedisCache`` with one connection pool per process
+(Django's keeps one per backend object, and under ASGI each request gets a backend object of its
+own) and its connections made as :func:`redis_client` makes them, because Django's own backend
+supports neither Sentinel nor Cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +168,34 @@ def redis_client(
 
 # --8<-- [end:redis_client]
 
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict[tuple[str, _Sentinels, str], redis.Redis] = {}
+_CACHE_POOLS: dict[tuple[str, str], redis.ConnectionPool] = {}
+
+
+# --8<-- [start:shared_redis_client]
+def shared_redis_client() -> redis.Redis:
+    """Return the process's shared client of the Redis master: one connection pool per process.
+
+    For code that runs in every request or task (the cache, enqueueing): it reuses the pool's
+    idle connections instead of opening one per call. Threads may share it (redis-py's pool is
+    thread-safe), and a forked child gets a fresh pool of its own on first use (the pool notices
+    the new process id). Do not close it.
+
+    Returns:
+        The client (``bytes`` replies, :data:`SOCKET_TIMEOUT_S`), of the master that
+        ``REDIS_URL`` or the Sentinels name.
+    """
+    addresses, master_name = sentinel_settings()
+    key = (settings.REDIS_URL, addresses, master_name)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = redis_client()
+        return _SHARED[key]
+
+
+# --8<-- [end:shared_redis_client]
+
 
 # --8<-- [start:aredis_client]
 def _async_sentinel(addresses: _Sentinels) -> redis.asyncio.sentinel.Sentinel:
@@ -274,11 +307,23 @@ async def _aclose_all(clients: list[redis.asyncio.Redis]) -> None:
 
 
 class SentinelAwareCacheClient(RedisCacheClient):
-    """Django's Redis cache client, talking to the master that :func:`redis_client` finds."""
+    """Django's Redis cache client with one pool per process, through Sentinel when configured."""
 
-    def __init__(self, servers: list[str], **options: Any) -> None:
-        super().__init__(servers, **options)
-        self._master: redis.Redis | None = None
+    # Set by Django's RedisCacheClient; django-stubs does not declare them.
+    _servers: list[str]
+    _pool_class: type[redis.ConnectionPool]
+    _pool_options: dict[str, Any]
+    _get_connection_pool_index: Callable[[bool], int]
+
+    def _get_connection_pool(self, write: bool) -> redis.ConnectionPool:
+        # Django keeps its pools on this object; the process keeps them here instead, since
+        # Django makes a cache backend (so a client) per request under ASGI.
+        server = self._servers[self._get_connection_pool_index(write)]
+        key = (server, repr(sorted(self._pool_options.items())))
+        with _SHARED_LOCK:
+            if key not in _CACHE_POOLS:
+                _CACHE_POOLS[key] = self._pool_class.from_url(server, **self._pool_options)
+            return _CACHE_POOLS[key]
 
     def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
         """Return the client for a read or a write: the master's, in both cases.
@@ -288,13 +333,11 @@ class SentinelAwareCacheClient(RedisCacheClient):
             write: Whether the command writes (unused: replicas are not read from).
 
         Returns:
-            The client.
+            The client, on a connection pool shared by the whole process.
         """
         if not sentinel_settings()[0]:
             return super().get_client(key, write=write)
-        if self._master is None:
-            self._master = redis_client()
-        return self._master
+        return shared_redis_client()
 
 
 class RedisCache(DjangoRedisCache):

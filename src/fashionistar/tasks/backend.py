@@ -48,7 +48,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from fashionistar.kernel.redis_client import redis_client
+from fashionistar.kernel.redis_client import shared_redis_client
 from fashionistar.observability import propagation
 from fashionistar.observability.metrics import task_timed
 from fashionistar.tasks.models import OutboxEntry, OutboxKind
@@ -113,9 +113,9 @@ class RQTaskBackend(BaseTaskBackend):
 
     @property
     def connection(self) -> Redis:
-        """The Redis master (through Sentinel when configured), one client per backend."""
+        """The Redis master (through Sentinel when configured), on the process's shared pool."""
         if self._connection is None:
-            self._connection = redis_client()
+            self._connection = shared_redis_client()
         return self._connection
 
     def rq_queue(self, name: str) -> Queue:

@@ -27,6 +27,7 @@ from fashionistar.kernel.redis_client import (
     parse_sentinels,
     redis_client,
     sentinel_settings,
+    shared_redis_client,
 )
 from fashionistar_dev.processes import StartError
 from fashionistar_dev.stack import EnvStack, StackError, StackUrls, start_stack, wants_redis_ha
@@ -153,6 +154,11 @@ def test_the_cache_backend_goes_through_sentinel_and_survives_a_failover(ha: Red
     ha.wait_for_failover(timeout=FAILOVER_BOUND_S)
     cache.set("product:2", {"name": "hat"}, timeout=60)
     assert cache.get("product:2") == {"name": "hat"}
+
+
+def test_every_cache_backend_through_sentinel_shares_the_process_client(ha: RedisHA) -> None:
+    first, second = (RedisCache("redis://127.0.0.1:1/0", {}) for _ in range(2))
+    assert first._cache.get_client() is second._cache.get_client() is shared_redis_client()
 
 
 def test_the_cache_backend_without_sentinels_is_djangos(settings, stack) -> None:

@@ -1,0 +1,74 @@
+"""The shared Redis clients: a request opens no Redis connection of its own, under ASGI too."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from django.core.cache import caches
+from django.tasks import task_backends
+
+from fashionistar.kernel.redis_client import redis_client, shared_redis_client
+from fashionistar.tasks.backend import RQTaskBackend
+from fashionistar_dev.processes import free_port
+from tests.factories import make_product
+from tests.processes import spawn, stop
+
+CATALOG_LISTS = ["/api/sync/catalog/products", "/api/async/catalog/products"]
+
+
+def connections_received() -> int:
+    with redis_client() as client:
+        return int(client.info("stats")["total_connections_received"])
+
+
+def test_every_cache_backend_object_of_a_process_shares_one_connection_pool() -> None:
+    # Django makes one backend object per thread, and per request under ASGI.
+    first, second = caches.create_connection("default"), caches.create_connection("default")
+
+    assert first is not second
+    assert first._cache.get_client().connection_pool is second._cache.get_client().connection_pool
+
+
+def test_every_task_backend_object_shares_the_process_client() -> None:
+    first, second = (
+        task_backends.create_connection("default"),
+        task_backends.create_connection("default"),
+    )
+
+    assert isinstance(first, RQTaskBackend)
+    assert isinstance(second, RQTaskBackend)
+    assert first.connection is second.connection is shared_redis_client()
+
+
+@pytest.fixture
+def one_uvicorn_worker() -> Iterator[str]:
+    """The shop under uvicorn, one worker process: its base URL."""
+    from tests.processes import wait_until_up  # imports models: Django first
+
+    port = free_port()
+    application = "fashionistar.project.asgi:application"
+    server = spawn([sys.executable, "-m", "uvicorn", application, "--port", str(port)])
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base_url}/healthz")
+        yield base_url
+    finally:
+        stop(server)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_catalog_requests_under_asgi_open_no_redis_connection(one_uvicorn_worker: str) -> None:
+    make_product(name="Scarf", stock=3)
+    with httpx.Client(base_url=one_uvicorn_worker, timeout=10) as http:
+        for path in CATALOG_LISTS:  # the first requests open the pool's connections
+            assert http.get(path).status_code == 200
+        before = connections_received()
+        for _ in range(20):
+            for path in CATALOG_LISTS:
+                assert http.get(path).status_code == 200
+        after = connections_received()
+
+    assert after - before == 1  # this test's own INFO connection, none of the server's

@@ -6,8 +6,9 @@ settings, in pairs under the same kind of server:
 
 - **on**: as deployed. JSON access and Django log lines (to uvicorn's stdout, here a file), the
   request-id and metrics middleware (Prometheus multiprocess files), the CSP middleware, and
-  OpenTelemetry exporting every span over OTLP/HTTP to a collector that this script runs (it
-  counts what arrives, by server and kind). The request's own span is the server's: under ASGI
+  OpenTelemetry with the deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in
+  ten traced) exporting over OTLP/HTTP to a collector that this script runs (it counts what
+  arrives, by server and kind). The request's own span is the server's: under ASGI
   from OpenTelemetry's ASGI middleware (``fashionistar.project.asgi``), under WSGI from Django's
   instrumentation;
 - **off**: the same settings without the observability middleware, the metered cache, the
@@ -40,9 +41,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from common import (
     FULL,
     QUICK,
+    ROOT,
     AppServer,
     Bench,
     Progress,
@@ -68,6 +71,19 @@ ROWS = {
     "DRF list, WSGI": ("wsgi", DRF),
 }
 SERVICES = {"asgi3": "shop-asgi", "wsgi": "shop-wsgi"}
+CONFIGMAP = ROOT / "deploy" / "k8s" / "configmap.yaml"
+
+
+def shipped_sampler() -> dict[str, str]:
+    """The web servers' sampler, as the deploy files set it.
+
+    Returns:
+        ``OTEL_TRACES_SAMPLER`` and its argument, from the Kubernetes ConfigMap.
+    """
+    data = yaml.safe_load(CONFIGMAP.read_text())["data"]
+    return {name: data[name] for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")}
+
+
 SETTINGS_ON = """\
 from fashionistar.project.settings_production import *  # noqa: F403
 
@@ -263,6 +279,7 @@ def run(bench: Bench) -> dict[str, Any]:
                 name=f"bench_observability_on_{kind}",
                 OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
                 OTEL_SERVICE_NAME=service,
+                **shipped_sampler(),
             )
             servers[interface, "off"] = server_for(
                 bench,

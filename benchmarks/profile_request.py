@@ -93,6 +93,7 @@ RULES = {
     "django.contrib.messages": MIDDLEWARE,
     "django.contrib.auth.middleware": MIDDLEWARE,
     "django.utils.deprecation": MIDDLEWARE,  # MiddlewareMixin
+    "fashionistar.kernel.middleware": MIDDLEWARE,
     "fashionistar.observability": MIDDLEWARE,
     "fashionistar.audit": MIDDLEWARE,
     "prometheus_client": MIDDLEWARE,

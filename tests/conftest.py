@@ -19,6 +19,7 @@ from django.core.cache import cache
 
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack.binaries import apt_install
+from tests.middleware_chain import thread_hops  # noqa: F401  # a fixture
 from tests.production import Production, production_environment, runtime_stage
 from tests.site.devtools import Browser, headless_chromium
 

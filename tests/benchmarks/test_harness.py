@@ -17,6 +17,7 @@ from pathlib import Path
 import apis
 import observability_overhead
 import pytest
+import yaml
 from common import BUSY, Watch, own_tree_ticks, seconds_spread, spread, summarise, taken_on
 from report import (
     CONFIRMED,
@@ -214,6 +215,19 @@ def numbers(tree: object) -> list[float]:
     reason="every scenario beside bare Django in three rounds takes minutes: set "
     "FASHIONISTAR_BENCH_SMOKE=1 (make bench QUICK=1 runs the same harness)",
 )
+def test_the_observability_servers_sample_as_the_deploy_files_do() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    web = compose["services"]["app"]["environment"]
+
+    sampler = observability_overhead.shipped_sampler()
+
+    assert sampler == {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    assert {name: web[name] for name in sampler} == sampler
+
+
 def test_quick_run_writes_figures_tables_and_plots(tmp_path: Path) -> None:
     completed = subprocess.run(
         [

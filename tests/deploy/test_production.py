@@ -30,7 +30,8 @@ def test_check_deploy_is_clean(production: Production) -> None:
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
-def test_migrate_needs_no_development_dependency(production: Production) -> None:
+def test_migrate_needs_no_development_dependency(production: Production, django_db_setup) -> None:
+    # The run's database is migrated (django_db_setup): the image's command finds nothing to do.
     result = production.manage("migrate", "--noinput")
     assert result.returncode == 0, result.stderr
     assert "No migrations to apply." in result.stdout

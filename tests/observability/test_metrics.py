@@ -107,7 +107,8 @@ def test_task_attempts_are_timed_by_queue_failures_included() -> None:
 
 
 @pytest.fixture
-def emails_queue():
+def emails_queue(clean_redis):
+    """The emails queue, every queue empty (another test's jobs may still be waiting)."""
     queue = Queue("emails", connection=redis_client())
     queue.empty()
     yield queue

@@ -14,18 +14,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import SyncToAsync, async_to_sync, iscoroutinefunction
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
-from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.test import AsyncRequestFactory
 from django.urls import path
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
 from fashionistar.observability.middleware import REQUEST_ID_HEADER
+from tests.middleware_chain import serve_async
 
 PROJECT_PREFIX = "fashionistar."
+DJANGOS_PREFIX = "fashionistar.kernel.middleware."
 
 view_threads: list[int] = []
 
@@ -39,36 +41,25 @@ urlpatterns = [path("probe", thread_probe)]  # this module is the tests' ROOT_UR
 
 
 def project_middleware() -> list[str]:
-    return [name for name in settings.MIDDLEWARE if name.startswith(PROJECT_PREFIX)]
+    """The project's own middleware (``fashionistar.kernel.middleware`` holds Django's)."""
+    return [
+        name
+        for name in settings.MIDDLEWARE
+        if name.startswith(PROJECT_PREFIX) and not name.startswith(DJANGOS_PREFIX)
+    ]
 
 
 @pytest.fixture
-def hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[..., Any]]:
-    """Every function run through ``sync_to_async`` while the test runs."""
-    ran: list[Callable[..., Any]] = []
-    original = SyncToAsync.__call__
-
-    async def counted(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-        ran.append(self.func)
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counted)
+def hops(thread_hops: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
+    """Every function run through ``sync_to_async`` while the test runs; no view has run yet."""
     view_threads.clear()
-    return ran
+    return thread_hops
 
 
-def serve(middleware: list[str], settings: Any) -> tuple[HttpResponse, int]:
+def serve(middleware: list[str], settings: Any) -> tuple[HttpResponseBase, int]:
     """Send one GET through Django's async handler chain; return the response and loop thread."""
-    settings.MIDDLEWARE = middleware
-    settings.ROOT_URLCONF = __name__
-    handler = BaseHandler()
-    handler.load_middleware(is_async=True)
-
-    async def send() -> tuple[HttpResponse, int]:
-        request = AsyncRequestFactory().get("/probe")
-        return await handler.get_response_async(request), threading.get_ident()
-
-    return async_to_sync(send)()
+    request = AsyncRequestFactory().get("/probe")
+    return serve_async(request, middleware=middleware, urlconf=__name__, settings=settings)
 
 
 @pytest.mark.parametrize("name", project_middleware())
@@ -99,22 +90,3 @@ def test_an_async_request_crosses_the_project_middleware_without_a_thread_hop(
     (access,) = [r for r in caplog.records if r.name == "fashionistar.request"]
     assert access.getMessage() == "GET /probe 200"
     assert access.thread == loop_thread
-
-
-def test_only_djangos_mixin_middleware_hops_threads(hops, settings) -> None:
-    """Each ``MiddlewareMixin`` method costs one hop; the project's middleware adds none."""
-    expected = []
-    for name in settings.MIDDLEWARE:
-        middleware_class = import_string(name)
-        if issubclass(middleware_class, MiddlewareMixin):
-            expected += [
-                f"{middleware_class.__qualname__}.{method}"
-                for method in ("process_request", "process_view", "process_response")
-                if hasattr(middleware_class, method)
-            ]
-
-    response, loop_thread = serve(settings.MIDDLEWARE, settings)
-
-    assert response.status_code == 200
-    assert sorted(func.__qualname__ for func in hops) == sorted(expected)
-    assert view_threads == [loop_thread]

@@ -8,10 +8,15 @@ middleware: Django's own instrumentation makes no request span under ASGI.
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fashionistar.project.settings")
-application: Any = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does, before its handler
+
+from fashionistar.kernel.middleware import ASGIHandler  # noqa: E402 - after setup
+
+# Django's ASGIHandler, with Django's middleware run on the event loop where it does no I/O.
+application: Any = ASGIHandler()
 
 from fashionistar.observability.tracing import ENDPOINT_VARIABLES  # noqa: E402 - after setup
 from fashionistar.project.static import asgi_with_static_files  # noqa: E402 - after setup

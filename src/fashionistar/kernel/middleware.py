@@ -1,0 +1,282 @@
+"""Django's own middleware, without a thread hop under ASGI where a hook does no I/O.
+
+Django's middleware (security, sessions, CSRF, authentication, messages, ...) is built on
+``MiddlewareMixin``, which under ASGI runs every ``process_request``, ``process_view`` and
+``process_response`` through ``sync_to_async``: a hop to a thread and back, fifteen per request
+for the eight in ``MIDDLEWARE``, though most of these hooks only read and set headers. The
+subclasses here keep Django's hooks unchanged and only choose where they run: on the event loop
+when the hook touches no database or cache, in a thread (as Django does) when it may:
+
+- the session middleware's response hook saves a session that changed (a database write);
+- the messages middleware's response hook stores messages, which may load the session;
+- CSRF checks an unsafe request in a thread (it may read a form body and render the failure
+  page), and every hook of it with ``CSRF_USE_SESSIONS`` (the token is in the session).
+
+``MIDDLEWARE`` keeps Django's own paths, which ``check --deploy`` looks for by name (it would
+skip its HTTPS, HSTS, CSRF and session cookie checks otherwise); :class:`ASGIHandler`, the
+application that ``fashionistar.project.asgi`` serves, builds its chain with each replaced by its
+subclass here. Under WSGI nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.middleware import clickjacking, common, csp, csrf, security
+from django.utils.deprecation import MiddlewareMixin
+from opentelemetry.instrumentation.django.middleware.otel_middleware import (
+    _DjangoMiddleware,  # private, but the class DjangoInstrumentor inserts into MIDDLEWARE
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+# --8<-- [start:on_the_loop]
+class OnTheLoop(MiddlewareMixin):
+    """Run a ``MiddlewareMixin``'s hooks on the event loop unless one says it needs a thread."""
+
+    def __init__(self, get_response: Callable[..., Any]) -> None:
+        """Django's middleware; under ASGI its view hook, if any, becomes a coroutine function.
+
+        Args:
+            get_response: The rest of the chain.
+        """
+        super().__init__(get_response)
+        if self.async_mode and hasattr(self, "process_view"):
+            # Django reads process_view once, and runs a sync one through sync_to_async. (Not
+            # `self.process_view = ...`: that would declare it on OnTheLoop for type checkers.)
+            setattr(self, "process_view", self._process_view_on_the_loop)  # noqa: B010
+
+    def view_needs_thread(self, request: HttpRequest, callback: Callable[..., Any]) -> bool:
+        """Whether ``process_view`` may do I/O for this view (never, unless overridden).
+
+        Args:
+            request: The request.
+            callback: The view.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        return False
+
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        """Whether ``process_request`` may do I/O for this request (never, unless overridden).
+
+        Args:
+            request: The request.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        return False
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        """Whether ``process_response`` may do I/O for this response (never, unless overridden).
+
+        Args:
+            request: The request.
+            response: The response.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        return False
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        """Django's ``MiddlewareMixin.__acall__``, with a hop only where a hook needs it.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The response.
+        """
+        response: HttpResponseBase | None = None
+        if hasattr(self, "process_request"):
+            response = await _run(self.process_request, self.request_needs_thread(request), request)
+        if response is None:
+            rest_of_chain = cast(
+                Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
+            )
+            response = await rest_of_chain(request)
+        if hasattr(self, "process_response"):
+            needs_thread = self.response_needs_thread(request, response)
+            response = await _run(self.process_response, needs_thread, request, response)
+        return cast(HttpResponseBase, response)
+
+    async def _process_view_on_the_loop(
+        self, request: HttpRequest, callback: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        hook = type(self).process_view.__get__(self)  # type: ignore[attr-defined]  # the class hook
+        in_thread = self.view_needs_thread(request, callback)
+        result: HttpResponseBase | None = await _run(
+            hook, in_thread, request, callback, args, kwargs
+        )
+        return result
+
+
+async def _run(hook: Callable[..., Any], in_thread: bool, *args: Any) -> Any:
+    if in_thread:
+        return await sync_to_async(hook, thread_sensitive=True)(*args)
+    return hook(*args)
+
+
+# --8<-- [end:on_the_loop]
+
+
+class SecurityMiddleware(OnTheLoop, security.SecurityMiddleware):
+    """Django's ``SecurityMiddleware``: headers and the HTTPS redirect, on the loop."""
+
+
+class ContentSecurityPolicyMiddleware(OnTheLoop, csp.ContentSecurityPolicyMiddleware):
+    """Django's ``ContentSecurityPolicyMiddleware``: a header, on the loop."""
+
+
+class CommonMiddleware(OnTheLoop, common.CommonMiddleware):
+    """Django's ``CommonMiddleware``: slash redirects (a URL lookup) and lengths, on the loop."""
+
+
+class XFrameOptionsMiddleware(OnTheLoop, clickjacking.XFrameOptionsMiddleware):
+    """Django's ``XFrameOptionsMiddleware``: a header, on the loop."""
+
+
+class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
+    """Django's ``AuthenticationMiddleware``: it sets a lazy ``request.user``, read later."""
+
+
+class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
+    """Django's ``SessionMiddleware``: a thread only to save a session that must be saved."""
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        """Whether the session will be saved (Django saves a modified one, or every one).
+
+        Args:
+            request: The request.
+            response: The response.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        session = getattr(request, "session", None)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
+    """Django's ``MessageMiddleware``: a thread only when there are messages to store."""
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        """Whether the storage will store messages (the fallback storage may use the session).
+
+        Args:
+            request: The request.
+            response: The response.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
+    """Django's ``CsrfViewMiddleware``: a safe or exempt request is checked on the loop."""
+
+    def view_needs_thread(self, request: HttpRequest, callback: Callable[..., Any]) -> bool:
+        """Whether the check may read a form body or render the failure page.
+
+        Args:
+            request: The request.
+            callback: The view.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        exempt = getattr(callback, "csrf_exempt", False)
+        return self.uses_session or (request.method not in SAFE_METHODS and not exempt)
+
+    @property
+    def uses_session(self) -> bool:
+        """Whether the token is in the session (``CSRF_USE_SESSIONS``): each hook may load it."""
+        return bool(settings.CSRF_USE_SESSIONS)
+
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        """Whether reading the token may load the session.
+
+        Args:
+            request: The request.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        return self.uses_session
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        """Whether storing the token may load the session.
+
+        Args:
+            request: The request.
+            response: The response.
+
+        Returns:
+            Whether to run the hook in a thread.
+        """
+        return self.uses_session
+
+
+class OpenTelemetryMiddleware(_DjangoMiddleware, OnTheLoop):
+    """OpenTelemetry's Django middleware, taking the chain's mode: its hooks only handle spans.
+
+    OpenTelemetry's class is sync only, so under ASGI Django would run it, and the whole chain
+    inside it, through a thread and back. Its context is attached and detached in one task.
+    """
+
+    __init__ = OnTheLoop.__init__
+    __call__ = OnTheLoop.__call__
+
+
+ON_THE_LOOP = {
+    f"{django_class.__module__}.{django_class.__qualname__}": f"{__name__}.{name}"
+    for name, django_class in [
+        ("SecurityMiddleware", security.SecurityMiddleware),
+        ("ContentSecurityPolicyMiddleware", csp.ContentSecurityPolicyMiddleware),
+        ("SessionMiddleware", sessions.SessionMiddleware),
+        ("CommonMiddleware", common.CommonMiddleware),
+        ("CsrfViewMiddleware", csrf.CsrfViewMiddleware),
+        ("AuthenticationMiddleware", auth.AuthenticationMiddleware),
+        ("MessageMiddleware", messages.MessageMiddleware),
+        ("XFrameOptionsMiddleware", clickjacking.XFrameOptionsMiddleware),
+        ("OpenTelemetryMiddleware", _DjangoMiddleware),
+    ]
+}
+"""A middleware's path (Django's, or OpenTelemetry's that tracing inserts) -> its subclass here."""
+
+
+# --8<-- [start:asgi_handler]
+class ASGIHandler(DjangoASGIHandler):
+    """Django's ASGI application, its chain built with :data:`ON_THE_LOOP`'s middleware."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Build the chain as Django does, from ``MIDDLEWARE`` with Django's paths replaced.
+
+        Args:
+            is_async: Whether the chain is async (always, for this handler).
+        """
+        listed = settings.MIDDLEWARE
+        # Django reads the chain from the setting alone; it is replaced only while it builds.
+        settings.MIDDLEWARE = [ON_THE_LOOP.get(path, path) for path in listed]
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = listed
+
+
+# --8<-- [end:asgi_handler]

@@ -1,0 +1,160 @@
+"""Django's middleware on the event loop: no thread hop unless a hook does I/O, then Django's."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.models import Session
+from django.http import HttpRequest, HttpResponse
+from django.test import AsyncRequestFactory
+from django.urls import path
+from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
+
+from fashionistar.kernel import middleware
+from fashionistar.observability.tracing import traced
+from tests.middleware_chain import hop_names, serve_async
+
+
+async def probe(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok")
+
+
+async def remember(request: HttpRequest) -> HttpResponse:
+    await request.session.aset("size", "M")
+    return HttpResponse("remembered")
+
+
+async def notify(request: HttpRequest) -> HttpResponse:
+    messages.info(request, "Saved")
+    return HttpResponse("notified")
+
+
+urlpatterns = [  # this module is the tests' ROOT_URLCONF
+    path("probe", probe),
+    path("exempt", csrf_exempt(probe)),
+    path("remember", remember),
+    path("notify", notify),
+]
+
+DJANGOS = [name for name in settings.MIDDLEWARE if name.startswith("django.")]
+
+
+def send(request: HttpRequest, settings) -> HttpResponse:
+    response, _ = serve_async(
+        request, middleware=settings.MIDDLEWARE, urlconf=__name__, settings=settings
+    )
+    assert isinstance(response, HttpResponse)
+    return response
+
+
+def test_the_settings_list_djangos_paths_and_each_has_its_subclass() -> None:
+    # check --deploy looks for Django's paths; the ASGI application swaps them.
+    assert [name for name in middleware.ON_THE_LOOP if name.startswith("django.")] == DJANGOS
+    for name, replacement in middleware.ON_THE_LOOP.items():
+        assert issubclass(import_string(replacement), import_string(name))
+
+
+def test_the_asgi_application_builds_its_chain_with_the_subclasses(settings) -> None:
+    listed = list(settings.MIDDLEWARE)
+
+    layer = middleware.ASGIHandler()._middleware_chain
+    built = []
+    while hasattr(layer.__wrapped__, "get_response"):  # wrapped: convert_exception_to_response
+        instance = layer.__wrapped__
+        built.append(f"{type(instance).__module__}.{type(instance).__name__}")
+        layer = instance.get_response
+
+    assert built == [middleware.ON_THE_LOOP.get(name, name) for name in listed]
+    assert listed == settings.MIDDLEWARE
+
+
+@pytest.mark.parametrize("name", list(middleware.ON_THE_LOOP.values()))
+def test_each_takes_the_mode_of_the_chain(name: str) -> None:
+    middleware_class = import_string(name)
+
+    async def async_chain(request: HttpRequest) -> HttpResponse:
+        return HttpResponse()
+
+    on_the_loop = middleware_class(async_chain)
+    in_wsgi = middleware_class(lambda request: HttpResponse())
+
+    assert iscoroutinefunction(on_the_loop)
+    assert not iscoroutinefunction(in_wsgi)
+    if hasattr(middleware_class, "process_view"):  # Django's hook, unchanged under WSGI
+        assert iscoroutinefunction(on_the_loop.process_view)
+        assert not iscoroutinefunction(in_wsgi.process_view)
+
+
+def test_a_get_crosses_the_whole_chain_without_a_thread_hop(thread_hops, settings) -> None:
+    response = send(AsyncRequestFactory().get("/probe"), settings)
+
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Content-Length"] == "2"
+    assert thread_hops == []
+
+
+def test_an_exempt_post_crosses_it_without_a_hop_too(thread_hops, settings) -> None:
+    response = send(AsyncRequestFactory().post("/exempt"), settings)
+
+    assert response.status_code == 200
+    assert thread_hops == []
+
+
+def test_a_post_without_a_csrf_token_is_checked_in_a_thread_and_refused(
+    thread_hops, settings
+) -> None:
+    response = send(AsyncRequestFactory().post("/probe"), settings)
+
+    assert response.status_code == 403
+    # Django's handler logs every 4xx through a thread too.
+    assert hop_names(thread_hops) == ["CsrfViewMiddleware.process_view", "log_response"]
+
+
+@pytest.mark.django_db
+def test_a_changed_session_is_saved_in_a_thread(thread_hops, settings) -> None:
+    response = send(AsyncRequestFactory().get("/remember"), settings)
+
+    assert response.status_code == 200
+    assert hop_names(thread_hops) == ["SessionMiddleware.process_response"]
+    key = response.cookies[settings.SESSION_COOKIE_NAME].value
+    assert Session.objects.get(session_key=key).get_decoded() == {"size": "M"}
+
+
+@pytest.mark.django_db
+def test_new_messages_are_stored_in_a_thread(thread_hops, settings) -> None:
+    request = AsyncRequestFactory().get("/notify")
+    response = send(request, settings)
+
+    assert response.status_code == 200
+    assert hop_names(thread_hops) == ["MessageMiddleware.process_response"]
+    stored = CookieStorage(request)._decode(response.cookies["messages"].value)
+    assert [str(message) for message in stored] == ["Saved"]
+
+
+def test_with_tracing_on_a_get_still_crosses_the_chain_without_a_hop(thread_hops, settings) -> None:
+    with traced() as exporter:  # inserts OpenTelemetry's Django middleware first
+        assert settings.MIDDLEWARE[0] in middleware.ON_THE_LOOP
+        response = send(AsyncRequestFactory().get("/probe"), settings)
+
+    assert response.status_code == 200
+    assert thread_hops == []
+    (span,) = exporter.get_finished_spans()
+    assert (span.name, span.attributes["http.route"]) == ("GET probe", "probe")
+
+
+def test_csrf_in_the_session_runs_every_csrf_hook_in_a_thread(thread_hops, settings) -> None:
+    settings.CSRF_USE_SESSIONS = True
+
+    response = send(AsyncRequestFactory().get("/probe"), settings)
+
+    assert response.status_code == 200
+    assert hop_names(thread_hops) == [
+        "CsrfViewMiddleware.process_request",
+        "CsrfViewMiddleware.process_response",
+        "CsrfViewMiddleware.process_view",
+    ]

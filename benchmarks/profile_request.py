@@ -73,6 +73,7 @@ RULES = {
     "django.core.cache": REDIS,
     "fashionistar.observability.cache": REDIS,
     "fashionistar.kernel.redis_client": REDIS,
+    "fashionistar.kernel.counters": REDIS,
     "rest_framework.throttling": REDIS,
     "rest_framework.serializers": SERIALIZATION,
     "rest_framework.fields": SERIALIZATION,

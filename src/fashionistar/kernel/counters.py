@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-from fashionistar.kernel.redis_client import shared_aredis_client
+from fashionistar.kernel.redis_client import shared_aredis_client, shared_redis_client
+
+
+def increment(key: str, *, ttl_s: int) -> int:
+    """Add one to a counter and (re)set its expiry, in one ``MULTI``: one round trip.
+
+    For sync code (DRF's throttle): the command goes over the process's shared pool.
+
+    Args:
+        key: The counter's key.
+        ttl_s: Seconds until it expires.
+
+    Returns:
+        The counter's new value.
+
+    Raises:
+        RedisError: Redis did not answer (the caller decides what that means).
+    """
+    with shared_redis_client().pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, ttl_s)
+        count, _ = pipe.execute()
+    return int(count)
 
 
 async def aincrement(key: str, *, ttl_s: int) -> int:

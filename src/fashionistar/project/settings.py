@@ -238,10 +238,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "fashionistar.kernel.apis.drf.AnonThrottle",
-        "fashionistar.kernel.apis.drf.UserThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["fashionistar.kernel.apis.drf.RateThrottle"],
     "EXCEPTION_HANDLER": "fashionistar.project.api.drf_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

@@ -11,6 +11,7 @@ import ipaddress
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -315,6 +316,51 @@ def parse_rate(rate: str) -> tuple[int, int]:
     if period[:1] not in periods:
         raise ValueError(f"Not a throttle rate: {rate!r}")
     return int(count), periods[period[:1]]
+
+
+@dataclass(frozen=True)
+class ThrottleWindow:
+    """The fixed window a request counts in: both APIs throttle the same way.
+
+    Attributes:
+        key: The Redis counter of this client's current window.
+        limit: Requests allowed in it.
+        seconds: The window's length (the counter's time to live).
+        wait: Seconds until the next window, the ``Retry-After`` of a refusal.
+    """
+
+    key: str
+    limit: int
+    seconds: int
+    wait: int
+
+
+def throttle_window(*, api: str, user_id: object, request: HttpRequest) -> ThrottleWindow:
+    """Find the window a request counts in: per user when authenticated, else per IP.
+
+    Authenticated requests use the rate ``settings.API_THROTTLE_RATES["user"]``, anonymous ones
+    ``["anon"]``.
+
+    Args:
+        api: Which API counts (each has its own counters).
+        user_id: The authenticated user's primary key, or ``None``.
+        request: The request (its client IP identifies an anonymous client).
+
+    Returns:
+        The window.
+    """
+    if user_id is not None:
+        scope, ident = "user", str(user_id)
+    else:
+        scope, ident = "anon", client_ip(request) or "unknown"
+    limit, seconds = parse_rate(settings.API_THROTTLE_RATES[scope])
+    now = time.time()
+    return ThrottleWindow(
+        key=f"throttle:{api}:{scope}:{ident}:{seconds}:{int(now // seconds)}",
+        limit=limit,
+        seconds=seconds,
+        wait=window_wait(seconds, now=now),
+    )
 
 
 def window_wait(window: int, *, now: float | None = None) -> int:

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import (
@@ -23,7 +22,7 @@ from drf_spectacular.utils import (
 from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from fashionistar.kernel.apis import (
     DEFAULT_PAGE_SIZE,
@@ -33,62 +32,56 @@ from fashionistar.kernel.apis import (
     IDEMPOTENCY_KEY_SCHEMA,
     IF_NONE_MATCH,
     MAX_PAGE_SIZE,
-    client_ip,
     page_not_found,
+    throttle_window,
 )
+from fashionistar.kernel.counters import increment
 
 logger = logging.getLogger(__name__)
 
 
-class _SettingsRateThrottle(SimpleRateThrottle):
-    """Reads its rate from ``settings.API_THROTTLE_RATES`` each time, and the IP like Ninja does.
+class RateThrottle(BaseThrottle):
+    """The Ninja API's throttle, for DRF: a fixed window per user (or IP), one Redis round trip.
 
-    DRF's own throttles copy their rates when the class is imported, so a changed setting (or
-    ``override_settings`` in a test) would be ignored.
+    DRF's own throttles keep each client's request history in the cache, read and written back
+    on every request (two round trips per throttle, with a race between them); this one adds
+    one to a counter that expires with its window
+    (:func:`fashionistar.kernel.apis.throttle_window`).
     """
 
     def __init__(self) -> None:
-        rates: dict[str, str] = getattr(settings, "API_THROTTLE_RATES", {})
-        self.rate = rates.get(self.scope or "")
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-
-    def get_ident(self, request: Request) -> str:
-        """Identify the client by IP, trusting ``X-Forwarded-For`` only when configured.
-
-        Args:
-            request: The request.
-
-        Returns:
-            The IP (or ``"unknown"``).
-        """
-        return client_ip(request._request) or "unknown"
+        self.refused_for = 0
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        """Count the request in the cache; let it through when Redis does not answer.
+        """Count the request; let it through when Redis does not answer.
 
         Throttling protects the shop, it must not take it down: the same rule as the Ninja
         API's throttle.
 
         Args:
-            request: The request.
+            request: The request (authenticated by now).
             view: The view.
 
         Returns:
             Whether the request may go on.
         """
+        user_id = request.user.pk if request.user.is_authenticated else None
+        window = throttle_window(api="drf", user_id=user_id, request=request._request)
         try:
-            return super().allow_request(request, view)
+            count = increment(window.key, ttl_s=window.seconds)
         except RedisError:
             logger.warning("Throttle skipped: Redis did not answer", exc_info=True)
             return True
+        self.refused_for = window.wait
+        return count <= window.limit
 
+    def wait(self) -> int:
+        """Seconds until the next window (DRF's ``Retry-After``).
 
-class AnonThrottle(_SettingsRateThrottle, AnonRateThrottle):
-    """Anonymous requests per IP."""
-
-
-class UserThrottle(_SettingsRateThrottle, UserRateThrottle):
-    """Authenticated requests per user (anonymous ones per IP)."""
+        Returns:
+            The seconds.
+        """
+        return self.refused_for
 
 
 @extend_schema_serializer(component_name="Error")
@@ -247,10 +240,9 @@ def validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
 __all__ = [
     "CONDITIONAL_GET",
     "NOT_MODIFIED",
-    "AnonThrottle",
     "ErrorSerializer",
     "PageInput",
-    "UserThrottle",
+    "RateThrottle",
     "id_parameter",
     "idempotency_key_parameter",
     "page_of",

@@ -7,7 +7,6 @@ with ``request.auser()``, and the throttle counts in Redis through ``redis.async
 import functools
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,12 +42,10 @@ from fashionistar.kernel.apis import (
     PermissionDenied,
     UnsupportedMediaType,
     api_error,
-    client_ip,
     is_token_key,
     page_not_found,
-    parse_rate,
+    throttle_window,
     throttled,
-    window_wait,
 )
 from fashionistar.kernel.counters import aincrement
 
@@ -330,20 +327,15 @@ async def throttle_check(request: HttpRequest) -> None:
         Throttled: Over the rate (429; ``Retry-After`` says when the window ends).
     """
     user = getattr(request, "auth", None)
-    if isinstance(user, get_user_model()):
-        scope, ident = "user", str(user.pk)
-    else:
-        scope, ident = "anon", client_ip(request) or "unknown"
-    limit, window = parse_rate(settings.API_THROTTLE_RATES[scope])
-    now = time.time()
-    key = f"throttle:ninja:{scope}:{ident}:{window}:{int(now // window)}"
+    user_id = user.pk if isinstance(user, get_user_model()) else None
+    window = throttle_window(api="ninja", user_id=user_id, request=request)
     try:
-        count = await aincrement(key, ttl_s=window)
+        count = await aincrement(window.key, ttl_s=window.seconds)
     except RedisError:
         logger.warning("Throttle skipped: Redis did not answer", exc_info=True)
         return
-    if count > limit:
-        raise throttled(window_wait(window, now=now))
+    if count > window.limit:
+        raise throttled(window.wait)
 
 
 def async_throttle[T](

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.messages.storage.cookie import CookieStorage
@@ -145,6 +148,43 @@ def test_with_tracing_on_a_get_still_crosses_the_chain_without_a_hop(thread_hops
     assert thread_hops == []
     (span,) = exporter.get_finished_spans()
     assert (span.name, span.attributes["http.route"]) == ("GET probe", "probe")
+
+
+@pytest.mark.django_db  # request_started closes old database connections
+def test_djangos_asgi_handler_itself_hops_twice_per_request(thread_hops, settings) -> None:
+    """Django sends ``request_started`` and closes the response (``request_finished``) in a
+    thread: receivers such as ``close_old_connections`` are sync."""
+    settings.ROOT_URLCONF = __name__
+    application = middleware.ASGIHandler()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/probe",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+    sent: list[dict[str, Any]] = []
+    bodies = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if bodies:
+            return bodies.pop()
+        await asyncio.Event().wait()  # the client neither sends more nor leaves
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async_to_sync(application)(scope, receive, send)
+
+    assert sent[0]["status"] == 200
+    assert hop_names(thread_hops) == ["HttpResponseBase.close", "Signal.asend.<locals>.sync_send"]
 
 
 def test_csrf_in_the_session_runs_every_csrf_hook_in_a_thread(thread_hops, settings) -> None:

@@ -66,7 +66,8 @@ def test_with_no_redis_at_all_it_is_a_503(participant) -> None:
 def test_the_same_client_carries_on_after_a_failover(participant, through_sentinel) -> None:
     client = participant.cart_client()
     participant.cart_add(client=client, user_id=2, variant_id=7, quantity=1)
-    with probe_client(through_sentinel.master_address()) as master:
+    # WAIT blocks until the replica acknowledges (up to 5 s): longer than a probe's timeout.
+    with redis.Redis(*through_sentinel.master_address(), socket_timeout=6) as master:
         assert master.execute_command("WAIT", 1, 5000) == 1  # the replica has it too
 
     through_sentinel.kill_master()

@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from django.core.cache import cache
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack.binaries import apt_install
 from tests.middleware_chain import thread_hops  # noqa: F401  # a fixture
+from tests.processes import spawn, stop
 from tests.production import Production, production_environment, runtime_stage
 from tests.site.devtools import Browser, headless_chromium
 
@@ -100,6 +102,30 @@ def mailbox(settings) -> Iterator[list[Any]]:
 
 
 # --- the production rehearsal: the image's dependencies, settings and command, on this stack ---
+
+
+@pytest.fixture(scope="module")
+def shop_server() -> Iterator[str]:
+    """The shop under uvicorn (ASGI) on a free port, on the run's stack: its base URL."""
+    from tests.processes import wait_until_up  # imports models: Django first
+
+    port = free_port()
+    server = spawn(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fashionistar.project.asgi:application",
+            "--port",
+            str(port),
+        ]
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base_url}/healthz")
+        yield base_url
+    finally:
+        stop(server)
 
 
 @pytest.fixture(scope="session")

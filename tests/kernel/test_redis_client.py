@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from django.core.cache import caches
@@ -12,9 +9,7 @@ from django.tasks import task_backends
 
 from fashionistar.kernel.redis_client import redis_client, shared_redis_client
 from fashionistar.tasks.backend import RQTaskBackend
-from fashionistar_dev.processes import free_port
 from tests.factories import make_product
-from tests.processes import spawn, stop
 
 CATALOG_LISTS = ["/api/sync/catalog/products", "/api/async/catalog/products"]
 
@@ -43,26 +38,10 @@ def test_every_task_backend_object_shares_the_process_client() -> None:
     assert first.connection is second.connection is shared_redis_client()
 
 
-@pytest.fixture
-def one_uvicorn_worker() -> Iterator[str]:
-    """The shop under uvicorn, one worker process: its base URL."""
-    from tests.processes import wait_until_up  # imports models: Django first
-
-    port = free_port()
-    application = "fashionistar.project.asgi:application"
-    server = spawn([sys.executable, "-m", "uvicorn", application, "--port", str(port)])
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base_url}/healthz")
-        yield base_url
-    finally:
-        stop(server)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_catalog_requests_under_asgi_open_no_redis_connection(one_uvicorn_worker: str) -> None:
+def test_catalog_requests_under_asgi_open_no_redis_connection(shop_server: str) -> None:
     make_product(name="Scarf", stock=3)
-    with httpx.Client(base_url=one_uvicorn_worker, timeout=10) as http:
+    with httpx.Client(base_url=shop_server, timeout=10) as http:
         for path in CATALOG_LISTS:  # the first requests open the pool's connections
             assert http.get(path).status_code == 200
         before = connections_received()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from fashionistar_dev.processes import free_port
 from fashionistar_dev.stack import RunningStack, start_stack
-from tests.processes import spawn, spawn_worker, stop
+from tests.processes import spawn_worker, stop
 
 
 @pytest.fixture
@@ -21,30 +19,6 @@ def fresh_instance() -> Iterator[RunningStack]:
         yield stack
     finally:
         stack.stop()
-
-
-@pytest.fixture(scope="module")
-def shop_server() -> Iterator[str]:
-    """The shop under uvicorn (ASGI) on a free port, on the run's stack: its base URL."""
-    from tests.processes import wait_until_up  # imports models: Django first
-
-    port = free_port()
-    server = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "fashionistar.project.asgi:application",
-            "--port",
-            str(port),
-        ]
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base_url}/healthz")
-        yield base_url
-    finally:
-        stop(server)
 
 
 @pytest.fixture

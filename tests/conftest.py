@@ -163,6 +163,8 @@ SLOW_FIRST = (
     "tests/site/test_workshop.py",
     "tests/dev/test_serve.py",
     "tests/tasks/test_failover.py",
+    "tests/site/test_browser.py",
+    "tests/deploy/test_production.py",
 )
 """The longest files: a parallel run hands them out first, so none of them starts last."""
 

@@ -1,8 +1,8 @@
 """Scenario ``apis``: the Ninja async API against the DRF sync API, same machine, same data.
 
 - **CPU-bound**: the product list (``GET /api/{async,sync}/catalog/products``, one page of the
-  demo catalog: three queries, then serialisation), served under ASGI by the same uvicorn
-  server, and DRF's also under WSGI (uvicorn's WSGI adapter, a thread pool per worker).
+  demo catalog: three queries, then serialisation), served under ASGI by the same granian
+  server, and DRF's also under granian's WSGI interface (a few threads per worker).
 - **I/O-bound**: paying an order (``POST /api/{async,sync}/orders/{id}/pay``), where the card
   gateway answers after the partners' latency. Both APIs call the same sync service
   (``payment_charge``); Ninja through ``sync_to_async(thread_sensitive=True)``.

@@ -2,7 +2,7 @@
 
 A Django execute wrapper (installed on each new connection, like the shop's own query counter)
 records how long each statement took, keyed by the route of the request that ran it. The
-timer costs two ``perf_counter()`` calls and a list append per statement. When uvicorn stops a
+timer costs two ``perf_counter()`` calls and a list append per statement. When granian stops a
 worker (the lifespan ``shutdown`` event), the worker writes its timings to
 ``$BENCH_QUERY_DIR/<pid>.json``, which :meth:`common.AppServer.query_times` reads.
 """
@@ -75,7 +75,7 @@ def _dump() -> None:
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve the shop; answer uvicorn's lifespan events, writing the timings at shutdown.
+    """Serve the shop; answer the server's lifespan events, writing the timings at shutdown.
 
     Args:
         scope: The ASGI scope.

@@ -1,7 +1,7 @@
 """What the benchmark scripts share: the stack, the app server, the load generator, statistics.
 
 - :func:`prepared_stack`: a throwaway native stack, migrated, with the demo catalog.
-- :class:`AppServer`: the shop under uvicorn (several worker processes), its workers' memory and
+- :class:`AppServer`: the shop under granian (several worker processes), its workers' memory and
   CPU time, its ``/metrics``, and the SQL timings of :mod:`bench_asgi`.
 - :func:`wrk`: one run of wrk (Debian's package, installed with ``apt-get`` when missing and
   root) with a Lua script that reports p50/p95/p99 as JSON, and the CPU time wrk itself used.
@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from fashionistar_dev.processes import free_port
+from fashionistar_dev.processes import free_port, shop_server_args
 from fashionistar_dev.stack import running_stack
 from fashionistar_dev.stack.binaries import apt_install
 
@@ -460,13 +460,12 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 class AppServer:
-    """The shop under uvicorn, several worker processes, on a free loopback port.
+    """The shop under granian, several worker processes, on a free loopback port.
 
-    Served through :mod:`serve_nodelay` unless asked otherwise: ``uvicorn --workers N`` leaves
-    Nagle's algorithm on (see there), which adds about 40 ms to each keep-alive request.
-
-    ASGI servers run :mod:`bench_asgi` (the shop's application plus a timer on each SQL
-    statement); a WSGI server runs ``fashionistar.project.wsgi`` through uvicorn's WSGI adapter.
+    An ASGI server runs the image's command (:func:`~fashionistar_dev.processes.shop_server_args`)
+    on :mod:`bench_asgi` (the shop's application plus a timer on each SQL statement); a WSGI
+    server runs ``fashionistar.project.wsgi`` under granian's WSGI interface, each worker with
+    :data:`WSGI_THREADS` threads.
     """
 
     def __init__(
@@ -477,7 +476,6 @@ class AppServer:
         workers: int = 2,
         settings: str = "fashionistar.project.settings",
         database_url: str | None = None,
-        nodelay: bool = True,
         app: str | None = None,
         ready_path: str = "/healthz",
     ) -> None:
@@ -489,12 +487,9 @@ class AppServer:
             workers: Worker processes.
             settings: The settings module.
             database_url: Another ``DATABASE_URL`` (PostgreSQL directly, for example).
-            nodelay: Serve through :mod:`serve_nodelay` (uvicorn's supervisor, with TCP_NODELAY
-                on every connection); ``False`` runs ``uvicorn --workers N`` as shipped.
             app: Another application (``module:attribute``), such as ``bare_django:asgi``.
             ready_path: The path that answers 200 once the application is up.
         """
-        self.nodelay = nodelay
         self.ready_path = ready_path
         self.app = app or (
             "bench_asgi:application"
@@ -522,29 +517,26 @@ class AppServer:
         path.mkdir()
         return path
 
-    def __enter__(self) -> AppServer:
-        app = self.app
-        options = [
-            "--interface",
-            self.interface,
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
-        if self.nodelay:
-            command = [sys.executable, str(HERE / "serve_nodelay.py"), app, *options]
+    def command(self) -> list[str]:
+        """The server's command line.
+
+        Returns:
+            granian with the image's options (ASGI), or its WSGI interface.
+        """
+        if self.interface == "asgi3":
+            options = shop_server_args(host="127.0.0.1", port=self.port, application=self.app)
         else:
-            command = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app,
-                *options,
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
+            options = [
+                "--interface", "wsgi", "--blocking-threads", str(WSGI_THREADS),
+                "--host", "127.0.0.1", "--port", str(self.port), self.app,
+            ]  # fmt: skip
+        return [
+            sys.executable, "-m", "granian", "--workers", str(self.workers),
+            "--log-level", "warning", *options,
+        ]  # fmt: skip
+
+    def __enter__(self) -> AppServer:
+        command = self.command()
         with (self.folder / "server.log").open("wb") as log:
             self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=log)
         try:
@@ -574,7 +566,7 @@ class AppServer:
         raise RuntimeError(f"{self.url} did not answer")
 
     def worker_pids(self) -> list[int]:
-        """Return the worker processes' ids (uvicorn's spawned children, or uvicorn alone).
+        """Return the worker processes' ids (granian's children).
 
         Returns:
             The ids.
@@ -589,9 +581,9 @@ class AppServer:
                 command = (entry / "cmdline").read_bytes()
             except (OSError, IndexError):
                 continue  # gone meanwhile
-            if parent == self.process.pid and b"spawn_main" in command:
+            if parent == self.process.pid and b"granian" in command:
                 pids.append(int(entry.name))
-        return pids or [self.process.pid]  # plain uvicorn with one worker serves by itself
+        return pids
 
     def metrics(self) -> dict[str, float]:
         """Scrape ``/metrics`` (every worker's samples, added up).
@@ -807,6 +799,8 @@ DEMO_STOCK = 100_000_000
 BARE_PATHS = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
 """What :mod:`bare_django` serves: a constant, and the product list without the shop around it."""
 INTERFACES = {"asgi3": "ASGI", "wsgi": "WSGI"}
+WSGI_THREADS = 4
+"""Threads of each granian WSGI worker: as many requests at once, each with a connection."""
 PAY_MIN_S = 3
 """Each payment round lasts this long at least: a quick run still gets payments through."""
 _MEDIANS = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "seconds")
@@ -870,7 +864,7 @@ class Bench:
         env: The application's environment.
         budget: How long to measure.
         progress: Where to report steps.
-        server: The shop under uvicorn (ASGI, PgBouncer, the default settings).
+        server: The shop under granian (ASGI, PgBouncer, the default settings).
         token: The demo customer's API token.
         variant_ids: Every demo variant.
         partner_latency_ms: How long the fake partners (gateway, shipping, fraud) take.
@@ -1118,7 +1112,7 @@ def running_bench(
     Yields:
         The harness; its ``query_times`` are filled in once the shop's server has stopped.
     """
-    progress.say("setup", f"app server: uvicorn, {budget.workers} worker(s), ASGI, PgBouncer")
+    progress.say("setup", f"app server: granian, {budget.workers} worker(s), ASGI, PgBouncer")
     with AppServer(env, workers=budget.workers) as server:
         token, variant_ids = demo_fixtures(server.url)
         bench = Bench(env, budget, progress, server, token, variant_ids, partner_latency_ms)

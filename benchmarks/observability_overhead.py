@@ -1,10 +1,10 @@
 """Scenario ``observability``: what logging, tracing, metrics and CSP cost, in one run.
 
-Servers of the shop run side by side on the harness's stack (:mod:`common`: uvicorn, the
+Servers of the shop run side by side on the harness's stack (:mod:`common`: granian, the
 budget's worker processes, wrk with one thread on the same machine), all on the production
 settings, in pairs under the same kind of server:
 
-- **on**: as deployed. JSON access and Django log lines (to uvicorn's stdout, here a file), the
+- **on**: as deployed. JSON access and Django log lines (to the server's stdout, here a file), the
   request-id and metrics middleware (Prometheus multiprocess files), the CSP middleware, and
   OpenTelemetry with the deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in
   ten traced) exporting over OTLP/HTTP to a collector that this script runs (it counts what

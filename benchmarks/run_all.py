@@ -6,11 +6,11 @@ One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per sce
 2. a throwaway native stack (PostgreSQL, PgBouncer, Redis), migrated, with the demo catalog;
 3. the fake partners (card gateway, shipping, fraud) in their own process, answering after
    ``--partner-latency-ms``;
-4. the shop under uvicorn, 2 worker processes, ASGI, through PgBouncer (the default set-up),
-   with TCP_NODELAY (:mod:`serve_nodelay`), loaded by wrk (one client thread) on the same
-   machine; bare Django (:mod:`bare_django`) under the same kind of server beside every load
-   run, measured in the same run;
-5. the scenarios: ``server``, ``gather``, ``apis``, ``connections``, ``baselines``, ``orders``,
+4. the shop under granian, 2 worker processes, ASGI, through PgBouncer (the image's command
+   and settings), loaded by wrk (one client thread) on the same machine; bare Django
+   (:mod:`bare_django`) under the same kind of server beside every load run, measured in the
+   same run;
+5. the scenarios: ``gather``, ``apis``, ``connections``, ``baselines``, ``orders``,
    ``observability``, ``tasks``; every cell measured in ``rounds`` rounds (median and range),
    each comparison's baseline in this same run;
 6. ``results.json`` (with the machine's description), and per scenario a Markdown table with
@@ -36,12 +36,12 @@ import gather
 import observability_overhead
 import order_rate
 import report
-import server
 import tasks_throughput
 from common import (
     FULL,
     QUICK,
     ROOT,
+    WSGI_THREADS,
     Bench,
     Budget,
     Progress,
@@ -55,7 +55,6 @@ from common import (
 )
 
 HTTP_SCENARIOS: list[ModuleType] = [
-    server,
     gather,
     apis,
     connections,
@@ -65,7 +64,8 @@ HTTP_SCENARIOS: list[ModuleType] = [
 ]
 SCENARIOS: list[ModuleType] = [*HTTP_SCENARIOS, tasks_throughput]
 CONDITIONS = (
-    "uvicorn {workers} worker processes (httptools, uvloop, TCP_NODELAY); wrk 1 thread, "
+    "granian {workers} worker processes (the image's command; under WSGI, {threads} threads "
+    "each); wrk 1 thread, "
     "{connections} connections, {rounds} rounds of {seconds} s per cell after {warmup} s of "
     "warm-up; client and server share the {cores} cores; PostgreSQL, PgBouncer, Redis and the "
     "fake partners run on the same machine"
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "partner_latency_ms": args.partner_latency_ms,
         "conditions": CONDITIONS.format(
             workers=budget.workers,
+            threads=WSGI_THREADS,
             connections=budget.connections,
             rounds=budget.rounds,
             seconds=budget.seconds,

@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from fashionistar_dev.processes import free_port
+from fashionistar_dev.processes import free_port, shop_server_command
 from fashionistar_dev.stack.binaries import apt_install
 from tests.middleware_chain import thread_hops  # noqa: F401  # a fixture
 from tests.processes import spawn, stop
@@ -106,20 +105,11 @@ def mailbox(settings) -> Iterator[list[Any]]:
 
 @pytest.fixture(scope="module")
 def shop_server() -> Iterator[str]:
-    """The shop under uvicorn (ASGI) on a free port, on the run's stack: its base URL."""
+    """The shop under the image's server command on a free port, on the run's stack: its URL."""
     from tests.processes import wait_until_up  # imports models: Django first
 
     port = free_port()
-    server = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "fashionistar.project.asgi:application",
-            "--port",
-            str(port),
-        ]
-    )
+    server = spawn(shop_server_command(port=port))
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base_url}/healthz")

@@ -34,6 +34,48 @@ STOP_TIMEOUT_S = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+SHOP_ASGI_APPLICATION = "fashionistar.project.asgi:application"
+
+
+def shop_server_args(
+    *, host: str, port: int, application: str = SHOP_ASGI_APPLICATION
+) -> list[str]:
+    """The arguments of ``deploy/Dockerfile``'s server command after ``granian`` itself.
+
+    granian serves the ASGI application on uvloop, without WebSockets (the shop has none), and
+    gives a worker 20 s to finish its requests after SIGTERM. The number of worker processes
+    comes from ``GRANIAN_WORKERS`` (the image sets 1) or ``--workers``.
+
+    Args:
+        host: The address to listen on.
+        port: The port.
+        application: ``module:attribute`` of the ASGI application (the benchmarks wrap the shop's).
+
+    Returns:
+        The arguments.
+    """
+    return [
+        "--interface", "asgi", "--host", host, "--port", str(port), "--loop", "uvloop",
+        "--no-ws", "--workers-kill-timeout", "20", application,
+    ]  # fmt: skip
+
+
+def shop_server_command(*, port: int, workers: int = 1) -> list[str]:
+    """The image's server command on a loopback port, run by this interpreter.
+
+    Args:
+        port: The port.
+        workers: Worker processes.
+
+    Returns:
+        The command line.
+    """
+    return [
+        sys.executable, "-m", "granian", "--workers", str(workers),
+        *shop_server_args(host="127.0.0.1", port=port),
+    ]  # fmt: skip
+
+
 class StartError(RuntimeError):
     """A process exited at start or did not answer in time; the message ends with its log."""
 

@@ -1,8 +1,9 @@
 """``make serve``: the live shop next to the docs site, on a stack that keeps its data.
 
 Starts the stack with its data kept for the next start, migrates, collects the static files,
-loads the demo data, then runs the app under uvicorn (ASGI), a task worker for every queue, a
-local SMTP server that prints the shop's mail, and the docs under ``mkdocs serve``. It prints
+loads the demo data, then runs the app under granian (ASGI) as the image does, a task worker
+for every queue, a local SMTP server that prints the shop's mail, and the docs under
+``mkdocs serve``. It prints
 the addresses once each one answers, and stops everything, the stack included, on Ctrl-C, on
 SIGTERM or SIGHUP, when its parent process dies, or when the job that started it is gone.
 """
@@ -36,6 +37,7 @@ from fashionistar_dev.demo import (
 from fashionistar_dev.processes import (
     Service,
     job_leader_gone,
+    shop_server_command,
     spawn_service,
     stopped_by_signals,
     wait_ready,
@@ -122,18 +124,8 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
             "-l",
             f"127.0.0.1:{smtp_port}",
         ],
-        "shop": [
-            python,
-            "-m",
-            "uvicorn",
-            "fashionistar.project.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(app_port),
-            "--workers",
-            "2",
-        ],
+        # The image's server command, with two worker processes.
+        "shop": shop_server_command(port=app_port, workers=2),
         "docs": [python, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{docs_port}"],
     }
 
@@ -141,8 +133,8 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
 def fresh_metrics_dir(data_dir: Path) -> Path:
     """Empty the directory where every process of this run writes its metric samples.
 
-    Both uvicorn workers and the task workers write there, so a scrape of ``/metrics``, which
-    one uvicorn worker answers, counts every process (``PROMETHEUS_MULTIPROC_DIR``).
+    Both granian workers and the task workers write there, so a scrape of ``/metrics``, which
+    one granian worker answers, counts every process (``PROMETHEUS_MULTIPROC_DIR``).
 
     Args:
         data_dir: The stack's data directory.

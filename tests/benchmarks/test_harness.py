@@ -32,7 +32,6 @@ from report import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = (
-    "server",
     "gather",
     "apis",
     "connections",

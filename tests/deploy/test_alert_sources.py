@@ -55,7 +55,7 @@ def compose_sources(metric: str) -> set[str]:
     """The scrape targets (``service:port``) in the Compose stack that export a metric."""
     if metric.startswith(APP_METRIC_PREFIX):
         assert metric in EXPORTED_METRICS, metric
-        # The web process (the image's default command, uvicorn) serves every app metric.
+        # The web process (the image's default command, granian) serves every app metric.
         app = services["app"]
         assert split_image(app["image"])[0] == "fashionistar"
         assert "command" not in app
@@ -174,7 +174,7 @@ def k8s_sources(metric: str) -> list[str]:
     """The Deployments whose scraped container exports a metric."""
     if metric.startswith(APP_METRIC_PREFIX):
         assert metric in EXPORTED_METRICS, metric
-        # The web pods (the image's default command, uvicorn) serve every app metric.
+        # The web pods (the image's default command, granian) serve every app metric.
         return [
             name
             for name, container in scraped_containers()

@@ -74,7 +74,7 @@ def test_the_whole_stack_is_there() -> None:
 
 
 def test_app_runs_the_asgi_server_and_one_worker_serves_each_queue() -> None:
-    assert "command" not in services["app"]  # the image's default: uvicorn
+    assert "command" not in services["app"]  # the image's default: granian
     for queue in QUEUES:
         worker = services[f"worker-{queue}"]
         assert worker["command"][:4] == ["python", "manage.py", "run_worker", queue]

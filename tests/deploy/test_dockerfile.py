@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fashionistar_dev.processes import SHOP_ASGI_APPLICATION, shop_server_args, shop_server_command
 from tests.deploy.support import DEPLOY, REPO
+from tests.production import runtime_stage
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 HADOLINT = Path(sys.executable).with_name("hadolint")
@@ -45,10 +47,15 @@ def test_two_stages_and_a_non_root_runtime() -> None:
     assert users == ["10001:10001"]
 
 
-def test_default_command_serves_the_asgi_application() -> None:
-    cmd = text[text.index("CMD [") :]
-    assert '"uvicorn", "fashionistar.project.asgi:application"' in cmd
-    assert callable(importlib.import_module("fashionistar.project.asgi").application)
+def test_default_command_serves_the_asgi_application_as_make_serve_does() -> None:
+    _, _, cmd = runtime_stage()
+    assert cmd == ["granian", *shop_server_args(host="0.0.0.0", port=8000)]
+    loopback = shop_server_args(host="127.0.0.1", port=8000)
+    assert shop_server_command(port=8000)[1:] == ["-m", "granian", "--workers", "1", *loopback]
+    assert cmd[-1] == SHOP_ASGI_APPLICATION
+    module, attribute = SHOP_ASGI_APPLICATION.split(":")
+    assert callable(getattr(importlib.import_module(module), attribute))
+    assert "GRANIAN_WORKERS=1" in text  # one process per container, scaled with replicas
 
 
 def test_build_context_holds_what_the_image_copies() -> None:

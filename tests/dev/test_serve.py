@@ -144,7 +144,7 @@ def healthz_count(scrape: str) -> float:
     )
 
 
-def test_one_scrape_counts_the_requests_of_both_uvicorn_workers(served: Served) -> None:
+def test_one_scrape_counts_the_requests_of_both_server_workers(served: Served) -> None:
     for _ in range(11):  # spread over both workers by the kernel
         assert httpx.get(f"{served.app}/healthz").status_code == 200
     scrape = httpx.get(f"{served.app}/metrics").text

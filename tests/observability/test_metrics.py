@@ -19,7 +19,7 @@ from rq import Queue
 
 from fashionistar.kernel.redis_client import redis_client
 from fashionistar.observability.metrics import REGISTRY, task_timed
-from fashionistar_dev.processes import free_port
+from fashionistar_dev.processes import free_port, shop_server_command
 from tests.api_support import both_apis, call
 from tests.factories import make_product
 from tests.processes import ROOT, spawn_worker, stop, wait_for, wait_until_up
@@ -153,10 +153,7 @@ def test_with_two_server_processes_every_scrape_counts_both(tmp_path) -> None:
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "fashionistar.project.asgi:application",
-         "--port", str(port),
-         "--workers", "2", "--no-access-log", "--log-level", "warning"],
-        env=env, cwd=ROOT,
+        shop_server_command(port=port, workers=2), env=env, cwd=ROOT
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,4 @@
-"""The smoke test against a real uvicorn server and a real worker, on the run's stack."""
+"""The smoke test against the image's server command and a real worker, on the run's stack."""
 
 from __future__ import annotations
 

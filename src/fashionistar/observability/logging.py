@@ -264,7 +264,7 @@ def logging_config(*, level: str) -> dict[str, Any]:
         "root": {"handlers": ["json"], "level": level},
         "loggers": {
             "django": {"handlers": [], "level": level, "propagate": True},
-            "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
+            "_granian": {"handlers": [], "level": level, "propagate": True},  # granian's workers
         },
     }
 

@@ -1,6 +1,6 @@
 """Prometheus metrics: requests, queries, cache, task queues; correct with several processes.
 
-A server runs several worker processes (``uvicorn --workers N``) and a scrape reaches one of them.
+A server runs several worker processes (``granian --workers N``) and a scrape reaches one of them.
 With ``PROMETHEUS_MULTIPROC_DIR`` set (to an empty directory, before the processes start, the
 same for all of them), each process writes its samples to memory-mapped files there, and the
 process that answers the scrape adds up every process's files. Without it, the process

@@ -1,0 +1,43 @@
+"""The image's server command stops as a rolling update needs: a request in flight finishes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+from fashionistar_dev.processes import free_port, shop_server_args
+from tests.processes import ROOT, wait_for
+
+
+def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(tmp_path: Path) -> None:
+    port, started = free_port(), tmp_path / "started"
+    args = shop_server_args(
+        host="127.0.0.1", port=port, application="tests.deploy.slow_asgi:application"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "granian", *args],
+        cwd=ROOT,
+        env={**os.environ, "SLOW_ASGI_STARTED": str(started)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    answers: list[httpx.Response] = []
+    try:
+        wait_for(lambda: httpx.get(f"{url}/ready"), 60, errors=(httpx.TransportError,))
+        request = threading.Thread(target=lambda: answers.append(httpx.get(url, timeout=10)))
+        request.start()
+        wait_for(started.exists, 10)
+        server.send_signal(signal.SIGTERM)
+        request.join()
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    (answer,) = answers
+    assert (answer.status_code, answer.text) == (200, "finished")

@@ -801,8 +801,6 @@ BARE_PATHS = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
 INTERFACES = {"asgi3": "ASGI", "wsgi": "WSGI"}
 WSGI_THREADS = 4
 """Threads of each granian WSGI worker: as many requests at once, each with a connection."""
-PAY_MIN_S = 3
-"""Each payment round lasts this long at least: a quick run still gets payments through."""
 _MEDIANS = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "seconds")
 REPEATED = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
 """The figures of each round that a cell keeps, for its range and its verdicts."""
@@ -1063,7 +1061,7 @@ class Bench:
         Returns:
             The figures of :meth:`load`.
         """
-        seconds = max(self.budget.seconds, PAY_MIN_S)
+        seconds = self.budget.seconds
         per_connection = seconds * 1000 / self.partner_latency_ms
         per_round = int(self.budget.connections * (per_connection + 2) * 1.2)
         ids = self.fixture_orders(per_round * self.budget.rounds)

@@ -92,18 +92,17 @@ def setups(*, quick: bool) -> list[WorkerSetup]:
     """The set-ups to measure, the shipped one last.
 
     Args:
-        quick: Only a forking worker and the shipped set-up.
+        quick: Only the shipped set-up.
 
     Returns:
         The set-ups.
     """
-    fork = WorkerSetup("1 x fork", ("--kind", "fork"))
     if quick:
-        return [fork, shipped_setup()]
+        return [shipped_setup()]
     return [
         WorkerSetup("1 x simple", ("--kind", "simple")),
         WorkerSetup("2 x simple", ("--kind", "simple"), commands=2),
-        fork,
+        WorkerSetup("1 x fork", ("--kind", "fork")),
         shipped_setup(),
     ]
 

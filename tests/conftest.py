@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -169,9 +170,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
+THROTTLE_CLOCK = 1_800_000_030.0
+"""Half a minute into a minute, an hour and a day: no throttle window ends during a test."""
+
+
 @pytest.fixture
-def fresh_throttles() -> Iterator[None]:
-    """Empty Redis (throttle counters of both APIs) before and after the test."""
+def fresh_throttles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Empty Redis (throttle counters of both APIs) before and after the test.
+
+    The throttles' windows are aligned to the clock: a test's requests could fall on both sides
+    of a window's end and be counted apart. The throttles read a clock that stands still instead.
+    """
+    from fashionistar.kernel import apis
+
+    monkeypatch.setattr(apis, "time", SimpleNamespace(time=lambda: THROTTLE_CLOCK))
     cache.clear()
     yield
     cache.clear()

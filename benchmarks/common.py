@@ -753,6 +753,7 @@ class Budget:
         repeats: Repetitions of each in-process measurement within one round.
         samples: Connections opened per connection kind.
         tasks: Tasks per drain measurement.
+        task_rounds: Times each worker set-up is measured (each round starts its workers).
         live_seconds: Length of the fixed-rate task phase.
         open_loop_seconds: Length of each fixed-rate HTTP run.
         workers: Worker processes of each app server.
@@ -765,6 +766,7 @@ class Budget:
     repeats: int
     samples: int
     tasks: int
+    task_rounds: int
     live_seconds: float
     open_loop_seconds: float
     workers: int
@@ -778,6 +780,7 @@ FULL = Budget(
     repeats=20,
     samples=200,
     tasks=1000,
+    task_rounds=3,
     live_seconds=10,
     open_loop_seconds=10,
     workers=2,
@@ -790,8 +793,9 @@ QUICK = Budget(
     repeats=2,
     samples=10,
     tasks=50,
+    task_rounds=1,
     live_seconds=1,
-    open_loop_seconds=1,
+    open_loop_seconds=0.25,
     workers=1,
 )
 DEMO_STOCK = 100_000_000

@@ -114,7 +114,7 @@ def measure(*, budget: Budget, partner_latency_ms: int, progress: Progress) -> d
             tasks=budget.tasks,
             live_seconds=budget.live_seconds,
             setups=tasks_throughput.setups(quick=budget == QUICK),
-            rounds=budget.rounds,
+            rounds=budget.task_rounds,
             progress=progress,
         )
     return results

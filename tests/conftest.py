@@ -22,7 +22,12 @@ from fashionistar_dev.processes import free_port, shop_server_command
 from fashionistar_dev.stack.binaries import apt_install
 from tests.middleware_chain import thread_hops  # noqa: F401  # a fixture
 from tests.processes import spawn, stop
-from tests.production import Production, production_environment, runtime_stage
+from tests.production import (
+    Production,
+    dockerfile_stage,
+    production_environment,
+    runtime_stage,
+)
 from tests.site.devtools import Browser, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,16 +128,21 @@ def shop_server() -> Iterator[str]:
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     """Build and start the shop as ``deploy/Dockerfile`` does, without Docker.
 
-    The build stage's ``uv sync --frozen --no-dev --no-editable`` into a fresh environment; the
-    runtime stage's ``manage.py``, ``ENV`` and ``RUN`` (``collectstatic``); then its ``CMD``.
+    The build stage's ``uv sync --frozen --no-dev --no-editable`` into a fresh environment, with
+    that stage's ``ENV`` (bytecode compiled at install, as the runtime stage's processes never
+    write it); the runtime stage's ``manage.py``, ``ENV`` and ``RUN`` (``collectstatic``); then
+    its ``CMD``.
     """
     root = tmp_path_factory.mktemp("production")
     venv, app = root / "venv", root / "app"
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed to build the production environment (make runs the tests with it)"
+    build_env, _, _ = dockerfile_stage("build")
+    # Hard links from uv's cache where the image copies (its cache is another layer's).
+    build_env |= {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_LINK_MODE": "hardlink"}
     subprocess.run(
         [uv, "sync", "--frozen", "--no-dev", "--no-editable", "--quiet"],
-        cwd=ROOT, env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}, check=True,
+        cwd=ROOT, env={**os.environ, **build_env}, check=True,
     )  # fmt: skip
     app.mkdir()
     shutil.copy2(ROOT / "manage.py", app / "manage.py")

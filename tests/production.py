@@ -87,7 +87,12 @@ class Production:
 
 def runtime_stage() -> tuple[dict[str, str], list[str], list[str]]:
     """The Dockerfile's runtime stage: its ``ENV`` variables, ``RUN`` commands and ``CMD``."""
-    stage = DOCKERFILE.read_text().split(" AS runtime", 1)[1]
+    return dockerfile_stage("runtime")
+
+
+def dockerfile_stage(name: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """One stage of the Dockerfile (``FROM ... AS name``): its ``ENV``, ``RUN`` and ``CMD``."""
+    stage = DOCKERFILE.read_text().split(f" AS {name}\n", 1)[1].split("\nFROM ", 1)[0]
     env: dict[str, str] = {}
     runs: list[str] = []
     cmd: list[str] = []

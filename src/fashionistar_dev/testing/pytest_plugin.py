@@ -50,6 +50,21 @@ def runs_no_tests(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Run one worker more than there are cores for ``-n auto``.
+
+    Many tests spend seconds waiting on a subprocess (a server starting, a worker stopping, a
+    browser loading a page): with a worker per core, a core sits idle meanwhile.
+
+    Args:
+        config: pytest's configuration.
+
+    Returns:
+        The number of workers (``--maxprocesses`` still caps it).
+    """
+    return len(os.sched_getaffinity(0)) + 1
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Start the stack and point Django at it, before pytest-django sets Django up.

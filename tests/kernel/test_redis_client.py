@@ -19,11 +19,13 @@ def connections_received() -> int:
         return int(client.info("stats")["total_connections_received"])
 
 
-def test_every_cache_backend_object_of_a_process_shares_one_connection_pool() -> None:
-    # Django makes one backend object per thread, and per request under ASGI.
+def test_every_cache_backend_object_of_a_process_shares_one_client_and_pool() -> None:
+    # Django makes one backend object per thread, and per request under ASGI; a client costs a
+    # search of the installed packages (redis-py's driver information reads its own version).
     first, second = caches.create_connection("default"), caches.create_connection("default")
 
     assert first is not second
+    assert first._cache is second._cache
     assert first._cache.get_client().connection_pool is second._cache.get_client().connection_pool
 
 

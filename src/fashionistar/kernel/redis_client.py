@@ -10,10 +10,10 @@ Code on the request path takes a shared client, so that a request opens no conne
 own: :func:`shared_redis_client` (one connection pool per process, for sync code and threads)
 and :func:`shared_aredis_client` (one per event loop, for async views: the throttle, counters).
 
-Also here: :class:`RedisCache`, Django's ``RedisCache`` with one connection pool per process
-(Django's keeps one per backend object, and under ASGI each request gets a backend object of its
-own) and its connections made as :func:`redis_client` makes them, because Django's own backend
-supports neither Sentinel nor Cluster.
+Also here: :class:`RedisCache`, Django's ``RedisCache`` with one cache client and connection
+pool per process (Django's keeps one per backend object, and under ASGI each request gets a
+backend object of its own) and its connections made as :func:`redis_client` makes them, because
+Django's own backend supports neither Sentinel nor Cluster.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import cached_property
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -171,6 +172,7 @@ def redis_client(
 _SHARED_LOCK = threading.Lock()
 _SHARED: dict[tuple[str, _Sentinels, str], redis.Redis] = {}
 _CACHE_POOLS: dict[tuple[str, str], redis.ConnectionPool] = {}
+_CACHE_CLIENTS: dict[tuple[str, str], SentinelAwareCacheClient] = {}
 
 
 # --8<-- [start:shared_redis_client]
@@ -316,8 +318,8 @@ class SentinelAwareCacheClient(RedisCacheClient):
     _get_connection_pool_index: Callable[[bool], int]
 
     def _get_connection_pool(self, write: bool) -> redis.ConnectionPool:
-        # Django keeps its pools on this object; the process keeps them here instead, since
-        # Django makes a cache backend (so a client) per request under ASGI.
+        # Django fills a dict of pools on this object without a lock, and every thread of the
+        # process shares this object (RedisCache._cache): the pools are made under one here.
         server = self._servers[self._get_connection_pool_index(write)]
         key = (server, repr(sorted(self._pool_options.items())))
         with _SHARED_LOCK:
@@ -346,6 +348,21 @@ class RedisCache(DjangoRedisCache):
     Without Sentinels it is Django's backend unchanged (``LOCATION`` names the server).
     """
 
+    # Set by Django's RedisCache; django-stubs does not declare them.
+    _servers: list[str]
+    _options: dict[str, Any]
+
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SentinelAwareCacheClient
+
+    @cached_property
+    def _cache(self) -> SentinelAwareCacheClient:
+        # One client per process and configuration, not one per backend object (so per request
+        # under ASGI): making one costs a search of the installed packages, as redis-py reads its
+        # own version for the connection's driver information.
+        key = (repr(self._servers), repr(sorted(self._options.items())))
+        with _SHARED_LOCK:
+            if key not in _CACHE_CLIENTS:
+                _CACHE_CLIENTS[key] = self._class(self._servers, **self._options)
+            return _CACHE_CLIENTS[key]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from django.core.cache import caches
+from asgiref.sync import async_to_sync
+from django.core.cache import cache, caches
 from django.tasks import task_backends
 
-from fashionistar.kernel.redis_client import redis_client, shared_redis_client
+from fashionistar.kernel.redis_client import RedisCache, redis_client, shared_redis_client
 from fashionistar.tasks.backend import RQTaskBackend
 from tests.factories import make_product
 
@@ -27,6 +28,38 @@ def test_every_cache_backend_object_of_a_process_shares_one_client_and_pool() ->
     assert first is not second
     assert first._cache is second._cache
     assert first._cache.get_client().connection_pool is second._cache.get_client().connection_pool
+
+
+def test_the_caches_async_methods_stay_on_the_event_loop_and_agree_with_the_sync_ones(
+    monkeypatch,
+) -> None:
+    cache.set("sync-written", 3, timeout=30)
+
+    def hop(*args, **kwargs):
+        raise AssertionError("handed to a thread")
+
+    async def on_the_loop() -> tuple[object, ...]:
+        with monkeypatch.context() as patched:
+            for name in ("get", "set", "add"):
+                patched.setattr(RedisCache, name, hop)
+            await cache.aset("loop-written", {"sizes": ["S", "M"]}, timeout=30)
+            return (
+                await cache.aget("sync-written"),
+                await cache.aget("never-written", "default"),
+                await cache.aadd("loop-written", "other", timeout=30),
+                await cache.aadd("loop-added", 5, timeout=None),
+                await cache.aget_or_set("loop-version", 1, timeout=None),
+                await cache.aset("sync-written", 4, timeout=0),
+            )
+
+    assert async_to_sync(on_the_loop)() == (3, "default", False, True, 1, None)
+    assert cache.get("loop-written") == {"sizes": ["S", "M"]}
+    assert cache.get("loop-added") == 5
+    assert cache.get("loop-version") == 1
+    assert cache.get("sync-written") is None  # a timeout of 0 deletes, as set() does
+    with redis_client() as client:
+        assert client.ttl(cache.make_key("loop-added")) == -1  # None: kept for ever
+        assert 0 < client.ttl(cache.make_key("loop-written")) <= 30
 
 
 def test_every_task_backend_object_shares_the_process_client() -> None:

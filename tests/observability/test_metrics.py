@@ -91,9 +91,10 @@ def test_cache_reads_count_as_hits_and_misses() -> None:
     assert cache.get("metrics-test") == "here"  # hit
     assert cache.get_many(["metrics-test", "metrics-test-absent"]) == {"metrics-test": "here"}
     assert async_to_sync(cache.aget)("metrics-test") == "here"  # the async API counts too
+    assert async_to_sync(cache.aget)("metrics-test-absent") is None
 
     assert value("fashionistar_cache_requests_total", result="hit") == hits + 3
-    assert value("fashionistar_cache_requests_total", result="miss") == misses + 2
+    assert value("fashionistar_cache_requests_total", result="miss") == misses + 3
 
 
 def test_task_attempts_are_timed_by_queue_failures_included() -> None:

@@ -25,15 +25,16 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 from django.conf import settings
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
+from django.core.cache.backends.redis import RedisCacheClient, RedisSerializer
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import cached_property
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -221,7 +222,10 @@ def _new_async_sentinel(
 
 
 def aredis_client(
-    *, decode_responses: bool = False, socket_timeout: float | None = SOCKET_TIMEOUT_S
+    *,
+    decode_responses: bool = False,
+    socket_timeout: float | None = SOCKET_TIMEOUT_S,
+    url: str | None = None,
 ) -> redis.asyncio.Redis:
     """Return an asyncio client of the Redis master: through Sentinel, else ``REDIS_URL``.
 
@@ -230,6 +234,7 @@ def aredis_client(
     Args:
         decode_responses: Return ``str`` instead of ``bytes``.
         socket_timeout: Seconds to wait for a reply; ``None`` waits for ever (blocking commands).
+        url: Another server than ``REDIS_URL`` when there are no Sentinels (a cache's own).
 
     Returns:
         The client.
@@ -239,35 +244,39 @@ def aredis_client(
     if addresses:
         client: redis.asyncio.Redis = _async_sentinel(addresses).master_for(master_name, **options)
         return client
-    return redis.asyncio.Redis.from_url(settings.REDIS_URL, **options)
+    return redis.asyncio.Redis.from_url(url or settings.REDIS_URL, **options)
 
 
 # --8<-- [end:aredis_client]
 
 
 # --8<-- [start:shared_aredis_client]
-def shared_aredis_client() -> redis.asyncio.Redis:
+def shared_aredis_client(*, url: str | None = None) -> redis.asyncio.Redis:
     """Return the running event loop's shared asyncio client: one connection pool per loop.
 
-    For short commands on the request path (the throttle, counters): the first call in a loop
-    makes the client, every later one reuses it and its idle connections, so a request opens no
-    connection of its own. Do not close it: it closes with its loop (``asyncio.run()`` and
-    ``async_to_sync`` close theirs; a server's loop lives as long as its process). A client is
-    never handed to another loop, since async connections belong to the loop that opened them.
+    For short commands on the request path (the throttle, counters, the cache's async methods):
+    the first call in a loop makes the client, every later one reuses it and its idle
+    connections, so a request opens no connection of its own. Do not close it: it closes with
+    its loop (``asyncio.run()`` and ``async_to_sync`` close theirs; a server's loop lives as long
+    as its process). A client is never handed to another loop, since async connections belong
+    to the loop that opened them.
+
+    Args:
+        url: Another server than ``REDIS_URL`` when there are no Sentinels (a cache's own).
 
     Returns:
         The client (``bytes`` replies, :data:`SOCKET_TIMEOUT_S`), of the master that
-        ``REDIS_URL`` or the Sentinels name when the loop first asked.
+        ``url``, ``REDIS_URL`` or the Sentinels name when the loop first asked.
 
     Raises:
         RuntimeError: No event loop is running.
     """
     loop = asyncio.get_running_loop()
     addresses, master_name = sentinel_settings()
-    key = (settings.REDIS_URL, addresses, master_name)
+    key = (url or settings.REDIS_URL, addresses, master_name)
     shared = _loop_clients(loop).shared
     if key not in shared:
-        shared[key] = aredis_client()
+        shared[key] = aredis_client(url=url)
     return shared[key]
 
 
@@ -316,6 +325,7 @@ class SentinelAwareCacheClient(RedisCacheClient):
     _pool_class: type[redis.ConnectionPool]
     _pool_options: dict[str, Any]
     _get_connection_pool_index: Callable[[bool], int]
+    _serializer: RedisSerializer
 
     def _get_connection_pool(self, write: bool) -> redis.ConnectionPool:
         # Django fills a dict of pools on this object without a lock, and every thread of the
@@ -355,6 +365,72 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SentinelAwareCacheClient
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        """Read one key on the event loop (Django's ``aget`` runs ``get`` in a thread).
+
+        Args:
+            key: The key.
+            default: What a miss returns.
+            version: The key version.
+
+        Returns:
+            The value, or ``default``.
+        """
+        key = self.make_and_validate_key(key, version=version)
+        value = cast(bytes | None, await self._aclient().get(key))  # the client decodes nothing
+        return default if value is None else self._cache._serializer.loads(value)
+
+    async def aset(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        """Write one key on the event loop, as ``set`` does (a timeout of 0 deletes it).
+
+        Args:
+            key: The key.
+            value: The value.
+            timeout: Seconds to keep it (``None``: for ever).
+            version: The key version.
+        """
+        key = self.make_and_validate_key(key, version=version)
+        seconds = self._seconds(timeout)
+        if seconds == 0:
+            await self._aclient().delete(key)
+        else:
+            await self._aclient().set(key, self._cache._serializer.dumps(value), ex=seconds)
+
+    async def aadd(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        """Write one key on the event loop unless it exists, as ``add`` does.
+
+        Django's ``aget_or_set`` calls :meth:`aget` and this one: it stays on the loop too.
+
+        Args:
+            key: The key.
+            value: The value.
+            timeout: Seconds to keep it (``None``: for ever).
+            version: The key version.
+
+        Returns:
+            Whether it was written.
+        """
+        key = self.make_and_validate_key(key, version=version)
+        seconds = self._seconds(timeout)
+        client, data = self._aclient(), self._cache._serializer.dumps(value)
+        if seconds == 0:
+            if added := bool(await client.set(key, data, nx=True)):
+                await client.delete(key)
+            return added
+        return bool(await client.set(key, data, ex=seconds, nx=True))
+
+    def _seconds(self, timeout: Any) -> int | None:
+        seconds = self.get_backend_timeout(timeout)  # Django's: None or a whole number
+        return None if seconds is None else int(seconds)
+
+    def _aclient(self) -> redis.asyncio.Redis:
+        # The master through Sentinel, else the first server of LOCATION (Django writes there).
+        return shared_aredis_client(url=self._servers[0])
 
     @cached_property
     def _cache(self) -> SentinelAwareCacheClient:

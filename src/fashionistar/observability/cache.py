@@ -16,7 +16,7 @@ _misses = CACHE_REQUESTS.labels(result="miss")
 class MeteredRedisCache(RedisCache):
     """The shop's ``RedisCache`` (Sentinel-aware); its reads count as hits or misses.
 
-    Django's async methods (``aget``, ``aget_many``) call these, so they count too.
+    ``aget`` counts as ``get`` does; Django's ``aget_many`` calls ``get_many``, so it counts too.
     """
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
@@ -31,6 +31,24 @@ class MeteredRedisCache(RedisCache):
             The value, or ``default``.
         """
         value = super().get(key, _MISSING, version)
+        if value is _MISSING:
+            _misses.inc()
+            return default
+        _hits.inc()
+        return value
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        """Read one key on the event loop.
+
+        Args:
+            key: The key.
+            default: What a miss returns.
+            version: The key version.
+
+        Returns:
+            The value, or ``default``.
+        """
+        value = await super().aget(key, _MISSING, version)
         if value is _MISSING:
             _misses.inc()
             return default

@@ -749,7 +749,8 @@ class Budget:
         seconds: Length of each measured load run.
         warmup: Length of the unmeasured run before each cell's load runs (0: none).
         connections: Open connections of a load run.
-        rounds: Times each cell is measured (3 at least): its median and range are shown.
+        rounds: Times each cell is measured: its median and range are shown (3 at least in a
+            full run; a quick run checks the harness, not the shop).
         repeats: Repetitions of each in-process measurement within one round.
         samples: Connections opened per connection kind.
         tasks: Tasks per drain measurement.
@@ -789,7 +790,7 @@ QUICK = Budget(
     seconds=1,
     warmup=0,
     connections=4,
-    rounds=3,
+    rounds=2,
     repeats=2,
     samples=10,
     tasks=50,

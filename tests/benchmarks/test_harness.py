@@ -18,7 +18,17 @@ import apis
 import observability_overhead
 import pytest
 import yaml
-from common import BUSY, Watch, own_tree_ticks, seconds_spread, spread, summarise, taken_on
+from common import (
+    BUSY,
+    FULL,
+    QUICK,
+    Watch,
+    own_tree_ticks,
+    seconds_spread,
+    spread,
+    summarise,
+    taken_on,
+)
 from report import (
     CONFIRMED,
     NOT_MET,
@@ -103,6 +113,11 @@ def test_judge_words_a_verdict_from_every_round() -> None:
     assert judge([130, 140, 150], target, quiet=True, **common).verdict == REFUTED
     assert judge([130, 140, 110], target, quiet=True, **common).verdict == NOT_MET
     assert judge([130, 140, 150], target, quiet=False, **common).verdict == NOT_MET
+
+
+def test_a_full_run_measures_each_cell_three_times_at_least() -> None:
+    assert FULL.rounds >= 3
+    assert FULL.task_rounds >= 3
 
 
 def test_a_spread_is_the_median_and_the_range() -> None:
@@ -261,7 +276,7 @@ def test_quick_run_writes_figures_tables_and_plots(tmp_path: Path) -> None:
     runs = [report["results"]["apis"][workload] for workload in ("cpu", "io")]
     for group in runs:
         for run in group.values():
-            assert len(run["repeats"]["requests_per_s"]) >= 3
+            assert len(run["repeats"]["requests_per_s"]) == QUICK.rounds
             assert run["requests"] > 0
             assert run["bare"]["bare list"]["requests"] > 0
     orders = report["results"]["orders"]["runs"]

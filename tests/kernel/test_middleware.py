@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -36,11 +40,25 @@ async def notify(request: HttpRequest) -> HttpResponse:
     return HttpResponse("notified")
 
 
+def where(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(threading.current_thread().name)
+
+
+both_in_a_view = threading.Barrier(2, timeout=5)
+
+
+def meet(request: HttpRequest) -> HttpResponse:
+    both_in_a_view.wait()
+    return HttpResponse(str(threading.get_ident()))
+
+
 urlpatterns = [  # this module is the tests' ROOT_URLCONF
     path("probe", probe),
     path("exempt", csrf_exempt(probe)),
     path("remember", remember),
     path("notify", notify),
+    path("where", where),
+    path("meet", meet),
 ]
 
 DJANGOS = [name for name in settings.MIDDLEWARE if name.startswith("django.")]
@@ -150,19 +168,15 @@ def test_with_tracing_on_a_get_still_crosses_the_chain_without_a_hop(thread_hops
     assert (span.name, span.attributes["http.route"]) == ("GET probe", "probe")
 
 
-@pytest.mark.django_db  # request_started closes old database connections
-def test_djangos_asgi_handler_itself_hops_twice_per_request(thread_hops, settings) -> None:
-    """Django sends ``request_started`` and closes the response (``request_finished``) in a
-    thread: receivers such as ``close_old_connections`` are sync."""
-    settings.ROOT_URLCONF = __name__
-    application = middleware.ASGIHandler()
+async def asgi_get(application: Any, path: str) -> list[dict[str, Any]]:
+    """Send a GET through an ASGI application as a server would; return what it sent back."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": "/probe",
+        "path": path,
         "root_path": "",
         "query_string": b"",
         "headers": [],
@@ -181,10 +195,121 @@ def test_djangos_asgi_handler_itself_hops_twice_per_request(thread_hops, setting
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    async_to_sync(application)(scope, receive, send)
+    await application(scope, receive, send)
+    return sent
+
+
+def call_asgi(application: Any, path: str) -> list[dict[str, Any]]:
+    """:func:`asgi_get` from sync code."""
+    return async_to_sync(asgi_get)(application, path)
+
+
+def body_of(sent: list[dict[str, Any]]) -> bytes:
+    """The body of what :func:`asgi_get` returned (one body message)."""
+    assert sent[0]["status"] == 200
+    return next(message["body"] for message in sent if message["type"] == "http.response.body")
+
+
+@pytest.mark.django_db  # request_started closes old database connections
+def test_djangos_asgi_handler_itself_hops_twice_per_request(thread_hops, settings) -> None:
+    """Django sends ``request_started`` and closes the response (``request_finished``) in a
+    thread: receivers such as ``close_old_connections`` are sync."""
+    settings.ROOT_URLCONF = __name__
+
+    sent = call_asgi(middleware.ASGIHandler(), "/probe")
 
     assert sent[0]["status"] == 200
     assert hop_names(thread_hops) == ["HttpResponseBase.close", "Signal.asend.<locals>.sync_send"]
+
+
+def idle_after(threads: middleware.RequestThreads, count: int) -> None:
+    """Wait until ``count`` threads are idle (each is given back from its own thread)."""
+    deadline = time.monotonic() + 5
+    while threads.idle != count:
+        assert time.monotonic() < deadline, f"{threads.idle} idle, not {count}"
+        time.sleep(0.001)
+
+
+@pytest.mark.django_db
+def test_requests_one_after_another_run_their_sync_code_in_one_kept_thread(settings) -> None:
+    settings.ROOT_URLCONF = __name__
+    application = middleware.ASGIHandler()
+    seen = []
+    for _ in range(3):
+        idle_after(middleware.REQUEST_THREADS, middleware.REQUEST_THREADS.idle)
+        seen.append(body_of(call_asgi(application, "/where")))
+        idle_after(middleware.REQUEST_THREADS, max(1, middleware.REQUEST_THREADS.idle))
+
+    assert seen[0].startswith(b"request")  # a lent thread, not asgiref's own
+    assert seen == [seen[0]] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_in_flight_at_once_each_have_a_thread(settings) -> None:
+    settings.ROOT_URLCONF = __name__
+    application = middleware.ASGIHandler()
+    both_in_a_view.reset()
+
+    async def two_at_once() -> list[list[dict[str, Any]]]:
+        return list(
+            await asyncio.gather(asgi_get(application, "/meet"), asgi_get(application, "/meet"))
+        )
+
+    # Each view waits for the other: in one shared thread the second would never start.
+    first, second = async_to_sync(two_at_once)()
+
+    assert body_of(first) != body_of(second)
+
+
+def test_a_thread_still_running_a_call_is_not_lent_until_the_call_returns() -> None:
+    threads = middleware.RequestThreads()
+    first = threads.lend()
+    release = threading.Event()
+    first.submit(release.wait, 5)  # a call whose request was cancelled: it runs on
+
+    threads.give_back(first)
+    second = threads.lend()
+    release.set()
+    threads.give_back(second)
+    idle_after(threads, 2)
+
+    assert second is not first
+    assert {threads.lend(), threads.lend()} == {first, second}
+
+
+def test_threads_given_back_beyond_the_idle_limit_end() -> None:
+    threads = middleware.RequestThreads(max_idle=1)
+    kept, extra = threads.lend(), threads.lend()
+    threads.give_back(kept)
+    idle_after(threads, 1)
+
+    threads.give_back(extra)
+    with contextlib.suppress(RuntimeError):  # queued behind the limit's check, if not refused
+        extra.submit(int).result(timeout=5)
+
+    with pytest.raises(RuntimeError, match="shutdown"):
+        extra.submit(int)
+    assert threads.idle == 1
+    assert threads.lend() is kept
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # the child only checks
+def test_a_forked_child_lends_threads_of_its_own() -> None:
+    executor = middleware.REQUEST_THREADS.lend()
+    executor.submit(int).result()
+    middleware.REQUEST_THREADS.give_back(executor)
+    idle_after(middleware.REQUEST_THREADS, max(1, middleware.REQUEST_THREADS.idle))
+
+    child = os.fork()
+    if child == 0:  # the parent's threads do not exist here: a lent one must run calls
+        code = 1
+        try:
+            code = middleware.REQUEST_THREADS.lend().submit(int).result(timeout=5)
+        finally:
+            os._exit(code)  # never back into the test session
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_csrf_in_the_session_runs_every_csrf_hook_in_a_thread(thread_hops, settings) -> None:

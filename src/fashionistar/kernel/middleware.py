@@ -15,15 +15,19 @@ when the hook touches no database or cache, in a thread (as Django does) when it
 ``MIDDLEWARE`` keeps Django's own paths, which ``check --deploy`` looks for by name (it would
 skip its HTTPS, HSTS, CSRF and session cookie checks otherwise); :class:`ASGIHandler`, the
 application that ``fashionistar.project.asgi`` serves, builds its chain with each replaced by its
-subclass here. Under WSGI nothing changes.
+subclass here, and lends each request a kept thread for its sync code (:class:`RequestThreads`).
+Under WSGI nothing changes.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -260,9 +264,98 @@ ON_THE_LOOP = {
 """A middleware's path (Django's, or OpenTelemetry's that tracing inserts) -> its subclass here."""
 
 
+# --8<-- [start:request_threads]
+class RequestThreads:
+    """Threads for the requests' sync code: one per request in flight, kept between requests.
+
+    Django's ASGI handler runs each request in a ``ThreadSensitiveContext`` of its own, so that
+    the request's sync code (its ``request_started`` and ``request_finished`` receivers, a sync
+    view, ORM calls through ``sync_to_async``) runs in one thread, apart from other requests'.
+    Left to itself, the context starts that thread at the request's first sync call and, on
+    leaving, starts a second thread to join the first: two new threads per request. Here a
+    request borrows a single-thread executor that outlives it instead, as a WSGI server's
+    threads outlive their requests (Django's ``request_finished`` receivers close or give back
+    the thread's database connections, as under WSGI).
+    """
+
+    def __init__(self, *, max_idle: int = 64) -> None:
+        """Start with no thread.
+
+        Args:
+            max_idle: Threads kept waiting for a request; one more, given back after a burst of
+                requests, ends.
+        """
+        self.max_idle = max_idle
+        self._idle: deque[ThreadPoolExecutor] = deque()
+
+    def lend(self) -> ThreadPoolExecutor:
+        """Return an idle executor, or a new one (its thread starts with its first call).
+
+        Returns:
+            An executor with one thread, which nothing else uses until it is given back.
+        """
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        """Make an executor idle once what was handed to it has run.
+
+        A sync call may outlive its request (the client left and the await was cancelled): the
+        executor is lent again only after that call returns.
+
+        Args:
+            executor: An executor of :meth:`lend`.
+        """
+        executor.submit(self._keep, executor)
+
+    @property
+    def idle(self) -> int:
+        """How many threads wait for a request."""
+        return len(self._idle)
+
+    def forget(self) -> None:
+        """Drop the idle executors (in a forked child, where their threads do not exist)."""
+        self._idle.clear()
+
+    def _keep(self, executor: ThreadPoolExecutor) -> None:
+        # Runs in the executor's own thread; deque.append is thread-safe.
+        if len(self._idle) < self.max_idle:
+            self._idle.append(executor)
+        else:
+            executor.shutdown(wait=False)  # the thread ends after this call
+
+
+REQUEST_THREADS = RequestThreads()
+os.register_at_fork(after_in_child=REQUEST_THREADS.forget)
+# --8<-- [end:request_threads]
+
+
 # --8<-- [start:asgi_handler]
 class ASGIHandler(DjangoASGIHandler):
-    """Django's ASGI application, its chain built with :data:`ON_THE_LOOP`'s middleware."""
+    """Django's ASGI application, its chain built with :data:`ON_THE_LOOP`'s middleware.
+
+    Each HTTP request's sync code runs in a thread lent by :data:`REQUEST_THREADS`.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Handle one connection's request as Django does, in a lent thread's context.
+
+        Args:
+            scope: The connection's scope.
+            receive: Receives the request's events.
+            send: Sends the response's events.
+        """
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)  # Django refuses it
+            return
+        executor = REQUEST_THREADS.lend()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            REQUEST_THREADS.give_back(executor)
 
     def load_middleware(self, is_async: bool = False) -> None:
         """Build the chain as Django does, from ``MIDDLEWARE`` with Django's paths replaced.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import threading
 import time
@@ -52,6 +53,18 @@ def meet(request: HttpRequest) -> HttpResponse:
     return HttpResponse(str(threading.get_ident()))
 
 
+class InTheView:
+    """Set by :func:`hang` once a request reached it (made on the test's event loop)."""
+
+    entered: asyncio.Event
+
+
+async def hang(request: HttpRequest) -> HttpResponse:
+    InTheView.entered.set()
+    await asyncio.Event().wait()  # until the request is cancelled
+    raise AssertionError("unreachable")
+
+
 urlpatterns = [  # this module is the tests' ROOT_URLCONF
     path("probe", probe),
     path("exempt", csrf_exempt(probe)),
@@ -59,6 +72,7 @@ urlpatterns = [  # this module is the tests' ROOT_URLCONF
     path("notify", notify),
     path("where", where),
     path("meet", meet),
+    path("hang", hang),
 ]
 
 DJANGOS = [name for name in settings.MIDDLEWARE if name.startswith("django.")]
@@ -168,8 +182,13 @@ def test_with_tracing_on_a_get_still_crosses_the_chain_without_a_hop(thread_hops
     assert (span.name, span.attributes["http.route"]) == ("GET probe", "probe")
 
 
-async def asgi_get(application: Any, path: str) -> list[dict[str, Any]]:
-    """Send a GET through an ASGI application as a server would; return what it sent back."""
+async def asgi_get(
+    application: Any, path: str, *, leaves: asyncio.Event | None = None
+) -> list[dict[str, Any]]:
+    """Send a GET through an ASGI application as a server would; return what it sent back.
+
+    The client leaves (``http.disconnect``) once ``leaves`` is set, or never.
+    """
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -189,8 +208,8 @@ async def asgi_get(application: Any, path: str) -> list[dict[str, Any]]:
     async def receive() -> dict[str, Any]:
         if bodies:
             return bodies.pop()
-        await asyncio.Event().wait()  # the client neither sends more nor leaves
-        raise AssertionError("unreachable")
+        await (leaves or asyncio.Event()).wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -208,6 +227,24 @@ def body_of(sent: list[dict[str, Any]]) -> bytes:
     """The body of what :func:`asgi_get` returned (one body message)."""
     assert sent[0]["status"] == 200
     return next(message["body"] for message in sent if message["type"] == "http.response.body")
+
+
+@pytest.mark.django_db
+def test_with_tracing_on_a_request_whose_client_leaves_ends_its_span_in_its_task(
+    settings, caplog
+) -> None:
+    settings.ROOT_URLCONF = __name__
+
+    async def leave_mid_request(application: Any) -> None:
+        InTheView.entered = asyncio.Event()
+        await asgi_get(application, "/hang", leaves=InTheView.entered)
+
+    with traced() as exporter:  # inserts OpenTelemetry's Django middleware first
+        async_to_sync(leave_mid_request)(middleware.ASGIHandler())
+        gc.collect()  # a span left active would be detached now, from another context
+
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET hang"]
+    assert [record.getMessage() for record in caplog.records if record.levelno >= 40] == []
 
 
 @pytest.mark.django_db  # request_started closes old database connections

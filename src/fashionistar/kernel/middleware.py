@@ -21,6 +21,7 @@ Under WSGI nothing changes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.utils.deprecation import MiddlewareMixin
+from opentelemetry import context
 from opentelemetry.instrumentation.django.middleware.otel_middleware import (
     _DjangoMiddleware,  # private, but the class DjangoInstrumentor inserts into MIDDLEWARE
 )
@@ -245,6 +247,30 @@ class OpenTelemetryMiddleware(_DjangoMiddleware, OnTheLoop):
 
     __init__ = OnTheLoop.__init__
     __call__ = OnTheLoop.__call__
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        """Run the chain; if the request is cancelled, end its span in its own task.
+
+        When the client leaves mid-request, Django cancels the chain and ``process_response``
+        never runs: the span's activation would stay open until the garbage collector closed it
+        from another context ("Failed to detach context", logged as an error).
+
+        Args:
+            request: The request.
+
+        Returns:
+            The response.
+        """
+        try:
+            return await super().__acall__(request)
+        except asyncio.CancelledError:
+            activation = request.META.pop(self._environ_activation_key, None)
+            if activation is not None:
+                activation.__exit__(None, None, None)  # detaches and ends the span
+            token = request.META.pop(self._environ_token, None)
+            if token is not None:
+                context.detach(token)
+            raise
 
 
 ON_THE_LOOP = {

@@ -169,6 +169,7 @@ def taken_on(
     quiet: bool,
     other_cores: float | None = None,
     elapsed_s: float | None = None,
+    stolen_share: float | None = None,
 ) -> str:
     """Say when and on what machine a generated figure file was taken, for its first line.
 
@@ -177,10 +178,12 @@ def taken_on(
         quiet: Whether the machine was quiet then (:func:`wait_until_quiet`), and stayed so.
         other_cores: The cores other processes used meanwhile (:class:`Watch`), when known.
         elapsed_s: How long the script measured, when known.
+        stolen_share: The share of the CPUs' time the hypervisor gave to other machines
+            meanwhile (:class:`Watch`), when known.
 
     Returns:
         One sentence: date, cores, CPU, Python, how long, load average before and after, the
-        other processes' share, and a warning when the machine was busy.
+        other processes' share, the hypervisor's, and a warning when the machine was busy.
     """
     about = machine()
     took = f", in {elapsed_s:.0f} s" if elapsed_s is not None else ""
@@ -189,11 +192,16 @@ def taken_on(
         if other_cores is not None
         else ""
     )
+    stolen = (
+        f"; the hypervisor held back {100 * stolen_share:.1f}% of the CPUs' time (steal)"
+        if stolen_share is not None
+        else ""
+    )
     busy = "" if quiet else f" {BUSY}"
     return (
         f"Taken {now_utc()}{took} on {about['cores']} cores ({about['cpu']}), Python "
         f"{about['python']}; load average {load_before[0]} before, {load_average()[0]} after"
-        f"{others}.{busy}"
+        f"{others}{stolen}.{busy}"
     )
 
 
@@ -201,10 +209,27 @@ OTHER_WORK_CORES = 0.25
 """Processes outside the measuring script using more than this many cores on average: busy."""
 
 
+STOLEN_SHARE = 0.10
+"""The hypervisor running other machines on our CPUs for more than this share of the time: busy.
+
+A virtual machine's load average and processes do not show it; ``/proc/stat`` counts it as
+*steal*. Figures taken meanwhile move with the neighbours' work, not with the code.
+"""
+
+
+def _cpu_ticks() -> list[int]:
+    with open("/proc/stat") as stat:  # the first line adds up every core
+        return [int(value) for value in stat.readline().split()[1:9]]
+
+
 def _busy_ticks() -> int:
-    with open("/proc/stat") as stat:
-        user, nice, system = stat.readline().split()[1:4]  # the first line adds up every core
-    return int(user) + int(nice) + int(system)
+    user, nice, system = _cpu_ticks()[:3]
+    return user + nice + system
+
+
+def _steal_and_total_ticks() -> tuple[int, int]:
+    ticks = _cpu_ticks()  # user nice system idle iowait irq softirq steal
+    return ticks[7], sum(ticks)
 
 
 def own_tree_ticks() -> int:
@@ -242,8 +267,9 @@ class Watch:
 
     Created before measuring: waits for the load of earlier work to fade
     (:func:`wait_until_quiet`), then reads the CPU time the whole machine and this process's
-    tree have used. :meth:`stop` reads them again: what the machine used beyond this tree is
-    other work. The load average cannot tell: the measurement's own load shows there too.
+    tree have used, and the time the hypervisor held the CPUs back (steal). :meth:`stop` reads
+    them again: what the machine used beyond this tree is other work, and so is steal. The load
+    average cannot tell: the measurement's own load shows there too.
     """
 
     def __init__(self, *, wait: bool = True) -> None:
@@ -256,8 +282,10 @@ class Watch:
         self.waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
         self.load_before = load_average()
         self._machine, self._ours = _busy_ticks(), own_tree_ticks()
+        self._steal, self._total = _steal_and_total_ticks()
         self._measuring_since = time.monotonic()
         self.other_cores: float | None = None
+        self.stolen_share: float | None = None
         self.elapsed_s: float | None = None
 
     def stop(self) -> Watch:
@@ -270,14 +298,27 @@ class Watch:
             seconds = max(time.monotonic() - self._measuring_since, 1e-9)
             other = (_busy_ticks() - self._machine) - (own_tree_ticks() - self._ours)
             self.other_cores = max(0.0, other / CLOCK_TICKS / seconds)
+            steal, total = _steal_and_total_ticks()
+            self.stolen_share = (steal - self._steal) / max(total - self._total, 1)
             self.elapsed_s = time.monotonic() - self.started
         return self
 
     @property
     def quiet(self) -> bool:
-        """Whether the machine was quiet at the start and other work stayed under the limit."""
-        other = self.stop().other_cores
-        return self.waited_quiet and other is not None and other <= OTHER_WORK_CORES
+        """Whether the machine was quiet at the start and other work stayed under the limits.
+
+        Other work: other processes (:data:`OTHER_WORK_CORES`) and other virtual machines on
+        the same CPUs (:data:`STOLEN_SHARE`).
+        """
+        self.stop()
+        other, stolen = self.other_cores, self.stolen_share
+        return (
+            self.waited_quiet
+            and other is not None
+            and other <= OTHER_WORK_CORES
+            and stolen is not None
+            and stolen <= STOLEN_SHARE
+        )
 
     def taken_on(self) -> str:
         """The first line of a file of figures (:func:`taken_on`), after :meth:`stop`.
@@ -291,6 +332,7 @@ class Watch:
             quiet=self.quiet,
             other_cores=self.other_cores,
             elapsed_s=self.elapsed_s,
+            stolen_share=self.stolen_share,
         )
 
 

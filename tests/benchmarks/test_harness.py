@@ -15,6 +15,7 @@ from numbers import Number
 from pathlib import Path
 
 import apis
+import common
 import observability_overhead
 import pytest
 import yaml
@@ -167,6 +168,24 @@ def test_a_figure_file_taken_on_a_busy_machine_says_so() -> None:
     assert BUSY not in quiet
     assert "in 61 s" in quiet
     assert "other processes used 0.01 cores" in quiet
+
+
+def test_a_figure_file_says_how_much_cpu_time_the_hypervisor_held_back() -> None:
+    line = taken_on(load_before=[0.1, 0.2, 0.3], quiet=True, other_cores=0.01, stolen_share=0.034)
+    assert "the hypervisor held back 3.4% of the CPUs' time (steal)" in line
+
+
+def test_a_watch_marks_its_files_busy_when_other_machines_took_the_cpus(monkeypatch) -> None:
+    ticks = iter([(1_000, 100_000), (1_000 + 2_000, 100_000 + 10_000)])  # 20% stolen meanwhile
+    monkeypatch.setattr(common, "_steal_and_total_ticks", lambda: next(ticks))
+    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the hypervisor counts
+    watch = Watch(wait=False)
+    watch.waited_quiet = True
+
+    assert not watch.quiet
+    assert watch.stolen_share == pytest.approx(0.2)
+    assert "held back 20.0% of the CPUs' time" in watch.taken_on()
+    assert BUSY in watch.taken_on()
 
 
 def test_a_watch_counts_its_own_children_as_its_own_work() -> None:

@@ -30,12 +30,7 @@ class MeteredRedisCache(RedisCache):
         Returns:
             The value, or ``default``.
         """
-        value = super().get(key, _MISSING, version)
-        if value is _MISSING:
-            _misses.inc()
-            return default
-        _hits.inc()
-        return value
+        return _counted(super().get(key, _MISSING, version), default)
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Read one key on the event loop.
@@ -48,12 +43,7 @@ class MeteredRedisCache(RedisCache):
         Returns:
             The value, or ``default``.
         """
-        value = await super().aget(key, _MISSING, version)
-        if value is _MISSING:
-            _misses.inc()
-            return default
-        _hits.inc()
-        return value
+        return _counted(await super().aget(key, _MISSING, version), default)
 
     def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
         """Read several keys: each one found is a hit, each one missing a miss.
@@ -70,3 +60,12 @@ class MeteredRedisCache(RedisCache):
         _hits.inc(len(found))
         _misses.inc(len(keys) - len(found))
         return found
+
+
+def _counted(value: Any, default: Any) -> Any:
+    """Count a read as a hit or a miss; a miss (``_MISSING``) gives ``default``."""
+    if value is _MISSING:
+        _misses.inc()
+        return default
+    _hits.inc()
+    return value

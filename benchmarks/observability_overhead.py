@@ -8,9 +8,8 @@ settings, in pairs under the same kind of server:
   request-id and metrics middleware (Prometheus multiprocess files), the CSP middleware, and
   OpenTelemetry with the deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in
   ten traced) exporting over OTLP/HTTP to a collector that this script runs (it counts what
-  arrives, by server and kind). The request's own span is the server's: under ASGI
-  from OpenTelemetry's ASGI middleware (``fashionistar.project.asgi``), under WSGI from Django's
-  instrumentation;
+  arrives, by server and kind). The request's own span is Django's instrumentation's under both
+  kinds of server;
 - **off**: the same settings without the observability middleware, the metered cache, the
   observability app, the ``LOGGING`` configuration, CSP, and with no OTLP endpoint.
 

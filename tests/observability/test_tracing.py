@@ -163,7 +163,10 @@ from fashionistar.project.asgi import application
 async def get() -> int:
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        return (await client.get("/api/async/catalog/products")).status_code
+        # A caller's trace, sampled: the request's span joins it.
+        traceparent = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+        headers = {"traceparent": traceparent}
+        return (await client.get("/api/async/catalog/products", headers=headers)).status_code
 status = asyncio.run(get())
 trace.get_tracer_provider().force_flush()
 layers = [type(application).__name__, type(application.application).__name__]
@@ -196,15 +199,20 @@ def test_with_an_endpoint_spans_go_out_over_otlp_http(collector) -> None:
 def test_under_asgi_the_request_span_is_the_parent_of_its_sql(collector) -> None:
     served = serve_one_request(SERVE_ONE_ASGI_REQUEST, OTEL_EXPORTER_OTLP_ENDPOINT=collector)
 
-    # Static files are answered first; every request that reaches Django gets its span.
-    assert served == {"status": 200, "application": ["ServeStaticASGI", "OpenTelemetryMiddleware"]}
-    (request_trace,) = Collector.server_traces.values()  # one request span, from the ASGI wrapper
+    # Static files are answered first; Django's handler is not wrapped by another tracing layer.
+    assert served == {"status": 200, "application": ["ServeStaticASGI", "ASGIHandler"]}
+    # One request span, from Django's instrumentation, named after the URL pattern as under WSGI.
+    assert list(Collector.server_traces) == ["GET api/async/catalog/products"]
+    (request_trace,) = Collector.server_traces.values()
+    assert request_trace == bytes.fromhex("ab" * 16)  # the caller's traceparent, from the scope
     # The request's statements are in its trace; the pool opens connections in threads of its
     # own, so their set-up statement (Django's set_config) is a trace of its own.
     assert request_trace in Collector.traces["SELECT"]
-    # No span of the wrapper's own for each ASGI message: every request would pay for them.
-    per_message = ("http send", "http receive")
-    assert [name for _, name in Collector.spans if name.endswith(per_message)] == []
+    # No span per ASGI message, and no second span for the same request.
+    assert not [name for _, name in Collector.spans if name.endswith(("http send", "http receive"))]
+    assert [name for _, name in Collector.spans if name.startswith("GET ")] == [
+        "GET api/async/catalog/products"
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

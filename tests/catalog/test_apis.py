@@ -5,14 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from fashionistar.catalog.apis import CACHE_CONTROL
 from fashionistar.catalog.models import CURRENCIES, Product
-from fashionistar.catalog.selectors import SORTS
+from fashionistar.catalog.selectors import CATALOG_VERSION, SORTS
 from fashionistar.catalog.services import catalog_changed
 from fashionistar.inventory.models import Stock
+from fashionistar.kernel.redis_client import redis_client
 from fashionistar.orders.services import OrderItem, order_place
 from tests.api_support import (
     assert_error,
@@ -176,6 +178,36 @@ def test_a_repeated_read_comes_from_the_cache_without_sql(api, shelf, detail) ->
     assert first_queries > 0
     assert again_queries == 0
     assert again == first
+
+
+def cache_reads() -> dict[str, int]:
+    """Redis's count of the read commands it ran so far."""
+    with redis_client() as client:
+        stats = client.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("get", "mget")}
+
+
+@both_apis
+@pytest.mark.parametrize("detail", [False, True], ids=["list", "detail"])
+def test_a_cached_answer_costs_one_round_trip_to_redis(api, shelf, detail) -> None:
+    path = f"catalog/products/{shelf['dress'].slug}" if detail else "catalog/products?sort=price"
+    call(api, "get", path)
+    before = cache_reads()
+
+    assert call(api, "get", path).status == 200
+
+    after = cache_reads()
+    assert (after["mget"] - before["mget"], after["get"] - before["get"]) == (1, 0)
+
+
+@both_apis
+def test_a_version_moved_on_by_another_process_is_read_at_once(api, shelf) -> None:
+    dress = shelf["dress"]
+    call(api, "get", f"catalog/products/{dress.slug}")  # cached; this process saw the version
+    Product.objects.filter(pk=dress.pk).update(price=Decimal("59.00"))  # no signal here
+    cache.incr(CATALOG_VERSION)  # what another process's catalog_changed() does
+
+    assert call(api, "get", f"catalog/products/{dress.slug}").body["price"] == "59.00"
 
 
 @both_apis

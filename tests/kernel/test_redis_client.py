@@ -40,7 +40,7 @@ def test_the_caches_async_methods_stay_on_the_event_loop_and_agree_with_the_sync
 
     async def on_the_loop() -> tuple[object, ...]:
         with monkeypatch.context() as patched:
-            for name in ("get", "set", "add"):
+            for name in ("get", "set", "add", "get_many"):
                 patched.setattr(RedisCache, name, hop)
             await cache.aset("loop-written", {"sizes": ["S", "M"]}, timeout=30)
             return (
@@ -49,10 +49,12 @@ def test_the_caches_async_methods_stay_on_the_event_loop_and_agree_with_the_sync
                 await cache.aadd("loop-written", "other", timeout=30),
                 await cache.aadd("loop-added", 5, timeout=None),
                 await cache.aget_or_set("loop-version", 1, timeout=None),
+                await cache.aget_many(["sync-written", "never-written", "loop-written"]),
                 await cache.aset("sync-written", 4, timeout=0),
             )
 
-    assert async_to_sync(on_the_loop)() == (3, "default", False, True, 1, None)
+    many = {"sync-written": 3, "loop-written": {"sizes": ["S", "M"]}}
+    assert async_to_sync(on_the_loop)() == (3, "default", False, True, 1, many, None)
     assert cache.get("loop-written") == {"sizes": ["S", "M"]}
     assert cache.get("loop-added") == 5
     assert cache.get("loop-version") == 1

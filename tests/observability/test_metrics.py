@@ -92,9 +92,12 @@ def test_cache_reads_count_as_hits_and_misses() -> None:
     assert cache.get_many(["metrics-test", "metrics-test-absent"]) == {"metrics-test": "here"}
     assert async_to_sync(cache.aget)("metrics-test") == "here"  # the async API counts too
     assert async_to_sync(cache.aget)("metrics-test-absent") is None
+    assert async_to_sync(cache.aget_many)(["metrics-test", "metrics-test-absent"]) == {
+        "metrics-test": "here"
+    }
 
-    assert value("fashionistar_cache_requests_total", result="hit") == hits + 3
-    assert value("fashionistar_cache_requests_total", result="miss") == misses + 3
+    assert value("fashionistar_cache_requests_total", result="hit") == hits + 4
+    assert value("fashionistar_cache_requests_total", result="miss") == misses + 4
 
 
 def test_task_attempts_are_timed_by_queue_failures_included() -> None:

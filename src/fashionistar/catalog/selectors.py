@@ -158,6 +158,50 @@ def _cache_key(kind: str, parts: Mapping[str, Any], version: Any) -> str:
     return f"catalog:tagged:{kind}:{version}:{digest}"
 
 
+@dataclass
+class _VersionSeen:
+    """The catalog version this process read last: the answer's key is guessed from it."""
+
+    value: Any = 1
+
+
+_version_seen = _VersionSeen()
+
+
+def _cached_answer(kind: str, parts: Mapping[str, Any]) -> tuple[str, Any]:
+    """Read the catalog's version and, in the same round trip, the answer of the last one seen.
+
+    The version moves on only when the catalog changes, so the guess is nearly always right and
+    a read costs one round trip; a wrong guess costs a second read, never a stale answer.
+    """
+    guess = _version_seen.value
+    guessed_key = _cache_key(kind, parts, guess)
+    found = cache.get_many([CATALOG_VERSION, guessed_key])
+    version = found.get(CATALOG_VERSION)
+    if version is None:  # no version yet (an empty or flushed cache)
+        version = cache.get_or_set(CATALOG_VERSION, 1, timeout=None)
+    _version_seen.value = version
+    if version == guess:
+        return guessed_key, found.get(guessed_key)
+    key = _cache_key(kind, parts, version)
+    return key, cache.get(key)
+
+
+async def _acached_answer(kind: str, parts: Mapping[str, Any]) -> tuple[str, Any]:
+    """:func:`_cached_answer` through the cache's async API."""
+    guess = _version_seen.value
+    guessed_key = _cache_key(kind, parts, guess)
+    found = await cache.aget_many([CATALOG_VERSION, guessed_key])
+    version = found.get(CATALOG_VERSION)
+    if version is None:
+        version = await cache.aget_or_set(CATALOG_VERSION, 1, timeout=None)
+    _version_seen.value = version
+    if version == guess:
+        return guessed_key, found.get(guessed_key)
+    key = _cache_key(kind, parts, version)
+    return key, await cache.aget(key)
+
+
 def catalog_cached[T](
     *, kind: str, parts: Mapping[str, Any], build: Callable[[], T]
 ) -> CatalogAnswer[T]:
@@ -165,9 +209,10 @@ def catalog_cached[T](
 
     The key holds the catalog's version, which every ORM write to the catalog moves on (see
     :func:`fashionistar.catalog.services.catalog_changed`): a stale answer is never read again,
-    and expires after ``CATALOG_CACHE_S``. The ETag is a hash of the body, computed once when it
-    is built and kept beside it, so answering a conditional request costs two cache reads.
-    Without Redis the answer is built every time.
+    and expires after ``CATALOG_CACHE_S``. The version and the answer are read in one round trip
+    (:func:`_cached_answer`). The ETag is a hash of the body, computed once when it is built and
+    kept beside it, so a conditional request is answered from that same read. Without Redis the
+    answer is built every time.
 
     Args:
         kind: What the answer is (``drf-list``, ``ninja-detail``, ...).
@@ -178,9 +223,7 @@ def catalog_cached[T](
         The answer and its ETag.
     """
     try:
-        version = cache.get_or_set(CATALOG_VERSION, 1, timeout=None)
-        key = _cache_key(kind, parts, version)
-        found = cache.get(key)
+        key, found = _cached_answer(kind, parts)
     except RedisError:
         logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
         return _answer(build())
@@ -211,9 +254,7 @@ async def acatalog_cached[T](
         The answer and its ETag.
     """
     try:
-        version = await cache.aget_or_set(CATALOG_VERSION, 1, timeout=None)
-        key = _cache_key(kind, parts, version)
-        found = await cache.aget(key)
+        key, found = await _acached_answer(kind, parts)
     except RedisError:
         logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
         return _answer(await build())

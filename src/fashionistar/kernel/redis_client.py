@@ -381,6 +381,22 @@ class RedisCache(DjangoRedisCache):
         value = cast(bytes | None, await self._aclient().get(key))  # the client decodes nothing
         return default if value is None else self._cache._serializer.loads(value)
 
+    async def aget_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
+        """Read several keys in one round trip on the event loop (Django's runs in a thread).
+
+        Args:
+            keys: The keys.
+            version: The key version.
+
+        Returns:
+            The keys found, with their values.
+        """
+        named = {self.make_and_validate_key(key, version=version): key for key in keys}
+        values = cast(list[bytes | None], await self._aclient().mget(list(named)))
+        loads = self._cache._serializer.loads
+        pairs = zip(named.values(), values, strict=True)
+        return {key: loads(value) for key, value in pairs if value is not None}
+
     async def aset(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> None:

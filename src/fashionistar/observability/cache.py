@@ -16,7 +16,7 @@ _misses = CACHE_REQUESTS.labels(result="miss")
 class MeteredRedisCache(RedisCache):
     """The shop's ``RedisCache`` (Sentinel-aware); its reads count as hits or misses.
 
-    ``aget`` counts as ``get`` does; Django's ``aget_many`` calls ``get_many``, so it counts too.
+    ``aget`` and ``aget_many`` count as ``get`` and ``get_many`` do.
     """
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
@@ -56,10 +56,27 @@ class MeteredRedisCache(RedisCache):
             The keys found, with their values.
         """
         keys = list(keys)
-        found = super().get_many(keys, version)
-        _hits.inc(len(found))
-        _misses.inc(len(keys) - len(found))
-        return found
+        return _counted_many(keys, super().get_many(keys, version))
+
+    async def aget_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
+        """Read several keys on the event loop, counted as :meth:`get_many` counts them.
+
+        Args:
+            keys: The keys.
+            version: The key version.
+
+        Returns:
+            The keys found, with their values.
+        """
+        keys = list(keys)
+        return _counted_many(keys, await super().aget_many(keys, version))
+
+
+def _counted_many(keys: list[Any], found: dict[Any, Any]) -> dict[Any, Any]:
+    """Count each key found as a hit, each one missing as a miss."""
+    _hits.inc(len(found))
+    _misses.inc(len(keys) - len(found))
+    return found
 
 
 def _counted(value: Any, default: Any) -> Any:

@@ -8,7 +8,7 @@ Any cache may keep them (``public``: they are the same for every customer), but 
 kept copy without asking first (``max-age=0, must-revalidate``): a saved price must show on
 the next request, as it does from the server's own cache. Asking is cheap: the ETag is kept
 beside the answer in Redis, so an unchanged answer is a ``304`` without a body, built from
-two cache reads and no SQL. A ``max-age`` of ``CATALOG_CACHE_S`` would save those round trips
+one round trip to Redis and no SQL. A ``max-age`` of ``CATALOG_CACHE_S`` would save that round trip
 but show an old price for that long after a change.
 """
 # --8<-- [end:cache_control]

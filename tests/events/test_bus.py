@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from rq import Queue
 
 from fashionistar.events import bus
 from fashionistar.events.bus import Event, InvalidEvent, dispatch, handler_loops, publish
 from fashionistar.events.checks import check_handler_loops
+from fashionistar.kernel.redis_client import shared_redis_client
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.project.handlers import HANDLERS
 from fashionistar.tasks.models import OutboxEntry
@@ -66,6 +69,16 @@ def test_handlers_run_at_once_in_the_publishers_transaction_in_order(handlers) -
         assert OutboxEntry.objects.count() == 4  # every task's row, in this transaction
     assert handlers.in_transaction == [True, True]
     assert OutboxEntry.objects.count() == 4
+
+
+def test_an_events_tasks_are_written_in_one_insert_and_queued_at_commit(handlers) -> None:
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as ran:
+            publish(ThingHappened, thing_id=1)
+        written = [q["sql"] for q in ran if q["sql"].startswith('INSERT INTO "fashionistar_tasks')]
+        assert len(written) == 1  # both handlers' tasks, in one statement
+        assert Queue("critical", connection=shared_redis_client()).count == 0
+    assert Queue("critical", connection=shared_redis_client()).count == 2
 
 
 def publish_and_fail() -> None:

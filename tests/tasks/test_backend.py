@@ -8,14 +8,18 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 from django.tasks import TaskResultStatus, task_backends
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued, task_finished, task_started
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from redis.connection import AbstractConnection
 from rq import Queue
 from rq.job import Job
+from rq.utils import get_version
 
+from fashionistar.tasks.backend import enqueued_together
 from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.outbox import outbox_sweep
 from fashionistar.tasks.worker import drain, make_worker
@@ -85,6 +89,86 @@ def test_a_committed_transaction_enqueues_at_commit(fast_retries) -> None:
         assert queued("critical") == 0  # not before the commit
         assert OutboxEntry.objects.count() == 1
     assert queued("critical") == 1
+
+
+@pytest.fixture
+def round_trips(monkeypatch) -> list[bytes]:
+    """What this process sends to Redis, one item per round trip (a pipeline is one)."""
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+    # Not counted: the connection's set-up, and RQ's reading of the server's version, once
+    # per client.
+    get_version(task_backends["default"].connection)
+
+    def counted(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_a_push_is_one_round_trip_to_redis(fast_retries, round_trips) -> None:
+    add.enqueue(a=1, b=1)  # outside a transaction: pushed at once
+
+    assert len(round_trips) == 1
+    assert queued("critical") == 1
+
+
+def test_tasks_enqueued_together_are_one_insert_and_one_round_trip_at_commit(
+    fast_retries, signals, round_trips
+) -> None:
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as ran, enqueued_together():
+            results = [add.enqueue(a=n, b=n) for n in range(3)]
+            results.append(always_fails.using(queue_name="analytics").enqueue())
+            assert len(ran) == 0  # written when the block ends
+        assert [query["sql"].split()[0] for query in ran] == ["INSERT"]
+        assert OutboxEntry.objects.count() == 4
+        assert round_trips == []  # not before the commit
+
+    assert len(round_trips) == 1
+    assert (queued("critical"), queued("analytics")) == (3, 1)
+    assert [(name, task_id) for name, task_id, _ in signals] == [
+        ("enqueued", result.id) for result in results
+    ]
+    drain()
+    assert [add.get_result(r.id).return_value for r in results[:3]] == [0, 2, 4]
+
+
+def enqueue_then_fail() -> None:
+    with enqueued_together():
+        add.enqueue(a=1, b=1)
+        raise RuntimeError("a handler failed")
+
+
+def test_a_block_of_tasks_that_raises_writes_and_pushes_nothing(fast_retries, signals) -> None:
+    with transaction.atomic():
+        with pytest.raises(RuntimeError, match="a handler failed"):
+            enqueue_then_fail()
+        add.enqueue(a=2, b=2)  # after the block: on its own, as usual
+
+    assert OutboxEntry.objects.count() == 1
+    assert queued("critical") == 1
+    assert len(signals) == 1
+
+
+def test_a_block_of_tasks_that_redis_did_not_take_is_pushed_again_by_the_sweep(
+    fast_retries, caplog
+) -> None:
+    backend = task_backends["default"]
+    working = backend.connection
+    backend._connection = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    try:
+        with enqueued_together():
+            results = [add.enqueue(a=n, b=1) for n in range(2)]
+    finally:
+        backend._connection = working
+    assert "tasks not pushed to RQ yet" in caplog.text
+    assert queued("critical") == 0
+    assert outbox_sweep().pushed == 2
+    drain()
+    assert [add.get_result(r.id).return_value for r in results] == [1, 2]
 
 
 def test_rq_retries_a_failing_task_and_the_result_shows_every_attempt(fast_retries) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -69,6 +70,20 @@ type Handler = Callable[[Any], None]
 type Registry = Mapping[type[Event], Sequence[Handler]]
 
 _connected: dict[type[Event], Sequence[Handler]] = {}
+_handlers_run_inside: list[Callable[[], AbstractContextManager[object]]] = []
+
+
+def run_handlers_inside(context: Callable[[], AbstractContextManager[object]]) -> None:
+    """Run every event's handlers inside a context of this kind too, within the transaction.
+
+    The task backend registers :func:`fashionistar.tasks.backend.enqueued_together` (its app's
+    ``ready()``): the tasks an event's handlers enqueue are written and pushed together.
+
+    Args:
+        context: Makes the context, once per published event.
+    """
+    if context not in _handlers_run_inside:
+        _handlers_run_inside.append(context)
 
 
 def handler_publishes(*events: type[Event]) -> Callable[[Handler], Handler]:
@@ -146,7 +161,9 @@ def publish(event_type: type[Event], /, **fields: Any) -> Event:
         ) from error
     # Joins the caller's transaction (no savepoint: a failure rolls all of it back); outside
     # one, the handlers' writes commit together.
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(savepoint=False), ExitStack() as inside:
+        for context in _handlers_run_inside:
+            inside.enter_context(context())
         dispatch(event)
     return event
 

@@ -9,7 +9,11 @@ class TasksConfig(AppConfig):
 
     def ready(self) -> None:
         # /metrics reads every queue's figures from Redis when Prometheus scrapes.
+        from fashionistar.events.bus import run_handlers_inside
         from fashionistar.observability.metrics import expose_on_scrape
+        from fashionistar.tasks.backend import enqueued_together
         from fashionistar.tasks.monitoring import QueueCollector, queue_stats
 
         expose_on_scrape(QueueCollector(queue_stats))
+        # The tasks an event's handlers enqueue: one INSERT, one round trip to Redis.
+        run_handlers_inside(enqueued_together)

@@ -7,6 +7,8 @@ glue between that API and RQ (the engine: queues, workers, retries, scheduling):
   transaction and pushes the job to RQ once it commits (at once outside a transaction). A
   rolled-back transaction enqueues nothing; a push that fails (Redis down or failing over) is
   repeated by the sweep in the workers (:func:`fashionistar.tasks.outbox.outbox_sweep`).
+  Inside :func:`enqueued_together` (every event's handlers run inside it), the tasks are
+  written in one ``INSERT`` and pushed in one round trip to Redis.
 - Each job carries RQ's ``Retry`` for its queue (``OPTIONS["RETRY"]``), carried out by RQ's
   scheduler; attempts, with their workers and errors, are kept in Redis and shown in the
   ``TaskResult``.
@@ -27,6 +29,9 @@ import json
 import logging
 import os
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -142,7 +147,7 @@ class RQTaskBackend(BaseTaskBackend):
             The result, ``READY``; its id is the RQ job's id.
         """
         self.validate_task(task)
-        entry = OutboxEntry.objects.create(
+        entry = OutboxEntry(
             kind=OutboxKind.TASK,
             name=task.module_path,
             queue=task.queue_name,
@@ -153,8 +158,13 @@ class RQTaskBackend(BaseTaskBackend):
                 "context": propagation.capture(),
             },
         )
-        # Runs at once outside a transaction; never if the transaction rolls back.
-        transaction.on_commit(functools.partial(self.push, entry), robust=True)
+        batch = _batch.get()
+        if batch is not None:
+            batch.append((self, entry))  # written and pushed when the block ends
+        else:
+            entry.save(force_insert=True)
+            # Runs at once outside a transaction; never if the transaction rolls back.
+            transaction.on_commit(functools.partial(self.push_many, [entry]), robust=True)
         return self._result(entry, task=task, status=TaskResultStatus.READY)
 
     # --8<-- [end:enqueue]
@@ -168,29 +178,53 @@ class RQTaskBackend(BaseTaskBackend):
         Returns:
             Whether RQ took it.
         """
+        return self.push_many([entry]) == 1
+
+    def push_many(self, entries: list[OutboxEntry]) -> int:
+        """Hand outbox entries to RQ in one round trip (RQ alone sends two per job).
+
+        The jobs are queued all together or not at all: on a failure, logged, the sweep pushes
+        each of them again.
+
+        Args:
+            entries: Task entries.
+
+        Returns:
+            How many RQ took: all of them, or none.
+        """
+        now = timezone.now()
+        try:
+            with self.connection.pipeline() as pipe:
+                for entry in entries:
+                    self._queue_on(pipe, entry, now=now)
+                pipe.execute()
+        except RedisError:  # Redis unreachable, or a failover under way: the sweep retries.
+            names = ", ".join(f"{entry.name} {entry.pk}" for entry in entries)
+            logger.warning("tasks not pushed to RQ yet: %s", names, exc_info=True)
+            return 0
+        for entry in entries:
+            result = self._result(entry, enqueued_at=now)
+            task_enqueued.send(type(self), task_result=result)
+        return len(entries)
+
+    def _queue_on(self, pipe: Pipeline, entry: OutboxEntry, *, now: datetime) -> None:
         queue = self.rq_queue(entry.queue)
         payload = entry.payload
-        try:
-            job = queue.create_job(
-                run_task,
-                args=(entry.name, payload["args"], payload["kwargs"]),
-                job_id=str(entry.pk),
-                retry=self.retry[entry.queue].as_rq(),
-                timeout=self.job_timeout_s,
-                result_ttl=self.result_ttl_s,
-                failure_ttl=self.result_ttl_s,
-                meta={"context": payload.get("context", {})},
-            )
-            run_after = parse_datetime(payload["run_after"]) if payload["run_after"] else None
-            if run_after is not None and run_after > timezone.now():
-                queue.schedule_job(job, run_after)
-            else:
-                queue.enqueue_job(job)
-        except RedisError:  # Redis unreachable, or a failover under way: the sweep retries.
-            logger.warning("task %s %s not pushed to RQ yet", entry.name, entry.pk, exc_info=True)
-            return False
-        task_enqueued.send(type(self), task_result=self._result(entry, enqueued_at=timezone.now()))
-        return True
+        job = queue.create_job(
+            run_task,
+            args=(entry.name, payload["args"], payload["kwargs"]),
+            job_id=str(entry.pk),
+            retry=self.retry[entry.queue].as_rq(),
+            timeout=self.job_timeout_s,
+            result_ttl=self.result_ttl_s,
+            failure_ttl=self.result_ttl_s,
+            meta={"context": payload.get("context", {})},
+        )
+        run_after = parse_datetime(payload["run_after"]) if payload["run_after"] else None
+        if run_after is not None and run_after > now:
+            queue.schedule_job(job, run_after, pipeline=pipe)
+        else:
+            queue.enqueue_job(job, pipeline=pipe)
 
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:
         """Read a task's result from RQ (or from the outbox, before it reached RQ).
@@ -234,6 +268,41 @@ class RQTaskBackend(BaseTaskBackend):
             errors=[],
             worker_ids=[],
         )
+
+
+_batch: ContextVar[list[tuple[RQTaskBackend, OutboxEntry]] | None] = ContextVar(
+    "fashionistar_task_batch", default=None
+)
+
+
+# --8<-- [start:enqueued_together]
+@contextmanager
+def enqueued_together() -> Iterator[None]:
+    """Write the tasks enqueued inside in one ``INSERT``; push them in one round trip at commit.
+
+    The block must run inside the transaction that the tasks belong to (as an event's handlers
+    do). If it raises, nothing of it is written, and nothing is pushed. Nested, the outer block
+    writes them all.
+
+    Yields:
+        Nothing; ``Task.enqueue()`` inside returns its result at once, as it does outside.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    batch: list[tuple[RQTaskBackend, OutboxEntry]] = []
+    token = _batch.set(batch)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    OutboxEntry.objects.bulk_create([entry for _, entry in batch])
+    for backend in dict.fromkeys(backend for backend, _ in batch):
+        entries = [entry for owner, entry in batch if owner is backend]
+        transaction.on_commit(functools.partial(backend.push_many, entries), robust=True)
+
+
+# --8<-- [end:enqueued_together]
 
 
 def task_named(module_path: str) -> Task[Any, Any]:

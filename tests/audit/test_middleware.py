@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 from django.test import RequestFactory
 
 from fashionistar.audit.models import AuditEntry
@@ -130,14 +130,22 @@ def test_x_forwarded_for_is_ignored_unless_trusted(api, settings) -> None:
 
 
 @pytest.mark.parametrize("asgi", [False, True], ids=["wsgi", "asgi"])
+@pytest.mark.parametrize(
+    ("error", "level", "traceback"),
+    [
+        (DatabaseError("audit table gone"), "ERROR", True),
+        (OperationalError("couldn't get a connection after 2.00 sec"), "WARNING", False),
+    ],
+    ids=["broken", "unavailable"],
+)
 def test_a_failed_audit_write_is_logged_and_the_response_still_goes_out(
-    asgi, monkeypatch, caplog
+    asgi, error, level, traceback, monkeypatch, caplog
 ) -> None:
     def broken(**kwargs):
-        raise DatabaseError("audit table gone")
+        raise error
 
     async def abroken(**kwargs):
-        raise DatabaseError("audit table gone")
+        raise error
 
     monkeypatch.setattr("fashionistar.audit.middleware.audit_record", broken)
     monkeypatch.setattr("fashionistar.audit.middleware.aaudit_record", abroken)
@@ -145,7 +153,9 @@ def test_a_failed_audit_write_is_logged_and_the_response_still_goes_out(
     answer = call(SYNC, "post", "auth/token", body={}, asgi=asgi)
 
     assert answer.status == 400
-    assert "Audit entry not written" in caplog.text
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("Audit entry not written")]
+    assert logged.levelname == level
+    assert (logged.exc_info is not None) is traceback
 
 
 def test_request_id_of_keeps_safe_tokens_only() -> None:

@@ -13,6 +13,7 @@ from django.utils.functional import SimpleLazyObject
 from fashionistar.accounts.models import User
 from fashionistar.audit.services import AuditRecord, aaudit_record, audit_record
 from fashionistar.kernel.apis import client_ip
+from fashionistar.kernel.errors import lost_the_database
 from fashionistar.observability.middleware import HybridMiddleware
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,15 @@ def _record(request: HttpRequest, response: HttpResponseBase, user: User | None)
     )
 
 
+def _not_written(error: DatabaseError) -> None:
+    # A database that did not answer (an overloaded pool, a restart) already made the request a
+    # 503, logged once as a warning: a traceback per refused request would bury the log.
+    if lost_the_database(error):
+        logger.warning("Audit entry not written: the database did not answer (%s)", error)
+    else:
+        logger.error("Audit entry not written", exc_info=True)
+
+
 def _audited(request: HttpRequest) -> bool:
     return request.method in AUDITED_METHODS and request.path.startswith(AUDITED_PREFIX)
 
@@ -71,7 +81,8 @@ class AuditMiddleware(HybridMiddleware):
     status, the action and the object that the view set with
     :func:`fashionistar.audit.services.audit_mark`. It is written after the response is made,
     for failures too: a refused request is worth auditing. Under ASGI the row is written with
-    the async ORM. If the write fails, the error is logged and the response still goes out.
+    the async ORM. If the write fails, the error is logged and the response still goes out (a
+    database that did not answer is a warning without a traceback: the request is a 503 already).
     """
 
     def __call__(self, request: HttpRequest) -> Any:
@@ -92,8 +103,8 @@ class AuditMiddleware(HybridMiddleware):
             user = _signed_in(request.user if known is False else known)
             try:
                 audit_record(record=_record(request, response, user))
-            except DatabaseError:
-                logger.error("Audit entry not written", exc_info=True)
+            except DatabaseError as error:
+                _not_written(error)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -112,8 +123,8 @@ class AuditMiddleware(HybridMiddleware):
             user = _signed_in(await request.auser() if known is False else known)
             try:
                 await aaudit_record(record=_record(request, response, user))
-            except DatabaseError:
-                logger.error("Audit entry not written", exc_info=True)
+            except DatabaseError as error:
+                _not_written(error)
         return response
 
 

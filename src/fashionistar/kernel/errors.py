@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import InterfaceError, InternalError, OperationalError
+
 
 class ApplicationError(Exception):
     """A domain rule said no; the client can act on the message.
@@ -51,3 +53,25 @@ class DatabaseUnavailable(ApplicationError):
 
     def __init__(self) -> None:
         super().__init__("The database is unavailable; retry in a moment.")
+
+
+def lost_the_database(exc: Exception) -> bool:
+    """Tell whether a database error means the connection failed, not the statement.
+
+    Connection refused, closed or timed out are ``OperationalError`` or ``InterfaceError``. A
+    connection cut in the middle of a reply (PgBouncer or PostgreSQL terminating it during a
+    ``COMMIT``) makes psycopg raise its own ``InternalError``, which has no SQLSTATE; one the
+    server sends (``XX000``, data corrupted) has one, and stays a 500.
+
+    Args:
+        exc: What a view or a middleware caught.
+
+    Returns:
+        ``True`` when a retry may succeed once the database answers again.
+    """
+    match exc:
+        case OperationalError() | InterfaceError():
+            return True
+        case InternalError():
+            return getattr(exc.__cause__, "sqlstate", "") is None
+    return False

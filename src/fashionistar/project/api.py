@@ -17,7 +17,7 @@ from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import Error, InterfaceError, InternalError, OperationalError
+from django.db import Error
 from django.http import (
     Http404,
     HttpRequest,
@@ -51,7 +51,12 @@ from fashionistar.kernel.apis import (
     throttled,
 )
 from fashionistar.kernel.apis.ninja import JsonParser
-from fashionistar.kernel.errors import ApplicationError, DatabaseUnavailable, NotFound
+from fashionistar.kernel.errors import (
+    ApplicationError,
+    DatabaseUnavailable,
+    NotFound,
+    lost_the_database,
+)
 from fashionistar.orders.apis.ninja import router as orders_router
 from fashionistar.payments.apis.ninja import router as payments_router
 
@@ -68,28 +73,6 @@ def not_found() -> NotFound:
         The error.
     """
     return NotFound("Not found.")
-
-
-def lost_the_database(exc: Exception) -> bool:
-    """Tell whether a database error means the connection failed, not the statement.
-
-    Connection refused, closed or timed out are ``OperationalError`` or ``InterfaceError``. A
-    connection cut in the middle of a reply (PgBouncer or PostgreSQL terminating it during a
-    ``COMMIT``) makes psycopg raise its own ``InternalError``, which has no SQLSTATE; one the
-    server sends (``XX000``, data corrupted) has one, and stays a 500.
-
-    Args:
-        exc: What the view raised.
-
-    Returns:
-        ``True`` when a retry may succeed once the database answers again.
-    """
-    match exc:
-        case OperationalError() | InterfaceError():
-            return True
-        case InternalError():
-            return getattr(exc.__cause__, "sqlstate", "") is None
-    return False
 
 
 def database_unavailable(exc: Error) -> DatabaseUnavailable:

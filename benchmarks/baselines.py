@@ -1,10 +1,12 @@
 """Scenario ``baselines``: the seed's performance baselines on the product list and order placement.
 
-The product list figures are those of the ``apis`` scenario (same run, same server); order
-placement (``POST /api/{async,sync}/orders``, one unit of a random demo variant) is loaded
-here. Then, from the same app server:
+Both APIs as the deploy files serve them: Ninja's under the harness's ASGI server, whose product
+list figures are those of the ``apis`` scenario (same run, same server); DRF's under a WSGI
+server started here, which loads its product list. Order placement (``POST
+/api/{async,sync}/orders``, one unit of a random demo variant) is loaded here on each. Then,
+from each server:
 
-- SQL statement durations per route, timed inside the workers (:mod:`bench_asgi`), for every
+- SQL statement durations per route, timed inside the workers (:mod:`bench_timer`), for every
   request of the run on the default configuration (PgBouncer);
 - cache reads, hits and misses, as the shop's ``/metrics`` counted them during each load run;
 - the resident memory of each worker process after everything the server served.
@@ -15,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apis import ASYNC_LIST, DRF_ASGI, NINJA, SYNC_LIST
+from apis import ASYNC_LIST, DRF_WSGI, NINJA, SYNC_LIST
 from common import Bench, latency_ms, rss_mb
 from report import (
     LOAD_HEADER,
@@ -36,44 +38,58 @@ TARGET_P95_MS = 100
 QUERY_P95_MS = 50
 HIT_RATE = 0.8
 MEMORY_MB = 500
-ROUTES = {
+ASGI_ROUTES = {
     f"product list, {NINJA}": ASYNC_LIST,
-    f"product list, {DRF_ASGI}": SYNC_LIST,
     f"order placement, {NINJA}": "/api/async/orders",
-    f"order placement, {DRF_ASGI}": "/api/sync/orders",
+}
+WSGI_ROUTES = {
+    f"product list, {DRF_WSGI}": SYNC_LIST,
+    f"order placement, {DRF_WSGI}": "/api/sync/orders",
 }
 
 
 def run(bench: Bench, *, catalog: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Load order placement through both APIs; read the workers' memory afterwards.
+    """Load order placement through both APIs and DRF's list; read the workers' memory afterwards.
 
     Args:
         bench: The harness.
         catalog: The product list runs of the ``apis`` scenario, by label.
 
     Returns:
-        The load runs by label and the memory of each worker; the SQL timings come later
-        (:func:`add_query_times`), once the server has stopped.
+        The load runs by label, the memory of each worker, and the WSGI server's SQL timings;
+        the ASGI server's come later (:func:`add_query_times`), once it has stopped.
     """
     runs = {
         f"product list, {NINJA}": catalog[NINJA],
-        f"product list, {DRF_ASGI}": catalog[DRF_ASGI],
+        f"order placement, {NINJA}": bench.load(
+            bench.server, "/api/async/orders", kind="order", ids=bench.variant_ids
+        ),
     }
-    for flavour, label in (("async", NINJA), ("sync", DRF_ASGI)):
-        runs[f"order placement, {label}"] = bench.load(
-            bench.server, f"/api/{flavour}/orders", kind="order", ids=bench.variant_ids
+    memory = [rss_mb(pid) for pid in bench.server.worker_pids()]
+    bench.progress.say(NAME, "starting DRF under WSGI")
+    with bench.server_for(interface="wsgi") as wsgi:
+        runs[f"product list, {DRF_WSGI}"] = bench.load(wsgi, SYNC_LIST)
+        runs[f"order placement, {DRF_WSGI}"] = bench.load(
+            wsgi, "/api/sync/orders", kind="order", ids=bench.variant_ids
         )
-    return {"runs": runs, "worker_rss_mb": [rss_mb(pid) for pid in bench.server.worker_pids()]}
+        memory += [rss_mb(pid) for pid in wsgi.worker_pids()]
+    times = wsgi.query_times()
+    wsgi.cleanup()
+    return {
+        "runs": runs,
+        "worker_rss_mb": memory,
+        "queries": {label: latency_ms(times[route]) for label, route in WSGI_ROUTES.items()},
+    }
 
 
 def add_query_times(figures: dict[str, Any], times: dict[str, list[float]]) -> None:
-    """Add each route's SQL statement durations.
+    """Add the SQL statement durations of the routes the ASGI server served.
 
     Args:
         figures: What :func:`run` returned.
         times: Seconds per statement, by route (``AppServer.query_times``).
     """
-    figures["queries"] = {label: latency_ms(times[route]) for label, route in ROUTES.items()}
+    figures["queries"] |= {label: latency_ms(times[route]) for label, route in ASGI_ROUTES.items()}
 
 
 def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:

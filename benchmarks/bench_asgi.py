@@ -1,77 +1,20 @@
-"""The shop's ASGI application as the benchmarks serve it: unchanged, plus an SQL timer.
+"""The shop's ASGI application as the benchmarks serve it: unchanged, plus the SQL timer.
 
-A Django execute wrapper (installed on each new connection, like the shop's own query counter)
-records how long each statement took, keyed by the route of the request that ran it. The
-timer costs two ``perf_counter()`` calls and a list append per statement. When granian stops a
-worker (the lifespan ``shutdown`` event), the worker writes its timings to
-``$BENCH_QUERY_DIR/<pid>.json``, which :meth:`common.AppServer.query_times` reads.
+The worker writes its timings when granian stops it (the lifespan ``shutdown`` event).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
-from common import route_of
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.signals import connection_created
+from bench_timer import dump, timed_route
 
 from fashionistar.project.asgi import application as shop
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-_route: ContextVar[str] = ContextVar("bench_route", default="<no request>")
-_timings: dict[str, list[float]] = {}
-
-
-def timed_execute(
-    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
-) -> Any:
-    """Run a statement and record its duration under the current request's route.
-
-    Args:
-        execute: The next wrapper, or the cursor's execute.
-        sql: The statement.
-        params: Its parameters.
-        many: Whether it is ``executemany``.
-        context: Django's context.
-
-    Returns:
-        What ``execute`` returns.
-    """
-    started = time.perf_counter()
-    try:
-        return execute(sql, params, many, context)
-    finally:
-        _timings.setdefault(_route.get(), []).append(time.perf_counter() - started)
-
-
-def install_timer(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """Add :func:`timed_execute` to a new connection (a ``connection_created`` receiver).
-
-    Args:
-        sender: The backend's wrapper class.
-        connection: The connection's wrapper.
-        **kwargs: The signal's other arguments.
-    """
-    if timed_execute not in connection.execute_wrappers:
-        connection.execute_wrappers.append(timed_execute)
-
-
-connection_created.connect(install_timer)
-
-
-def _dump() -> None:
-    folder = os.environ.get("BENCH_QUERY_DIR")
-    if folder:
-        (Path(folder) / f"{os.getpid()}.json").write_text(json.dumps(_timings))
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,11 +31,8 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                _dump()
+                dump()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    token = _route.set(route_of(scope["path"]))
-    try:
+    with timed_route(scope["path"]):
         await shop(scope, receive, send)
-    finally:
-        _route.reset(token)

@@ -2,7 +2,7 @@
 
 - :func:`prepared_stack`: a throwaway native stack, migrated, with the demo catalog.
 - :class:`AppServer`: the shop under granian (several worker processes), its workers' memory and
-  CPU time, its ``/metrics``, and the SQL timings of :mod:`bench_asgi`.
+  CPU time, its ``/metrics``, and the SQL timings of :mod:`bench_timer`.
 - :func:`wrk`: one run of wrk (Debian's package, installed with ``apt-get`` when missing and
   root) with a Lua script that reports p50/p95/p99 as JSON, and the CPU time wrk itself used.
 - :class:`Progress`: one line per step, with the time since the start.
@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from fashionistar_dev.processes import free_port, shop_server_args
+from fashionistar_dev.processes import Interface, free_port, shop_server_args
 from fashionistar_dev.stack import running_stack
 from fashionistar_dev.stack.binaries import apt_install
 
@@ -504,10 +504,10 @@ def parse_metrics(text: str) -> dict[str, float]:
 class AppServer:
     """The shop under granian, several worker processes, on a free loopback port.
 
-    An ASGI server runs the image's command (:func:`~fashionistar_dev.processes.shop_server_args`)
-    on :mod:`bench_asgi` (the shop's application plus a timer on each SQL statement); a WSGI
-    server runs ``fashionistar.project.wsgi`` under granian's WSGI interface, each worker with
-    :data:`WSGI_THREADS` threads.
+    Either runs a deploy files' server command
+    (:func:`~fashionistar_dev.processes.shop_server_args`) on the shop's application plus a
+    timer on each SQL statement: the ASGI one on :mod:`bench_asgi`, the WSGI one on
+    :mod:`bench_wsgi`, each worker with :data:`~fashionistar_dev.processes.WSGI_THREADS` threads.
     """
 
     def __init__(
@@ -534,9 +534,7 @@ class AppServer:
         """
         self.ready_path = ready_path
         self.app = app or (
-            "bench_asgi:application"
-            if interface == "asgi3"
-            else "fashionistar.project.wsgi:application"
+            "bench_asgi:application" if interface == "asgi3" else "bench_wsgi:application"
         )
         self.interface = interface
         self.workers = workers
@@ -563,15 +561,12 @@ class AppServer:
         """The server's command line.
 
         Returns:
-            granian with the image's options (ASGI), or its WSGI interface.
+            granian with the deploy files' options for the interface.
         """
-        if self.interface == "asgi3":
-            options = shop_server_args(host="127.0.0.1", port=self.port, application=self.app)
-        else:
-            options = [
-                "--interface", "wsgi", "--blocking-threads", str(WSGI_THREADS),
-                "--host", "127.0.0.1", "--port", str(self.port), self.app,
-            ]  # fmt: skip
+        interface: Interface = "asgi" if self.interface == "asgi3" else "wsgi"
+        options = shop_server_args(
+            interface=interface, host="127.0.0.1", port=self.port, application=self.app
+        )
         return [
             sys.executable, "-m", "granian", "--workers", str(self.workers),
             "--log-level", "warning", *options,
@@ -846,8 +841,6 @@ DEMO_STOCK = 100_000_000
 BARE_PATHS = {"bare ping": "/bare/ping", "bare list": "/bare/products"}
 """What :mod:`bare_django` serves: a constant, and the product list without the shop around it."""
 INTERFACES = {"asgi3": "ASGI", "wsgi": "WSGI"}
-WSGI_THREADS = 4
-"""Threads of each granian WSGI worker: as many requests at once, each with a connection."""
 _MEDIANS = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "seconds")
 REPEATED = ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
 """The figures of each round that a cell keeps, for its range and its verdicts."""

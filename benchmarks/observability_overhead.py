@@ -185,7 +185,7 @@ def server_for(
         interface=interface,
         workers=bench.budget.workers,
         settings=name,
-        # The shop as deployed, not the harness's SQL timer (bench_asgi).
+        # The shop as deployed, without the harness's SQL timer (bench_timer).
         app=f"fashionistar.project.{'asgi' if interface == 'asgi3' else 'wsgi'}:application",
     )
     server.env["PYTHONPATH"] = f"{folder}:{server.env['PYTHONPATH']}"

@@ -7,7 +7,8 @@ wait is never measured (coordinated omission). Here each request is due at a fix
 stall of the server counts for every request that should have left during it.
 
 - the shop: ``POST /api/{async,sync}/orders`` (one unit of each demo variant in turn), each with a
-  new ``Idempotency-Key``, as the demo customer, through the harness's app server;
+  new ``Idempotency-Key``, as the demo customer, as the deploy files serve them: Ninja's through
+  the harness's ASGI server, DRF's through a WSGI server;
 - bare Django: ``GET /bare/products`` at the same rate under the same kind of server.
 
 Each for ``open_loop_seconds`` in ``rounds`` rounds, after one unmeasured round. Part of
@@ -61,7 +62,7 @@ TARGET = Target(50, at_least=False)
 """p95 in milliseconds."""
 CLAIM = "project target: order placement p95 < 50 ms at 100 req/s"
 NINJA = "order placement, Ninja async (ASGI)"
-DRF = "order placement, DRF sync (ASGI)"
+DRF = "order placement, DRF sync (WSGI)"
 BARE = "bare Django list (ASGI), GET"
 TIMEOUT_S = 10.0
 
@@ -264,21 +265,23 @@ def run(bench: Bench, *, rate: float = RATE) -> dict[str, Any]:
     seconds, rounds = bench.budget.open_loop_seconds, bench.budget.rounds
     bench.progress.say(NAME, f"{rounds} rounds of {seconds:g} s at {rate:g} requests/s each")
     bare = bench.bare_server(bench.server.interface)
-    senders = {
-        BARE: (bare, get_sender("/bare/products")),
-        NINJA: (
-            bench.server,
-            order_sender("async", token=bench.token, variant_ids=bench.variant_ids),
-        ),
-        DRF: (bench.server, order_sender("sync", token=bench.token, variant_ids=bench.variant_ids)),
-    }
     runs = {}
-    for label, (server, send) in senders.items():
+
+    def place(label: str, server: AppServer, send: Send) -> None:
         runs[label] = measure(server, send, rate=rate, seconds=seconds, rounds=rounds)
         bench.progress.say(
             NAME,
             f"{label}: p95 {fmt(runs[label]['p95_ms'])} ms, errors {runs[label]['errors']}",
         )
+
+    place(BARE, bare, get_sender("/bare/products"))
+    place(
+        NINJA, bench.server, order_sender("async", token=bench.token, variant_ids=bench.variant_ids)
+    )
+    # As the deploy files serve them: DRF under WSGI.
+    with bench.server_for(interface="wsgi") as wsgi:
+        place(DRF, wsgi, order_sender("sync", token=bench.token, variant_ids=bench.variant_ids))
+    wsgi.cleanup()
     return {"rate": rate, "seconds": seconds, "rounds": rounds, "runs": runs}
 
 

@@ -6,10 +6,10 @@ One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per sce
 2. a throwaway native stack (PostgreSQL, PgBouncer, Redis), migrated, with the demo catalog;
 3. the fake partners (card gateway, shipping, fraud) in their own process, answering after
    ``--partner-latency-ms``;
-4. the shop under granian, 2 worker processes, ASGI, through PgBouncer (the image's command
-   and settings), loaded by wrk (one client thread) on the same machine; bare Django
-   (:mod:`bare_django`) under the same kind of server beside every load run, measured in the
-   same run;
+4. the shop under granian, 2 worker processes, through PgBouncer, with the deploy files' server
+   commands and settings (ASGI; DRF's scenarios also under WSGI, as it ships), loaded by wrk
+   (one client thread) on the same machine; bare Django (:mod:`bare_django`) under the same
+   kind of server beside every load run, measured in the same run;
 5. the scenarios: ``gather``, ``apis``, ``connections``, ``baselines``, ``orders``,
    ``observability``, ``tasks``; every cell measured in ``rounds`` rounds (median and range),
    each comparison's baseline in this same run;
@@ -41,7 +41,6 @@ from common import (
     FULL,
     QUICK,
     ROOT,
-    WSGI_THREADS,
     Bench,
     Budget,
     Progress,
@@ -54,6 +53,8 @@ from common import (
     running_bench,
 )
 
+from fashionistar_dev.processes import WSGI_THREADS
+
 HTTP_SCENARIOS: list[ModuleType] = [
     gather,
     apis,
@@ -64,8 +65,8 @@ HTTP_SCENARIOS: list[ModuleType] = [
 ]
 SCENARIOS: list[ModuleType] = [*HTTP_SCENARIOS, tasks_throughput]
 CONDITIONS = (
-    "granian {workers} worker processes (the image's command; under WSGI, {threads} threads "
-    "each); wrk 1 thread, "
+    "granian {workers} worker processes (the deploy files' commands; under WSGI, {threads} "
+    "threads each); wrk 1 thread, "
     "{connections} connections, {rounds} rounds of {seconds} s per cell after {warmup} s of "
     "warm-up; client and server share the {cores} cores; PostgreSQL, PgBouncer, Redis and the "
     "fake partners run on the same machine"

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from fashionistar_dev.processes import free_port, shop_server_command
+from fashionistar_dev.processes import free_port
+from fashionistar_dev.router import routed_shop_commands
 from fashionistar_dev.stack.binaries import apt_install
 from tests.middleware_chain import thread_hops  # noqa: F401  # a fixture
 from tests.processes import spawn, stop
@@ -110,18 +111,25 @@ def mailbox(settings) -> Iterator[list[Any]]:
 
 
 @pytest.fixture(scope="module")
-def shop_server() -> Iterator[str]:
-    """The shop under the image's server command on a free port, on the run's stack: its URL."""
+def shop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The shop as the deploy files run it, on the run's stack: its router's URL.
+
+    The WSGI and the ASGI server commands on free ports, and nginx in front of them with the
+    deploy files' server block (``/api/async/`` to the ASGI server).
+    """
     from tests.processes import wait_until_up  # imports models: Django first
 
     port = free_port()
-    server = spawn(shop_server_command(port=port))
+    commands = routed_shop_commands(folder=tmp_path_factory.mktemp("router"), port=port)
+    servers = [spawn(command) for command in commands.values()]
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base_url}/healthz")
+        wait_until_up(f"{base_url}/api/async/catalog/products")
         yield base_url
     finally:
-        stop(server)
+        for server in reversed(servers):
+            stop(server)
 
 
 @pytest.fixture(scope="session")

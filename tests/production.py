@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from pathlib import Path
 import httpx
 
 from fashionistar_dev.processes import free_port
+from fashionistar_dev.router import router_command, router_config
+from fashionistar_dev.stack.binaries import ensure_binaries
 from tests.processes import ROOT, wait_for
 
 HOST = "shop.example"
@@ -83,6 +86,36 @@ class Production:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+
+    @contextmanager
+    def routed(self, asgi_command: list[str], folder: Path, **env: str) -> Iterator[str]:
+        """The image's ``CMD`` and the ASGI server's command, nginx in front: the router's URL.
+
+        Args:
+            asgi_command: The ASGI server's command, as a deploy file gives it.
+            folder: Where the router keeps its files.
+            **env: More environment for both servers.
+        """
+        asgi = dataclasses.replace(self, command=asgi_command)
+        with self.server(**env) as wsgi_url, asgi.server(**env) as asgi_url:
+            port = free_port()
+            config = router_config(
+                folder=folder,
+                port=port,
+                wsgi_port=int(wsgi_url.rsplit(":", 1)[1]),
+                asgi_port=int(asgi_url.rsplit(":", 1)[1]),
+            )
+            router = subprocess.Popen(
+                router_command(ensure_binaries().nginx, config), start_new_session=True
+            )
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_for(lambda: httpx.get(f"{url}/livez", timeout=2), 30,
+                         errors=(httpx.TransportError,))  # fmt: skip
+                yield url
+            finally:
+                router.terminate()
+                router.wait(timeout=15)
 
 
 def runtime_stage() -> tuple[dict[str, str], list[str], list[str]]:

@@ -31,11 +31,13 @@ WHEEL_SHA256 = "85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9
 
 # The oldest and the newest release the package ships: the manifests must hold on both.
 KUBERNETES_RELEASES = ("v1.25.0", "v1.37.0")
-# One schema per kind and API version used under deploy/k8s/ (file names as in the package).
+# One schema per kind and API version used under deploy/k8s/ (file names as in the package:
+# kind, the API group's first label, version; networking.k8s.io/v1 is "networking-v1").
 KINDS = (
     "configmap-v1",
     "deployment-apps-v1",
     "horizontalpodautoscaler-autoscaling-v2",
+    "ingress-networking-v1",
     "job-batch-v1",
     "poddisruptionbudget-policy-v1",
     "service-v1",

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import psycopg
 import redis
@@ -34,36 +35,56 @@ STOP_TIMEOUT_S = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-SHOP_ASGI_APPLICATION = "fashionistar.project.asgi:application"
+Interface = Literal["wsgi", "asgi"]
+SHOP_APPLICATIONS: dict[Interface, str] = {
+    "wsgi": "fashionistar.project.wsgi:application",
+    "asgi": "fashionistar.project.asgi:application",
+}
+SHOP_PORTS: dict[Interface, int] = {"wsgi": 8000, "asgi": 8001}
+"""The port of each server in the deploy files (two containers of one pod need two)."""
+ASYNC_API_PREFIX = "/api/async/"
+"""What the router sends to the ASGI server; everything else goes to the WSGI server."""
+WSGI_THREADS = 4
+"""Threads of each WSGI worker process: requests at once, each with its database connection."""
 
 
 def shop_server_args(
-    *, host: str, port: int, application: str = SHOP_ASGI_APPLICATION
+    *, interface: Interface, host: str, port: int, application: str | None = None
 ) -> list[str]:
-    """The arguments of ``deploy/Dockerfile``'s server command after ``granian`` itself.
+    """The arguments of a shop server command of the deploy files after ``granian`` itself.
 
-    granian serves the ASGI application on uvloop, without WebSockets (the shop has none), and
+    The shop runs as two servers of one image, behind a router that sends ``/api/async/`` to
+    the ASGI one: Django REST Framework, the admin and the pages under WSGI (``wsgi``, the
+    image's default command), each worker with :data:`WSGI_THREADS` threads; django-ninja's
+    async API under ASGI (``asgi``) on uvloop, without WebSockets (the shop has none). Either
     gives a worker 20 s to finish its requests after SIGTERM. The number of worker processes
     comes from ``GRANIAN_WORKERS`` (the image sets 1) or ``--workers``.
 
     Args:
+        interface: ``wsgi`` or ``asgi``.
         host: The address to listen on.
         port: The port.
-        application: ``module:attribute`` of the ASGI application (the benchmarks wrap the shop's).
+        application: ``module:attribute`` of another application than the shop's (the
+            benchmarks wrap the shop's).
 
     Returns:
         The arguments.
     """
+    if interface == "wsgi":
+        options = ["--interface", "wsgi", "--blocking-threads", str(WSGI_THREADS)]
+    else:
+        options = ["--interface", "asgi", "--loop", "uvloop", "--no-ws"]
     return [
-        "--interface", "asgi", "--host", host, "--port", str(port), "--loop", "uvloop",
-        "--no-ws", "--workers-kill-timeout", "20", application,
+        *options, "--host", host, "--port", str(port), "--workers-kill-timeout", "20",
+        application or SHOP_APPLICATIONS[interface],
     ]  # fmt: skip
 
 
-def shop_server_command(*, port: int, workers: int = 1) -> list[str]:
-    """The image's server command on a loopback port, run by this interpreter.
+def shop_server_command(*, interface: Interface, port: int, workers: int = 1) -> list[str]:
+    """A server command of the deploy files on a loopback port, run by this interpreter.
 
     Args:
+        interface: ``wsgi`` or ``asgi``.
         port: The port.
         workers: Worker processes.
 
@@ -72,7 +93,7 @@ def shop_server_command(*, port: int, workers: int = 1) -> list[str]:
     """
     return [
         sys.executable, "-m", "granian", "--workers", str(workers),
-        *shop_server_args(host="127.0.0.1", port=port),
+        *shop_server_args(interface=interface, host="127.0.0.1", port=port),
     ]  # fmt: skip
 
 

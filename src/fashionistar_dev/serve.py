@@ -1,9 +1,10 @@
 """``make serve``: the live shop next to the docs site, on a stack that keeps its data.
 
 Starts the stack with its data kept for the next start, migrates, collects the static files,
-loads the demo data, then runs the app under granian (ASGI) as the image does, a task worker
-for every queue, a local SMTP server that prints the shop's mail, and the docs under
-``mkdocs serve``. It prints
+loads the demo data, then runs the shop as the deploy files do: granian's WSGI server for
+everything but the async API, its ASGI server for ``/api/async/``, and nginx in front of both
+with Compose's server block (:mod:`fashionistar_dev.router`); a task worker for every queue, a
+local SMTP server that prints the shop's mail, and the docs under ``mkdocs serve``. It prints
 the addresses once each one answers, and stops everything, the stack included, on Ctrl-C, on
 SIGTERM or SIGHUP, when its parent process dies, or when the job that started it is gone.
 """
@@ -37,11 +38,11 @@ from fashionistar_dev.demo import (
 from fashionistar_dev.processes import (
     Service,
     job_leader_gone,
-    shop_server_command,
     spawn_service,
     stopped_by_signals,
     wait_ready,
 )
+from fashionistar_dev.router import routed_shop_commands
 from fashionistar_dev.stack import running_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -91,11 +92,14 @@ def local_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str, list[str]]:
-    """Return the long-running processes by name: a worker, an SMTP sink, the app, the docs.
+def serve_commands(
+    *, data_dir: Path, app_port: int, docs_port: int, smtp_port: int
+) -> dict[str, list[str]]:
+    """Return the long-running processes by name: a worker, an SMTP sink, the shop, the docs.
 
     Args:
-        app_port: Port of the shop.
+        data_dir: Where the router keeps its configuration.
+        app_port: Port of the shop (its router).
         docs_port: Port of the docs site.
         smtp_port: Port of the SMTP server that prints mail (aiosmtpd's debugging handler).
 
@@ -103,6 +107,7 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
         The command lines, in the order they start.
     """
     python = sys.executable
+    shop = routed_shop_commands(folder=data_dir / "router", port=app_port, workers=2)
     return {
         # The deploy files' workers: two simple workers under one parent, on every queue.
         "worker": [
@@ -124,8 +129,10 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
             "-l",
             f"127.0.0.1:{smtp_port}",
         ],
-        # The image's server command, with two worker processes.
-        "shop": shop_server_command(port=app_port, workers=2),
+        # The deploy files' two servers, with two worker processes each, and the router.
+        "shop-wsgi": shop["shop-wsgi"],
+        "shop-asgi": shop["shop-asgi"],
+        "shop": shop["router"],
         "docs": [python, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{docs_port}"],
     }
 
@@ -133,8 +140,8 @@ def serve_commands(*, app_port: int, docs_port: int, smtp_port: int) -> dict[str
 def fresh_metrics_dir(data_dir: Path) -> Path:
     """Empty the directory where every process of this run writes its metric samples.
 
-    Both granian workers and the task workers write there, so a scrape of ``/metrics``, which
-    one granian worker answers, counts every process (``PROMETHEUS_MULTIPROC_DIR``).
+    Both servers' workers and the task workers write there, so a scrape of ``/metrics``, which
+    one worker answers, counts every process (``PROMETHEUS_MULTIPROC_DIR``).
 
     Args:
         data_dir: The stack's data directory.
@@ -207,7 +214,12 @@ def wait_answering(
         lambda: socket.create_connection(("127.0.0.1", smtp_port), timeout=2).close(),
         timeout=START_TIMEOUT_S,
     )
-    for name, port, path in (("shop", app_port, "/livez"), ("docs", docs_port, "/")):
+    checks = (
+        ("shop", app_port, "/livez"),
+        ("shop", app_port, "/api/async/docs"),
+        ("docs", docs_port, "/"),
+    )
+    for name, port, path in checks:
         wait_ready(
             by_name[name],
             functools.partial(answers, f"http://127.0.0.1:{port}{path}"),
@@ -277,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env.setdefault("DJANGO_SECRET_KEY", local_secret_key(data_dir))
                 env.setdefault(MULTIPROCESS_VARIABLE, str(fresh_metrics_dir(data_dir)))
                 prepare([sys.executable, str(PROJECT_DIR / "manage.py")], env)
-                servers = start_servers(serve_commands(**ports), env, running)
+                commands = serve_commands(data_dir=data_dir, **ports)
+                servers = start_servers(commands, env, running)
                 wait_answering(servers, **ports)
                 print(f"\nthe shop:  http://127.0.0.1:{args.app_port}/  (demo logins listed there)")
                 print(f"the docs:  http://127.0.0.1:{args.docs_port}/")

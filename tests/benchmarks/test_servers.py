@@ -1,37 +1,44 @@
-"""The server table: the shipped candidate is the image's command, and the table names it."""
+"""The server table: the shipped candidates are the deploy files' commands; the table names them."""
 
 from __future__ import annotations
 
+import pytest
 import servers
 
+from fashionistar_dev.processes import SHOP_APPLICATIONS, Interface, shop_server_args
 from tests.production import runtime_stage
 
 COLUMNS = ("bare ping", "livez", "bare list", "DRF list", "Ninja list", "bare wait")
 
 
-def test_the_shipped_candidate_runs_the_images_command() -> None:
-    (shipped,) = [c for c in servers.CANDIDATES if c.name == servers.SHIPPED]
-    _, _, image = runtime_stage()
-    argv = shipped.argv("fashionistar.project.asgi:application", 8000)
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_the_shipped_candidates_run_the_deploy_files_commands(interface: Interface) -> None:
+    (shipped,) = [c for c in servers.CANDIDATES if c.name == servers.SHIPPED[interface]]
+    argv = shipped.argv(SHOP_APPLICATIONS[interface], 8000)
     assert argv[1:3] == ["-m", "granian"]
     options = argv[argv.index("--interface") :]
-    expected = image[image.index("--interface") :]
-    expected[expected.index("--host") + 1] = "127.0.0.1"
-    assert options == expected
+    assert options == shop_server_args(interface=interface, host="127.0.0.1", port=8000)
+    if interface == "wsgi":
+        _, _, image = runtime_stage()
+        expected = image[image.index("--interface") :]
+        expected[expected.index("--host") + 1] = "127.0.0.1"
+        assert options == expected
 
 
-def test_the_table_sets_the_shipped_server_against_the_fastest_other_asgi_one() -> None:
+def test_the_table_sets_each_shipped_server_against_the_fastest_other_one() -> None:
     def cell(rate: float) -> dict[str, float]:
         return {"requests_per_s": rate, "lowest": rate, "highest": rate, "p95_ms": 1.0, "errors": 0}
 
     rates = {candidate.name: 100.0 for candidate in servers.CANDIDATES}
-    rates[servers.SHIPPED] = 150.0
+    rates["granian, ASGI"] = 150.0
     rates["uvicorn, ASGI (httptools, uvloop)"] = 120.0
+    rates["gunicorn, WSGI (gthread)"] = 200.0
     rates["granian, WSGI"] = 300.0
     figures = {name: {column: cell(rate) for column in COLUMNS} for name, rate in rates.items()}
     text = servers.markdown({"figures": figures, "taken_on": "Taken now."}, seconds=4, repeats=3)
     assert (
-        "Shipped: **granian, ASGI**; against the fastest other ASGI server "
-        "(uvicorn, ASGI (httptools, uvloop)): livez x1.25, DRF list x1.25, Ninja list x1.25. "
-        "Fastest on the DRF list: granian, WSGI, x2.00 the shipped server."
+        "Shipped: Django REST Framework, the admin and the pages under **granian, WSGI**, the "
+        "async API under **granian, ASGI**, a router in front. DRF list: granian, WSGI x2.00 "
+        "granian, ASGI, x1.50 the fastest other server (gunicorn, WSGI (gthread)). Ninja list: "
+        "granian, ASGI x1.25 the fastest other ASGI server (uvicorn, ASGI (httptools, uvloop))."
     ) in text

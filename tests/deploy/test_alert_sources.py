@@ -29,6 +29,7 @@ from tests.deploy.support import (
     load_yaml,
     split_image,
 )
+from tests.production import runtime_stage
 
 services = load_yaml(COMPOSE)["services"]
 ALERT_METRICS = sorted(set().union(*alert_metrics().values()))
@@ -51,16 +52,26 @@ def pgbouncer_settings() -> configparser.SectionProxy:
     return ini["pgbouncer"]
 
 
+def compose_servers() -> set[str]:
+    """The Compose services (``service:port``) that run one of the image's granian servers."""
+    _, _, image_command = runtime_stage()
+    found = set()
+    for name, service in services.items():
+        command = service.get("command", image_command)
+        if split_image(service["image"])[0] == "fashionistar" and command[0] == "granian":
+            found.add(f"{name}:{command[command.index('--port') + 1]}")
+    return found
+
+
 def compose_sources(metric: str) -> set[str]:
     """The scrape targets (``service:port``) in the Compose stack that export a metric."""
     if metric.startswith(APP_METRIC_PREFIX):
         assert metric in EXPORTED_METRICS, metric
-        # The web process (the image's default command, granian) serves every app metric.
-        app = services["app"]
-        assert split_image(app["image"])[0] == "fashionistar"
-        assert "command" not in app
-        (port,) = {mapping.rpartition(":")[2] for mapping in app["ports"]}
-        return {f"app:{port}"}
+        # Each server (app: the image's default command, WSGI; app-async: ASGI) serves every
+        # app metric, its own worker processes' figures.
+        servers = compose_servers()
+        assert {server.partition(":")[0] for server in servers} == {"app", "app-async"}
+        return servers
     exporter = EXPORTER_METRICS[metric]
     return {
         f"{name}:{exporter.port}"
@@ -174,7 +185,10 @@ def k8s_sources(metric: str) -> list[str]:
     """The Deployments whose scraped container exports a metric."""
     if metric.startswith(APP_METRIC_PREFIX):
         assert metric in EXPORTED_METRICS, metric
-        # The web pods (the image's default command, granian) serve every app metric.
+        # The web pods serve every app metric, from the container the annotation names: the
+        # image's default command, the WSGI server. Its /metrics counts the ASGI container's
+        # processes as well (test_kubernetes_web.py: one multiprocess directory, one PID
+        # namespace).
         return [
             name
             for name, container in scraped_containers()
@@ -266,7 +280,12 @@ def secret_names(node: object) -> set[str]:
 
 def test_every_secret_the_manifests_use_is_described_in_the_readme() -> None:
     names = secret_names([load_yaml(path) for path in sorted(K8S.glob("*.yaml"))])
-    assert names == {"fashionistar-secrets", "pgbouncer-userlist", "pgbouncer-exporter"}
+    assert names == {
+        "fashionistar-secrets",
+        "pgbouncer-userlist",
+        "pgbouncer-exporter",
+        "shop-example-com-tls",
+    }
     readme = (DEPLOY / "README.md").read_text()
     for name in names:
         assert f"Secret `{name}`" in readme, name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -10,7 +12,16 @@ from pathlib import Path
 import pytest
 import redis
 
-from fashionistar_dev.processes import Service, free_ports, service_dir, spawn_service, wait_ready
+from fashionistar.kernel.config import TRUE_WORDS
+from fashionistar_dev.processes import (
+    SHOP_PORTS,
+    Service,
+    free_ports,
+    service_dir,
+    shop_server_args,
+    spawn_service,
+    wait_ready,
+)
 from fashionistar_dev.stack.binaries import service_user
 from fashionistar_dev.stack.redis_ha import find_redis_server
 from tests.deploy.support import (
@@ -19,9 +30,12 @@ from tests.deploy.support import (
     PROMETHEUS,
     SENTINEL_CONF,
     check_jsonschema,
+    interpolate,
     load_yaml,
+    split_image,
 )
 from tests.processes import wait_for
+from tests.production import runtime_stage
 
 QUEUES = ("emails", "critical", "analytics")
 # The variables fashionistar.project.settings_production reads (DATABASE_URL: through PgBouncer).
@@ -39,6 +53,10 @@ APP_VARIABLES = {
 }
 compose = load_yaml(COMPOSE)
 services = compose["services"]
+# The shop's two servers (one image): the service that runs each interface.
+SERVERS = {"wsgi": "app", "asgi": "app-async"}
+# nginx's official image renders these into /etc/nginx/conf.d/ at start.
+NGINX_TEMPLATES = Path("/etc/nginx/templates")
 
 
 def test_compose_file_validates_against_the_compose_specification() -> None:
@@ -66,6 +84,8 @@ def test_the_whole_stack_is_there() -> None:
         "sentinel-2",
         "sentinel-3",
         "app",
+        "app-async",
+        "router",
         "otel-collector",
         "jaeger",
         "prometheus",
@@ -73,8 +93,16 @@ def test_the_whole_stack_is_there() -> None:
     } <= set(services)
 
 
-def test_app_runs_the_asgi_server_and_one_worker_serves_each_queue() -> None:
-    assert "command" not in services["app"]  # the image's default: granian
+def test_app_runs_the_wsgi_server_app_async_the_asgi_one_and_one_worker_serves_each_queue() -> None:
+    _, _, image_command = runtime_stage()
+    assert "command" not in services["app"]  # the image's default: granian's WSGI server
+    for interface, name in SERVERS.items():
+        command = services[name].get("command", image_command)
+        assert command == [
+            "granian",
+            *shop_server_args(interface=interface, host="0.0.0.0", port=SHOP_PORTS[interface]),
+        ], name
+        assert services[name]["image"] == services["app"]["image"]
     for queue in QUEUES:
         worker = services[f"worker-{queue}"]
         assert worker["command"][:4] == ["python", "manage.py", "run_worker", queue]
@@ -82,12 +110,16 @@ def test_app_runs_the_asgi_server_and_one_worker_serves_each_queue() -> None:
 
 
 def test_app_and_workers_get_every_setting_and_reach_postgres_through_pgbouncer() -> None:
-    for name in ["app", "migrate", *(f"worker-{queue}" for queue in QUEUES)]:
+    for name in [*SERVERS.values(), "migrate", *(f"worker-{queue}" for queue in QUEUES)]:
         environment = services[name]["environment"]
         assert APP_VARIABLES - {"OTEL_SERVICE_NAME"} <= set(environment), name
         assert "@pgbouncer:6432/" in environment["DATABASE_URL"], name
-    for name in ["app", *(f"worker-{queue}" for queue in QUEUES)]:
-        assert services[name]["environment"]["OTEL_SERVICE_NAME"].startswith("fashionistar-")
+    names = [
+        services[name]["environment"]["OTEL_SERVICE_NAME"]
+        for name in [*SERVERS.values(), *(f"worker-{queue}" for queue in QUEUES)]
+    ]
+    assert all(name.startswith("fashionistar-") for name in names), names
+    assert len(set(names)) == len(names)  # each service's traces under its own name
 
 
 def sentinel_monitor() -> tuple[str, str, int, int]:
@@ -163,7 +195,7 @@ def test_every_redis_data_node_writes_only_with_a_replica_in_sync() -> None:
 
 
 def test_the_app_starts_once_a_replica_follows_the_master() -> None:
-    for name in ["app", *(f"worker-{queue}" for queue in QUEUES)]:
+    for name in [*SERVERS.values(), *(f"worker-{queue}" for queue in QUEUES)]:
         depends_on = services[name]["depends_on"]
         assert depends_on["redis-replica-1"]["condition"] == "service_healthy", name
     healthcheck = " ".join(services["redis-replica-1"]["healthcheck"]["test"])
@@ -212,19 +244,86 @@ def test_the_compose_redis_commands_refuse_writes_until_a_replica_follows(redis_
             node.stop()
 
 
-def test_prometheus_scrapes_the_app_and_the_workers_and_grafana_has_the_dashboard() -> None:
+def test_prometheus_scrapes_both_servers_and_the_workers_and_grafana_has_the_dashboard() -> None:
     jobs = {job["job_name"]: job for job in load_yaml(PROMETHEUS)["scrape_configs"]}
-    assert jobs["fashionistar-web"]["static_configs"][0]["targets"] == ["app:8000"]
+    # Each server's /metrics counts its own worker processes (its own multiprocess folder).
+    assert jobs["fashionistar-web"]["static_configs"][0]["targets"] == [
+        f"{name}:{SHOP_PORTS[interface]}" for interface, name in SERVERS.items()
+    ]
     worker_services = sorted(name for name in services if name.startswith("worker-"))
     assert sorted(jobs["fashionistar-workers"]["static_configs"][0]["targets"]) == [
         f"{name}:{services[name]['environment']['TASK_WORKER_METRICS_PORT']}"
         for name in worker_services
     ]
-    assert "8000:8000" in services["app"]["ports"]
     provider = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "fashionistar.yaml")
     dashboards_path = provider["providers"][0]["options"]["path"]
     assert f"./grafana/dashboards:{dashboards_path}:ro" in services["grafana"]["volumes"]
 
 
-def test_healthcheck_asks_the_readiness_endpoint() -> None:
-    assert "/readyz" in " ".join(services["app"]["healthcheck"]["test"])
+def test_each_server_s_healthcheck_asks_its_own_readiness_endpoint() -> None:
+    for interface, name in SERVERS.items():
+        test = " ".join(services[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{SHOP_PORTS[interface]}/readyz" in test, name
+        assert services[name]["tmpfs"] == ["/tmp/prometheus"], name  # its own metrics folder
+        assert services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
+
+
+def test_the_queue_figures_both_servers_report_are_not_added_up_on_the_dashboard() -> None:
+    """Every server reads the same queues from Redis when scraped: a sum would double them."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "fashionistar.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queue_figures = [expr for expr in exprs if re.search(r"fashionistar_task_(?!duration)", expr)]
+    assert queue_figures
+    for expr in queue_figures:
+        assert not re.search(r"\b(sum|count)\b", expr), expr
+
+
+def test_only_the_router_is_published_and_it_reaches_both_servers() -> None:
+    published = {
+        name for name, service in services.items() if "8000:8000" in service.get("ports", [])
+    }
+    assert published == {"router"}
+    for name in SERVERS.values():
+        assert "ports" not in services[name], name  # the router is the way in
+    router = services["router"]
+    repository, tag = split_image(router["image"])
+    assert repository == "nginx"
+    assert re.fullmatch(r"\d+\.\d+\.\d+-alpine", tag), tag  # pinned, like every image here
+    (volume,) = router["volumes"]
+    source, target, mode = volume.split(":")
+    template = (COMPOSE.parent / source).resolve()
+    assert template == DEPLOY / "router" / "shop.conf.template"
+    assert Path(target).parent == NGINX_TEMPLATES
+    assert Path(target).name.endswith(".template")
+    assert mode == "ro"
+    environment = router["environment"]
+    # nginx's image fills only the variables set: every one the template names must be set.
+    assert set(re.findall(r"\$\{(\w+)\}", template.read_text())) == set(environment)
+    assert environment["SHOP_WSGI_ADDRESS"] == f"app:{SHOP_PORTS['wsgi']}"
+    assert environment["SHOP_ASGI_ADDRESS"] == f"app-async:{SHOP_PORTS['asgi']}"
+    assert router["ports"] == [f"8000:{environment['ROUTER_PORT']}"]
+    for name in SERVERS.values():
+        assert router["depends_on"][name]["condition"] == "service_healthy"
+
+
+def test_the_servers_trust_x_forwarded_for_which_the_router_replaces() -> None:
+    """Behind the router, REMOTE_ADDR is the router's: throttling and audit rows need the client's.
+
+    The router must replace the header, not append to it: the app takes its first entry, which
+    a client could otherwise write.
+    """
+    for name in SERVERS.values():
+        environment = services[name]["environment"]
+        assert environment["DJANGO_TRUST_X_FORWARDED_FOR"].lower() in TRUE_WORDS, name
+    template = (DEPLOY / "router" / "shop.conf.template").read_text()
+    assert re.search(r"proxy_set_header\s+X-Forwarded-For\s+\$remote_addr;", template)
+    assert "proxy_add_x_forwarded_for" not in template
+
+
+def test_the_servers_accept_the_host_prometheus_scrapes_them_by() -> None:
+    jobs = {job["job_name"]: job for job in load_yaml(PROMETHEUS)["scrape_configs"]}
+    for target in jobs["fashionistar-web"]["static_configs"][0]["targets"]:
+        host = target.partition(":")[0]
+        for name in SERVERS.values():
+            allowed = interpolate(services[name]["environment"]["DJANGO_ALLOWED_HOSTS"], {})
+            assert host in allowed.split(","), (name, target)

@@ -1,4 +1,4 @@
-"""The Dockerfile: hadolint passes it; multi-stage, non-root, the ASGI server by default."""
+"""The Dockerfile: hadolint passes it; multi-stage, non-root, the WSGI server by default."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fashionistar_dev.processes import SHOP_ASGI_APPLICATION, shop_server_args, shop_server_command
+from fashionistar_dev.processes import (
+    SHOP_APPLICATIONS,
+    SHOP_PORTS,
+    shop_server_args,
+    shop_server_command,
+)
 from tests.deploy.support import DEPLOY, REPO
 from tests.production import runtime_stage
 
@@ -47,15 +52,22 @@ def test_two_stages_and_a_non_root_runtime() -> None:
     assert users == ["10001:10001"]
 
 
-def test_default_command_serves_the_asgi_application_as_make_serve_does() -> None:
+def test_default_command_serves_the_wsgi_application_as_make_serve_does() -> None:
     _, _, cmd = runtime_stage()
-    assert cmd == ["granian", *shop_server_args(host="0.0.0.0", port=8000)]
-    loopback = shop_server_args(host="127.0.0.1", port=8000)
-    assert shop_server_command(port=8000)[1:] == ["-m", "granian", "--workers", "1", *loopback]
-    assert cmd[-1] == SHOP_ASGI_APPLICATION
-    module, attribute = SHOP_ASGI_APPLICATION.split(":")
-    assert callable(getattr(importlib.import_module(module), attribute))
+    port = SHOP_PORTS["wsgi"]
+    assert cmd == ["granian", *shop_server_args(interface="wsgi", host="0.0.0.0", port=port)]
+    loopback = shop_server_args(interface="wsgi", host="127.0.0.1", port=port)
+    assert shop_server_command(interface="wsgi", port=port)[1:] == [
+        "-m", "granian", "--workers", "1", *loopback,
+    ]  # fmt: skip
     assert "GRANIAN_WORKERS=1" in text  # one process per container, scaled with replicas
+    assert f"EXPOSE {SHOP_PORTS['wsgi']} {SHOP_PORTS['asgi']}" in text
+
+
+def test_both_server_commands_name_an_application_that_loads() -> None:
+    for application in SHOP_APPLICATIONS.values():
+        module, attribute = application.split(":")
+        assert callable(getattr(importlib.import_module(module), attribute))
 
 
 def test_build_context_holds_what_the_image_copies() -> None:

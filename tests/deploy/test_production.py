@@ -3,7 +3,8 @@
 ``production`` (``tests/conftest.py``) installs only the production dependencies into an
 environment of their own, lays out the image's ``/app`` and starts the image's ``CMD`` against
 this run's stack. These tests are what an operator does next: check, migrate, create the smoke
-user, start a worker the way Compose does, and run the smoke command against the server.
+user, start a worker and the async API's server the way Compose does, the router in front, and
+run the smoke command against the router.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -48,16 +50,19 @@ def test_the_package_that_ships_holds_no_dev_tooling(production: Production) -> 
         assert not list(site_packages.glob(f"{tool}*")), tool
 
 
-def worker_command() -> list[str]:
-    """The command of Compose's worker for the ``critical`` queue (the smoke test's echo task)."""
+def compose_command(service: str) -> list[str]:
+    """The command of a Compose service: ``worker-critical`` runs the smoke test's echo task."""
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    return list(services["worker-critical"]["command"])
+    return list(services[service]["command"])
 
 
 @pytest.fixture
 def critical_worker(production: Production) -> Iterator[None]:
     worker = subprocess.Popen(
-        worker_command(), cwd=production.app, env=production.env, start_new_session=True
+        compose_command("worker-critical"),
+        cwd=production.app,
+        env=production.env,
+        start_new_session=True,
     )
     try:
         yield
@@ -67,8 +72,8 @@ def critical_worker(production: Production) -> Iterator[None]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_smoke_command_passes_against_the_image_server(
-    production: Production, critical_worker: None
+def test_the_smoke_command_passes_through_the_router_in_front_of_both_servers(
+    production: Production, critical_worker: None, tmp_path: Path
 ) -> None:
     demo_load()
     created = production.manage(
@@ -78,15 +83,16 @@ def test_the_smoke_command_passes_against_the_image_server(
     assert created.returncode == 0, created.stderr
     headers = [arg for name, value in BEHIND_TLS_PROXY.items() for arg in ("--header",
                f"{name}: {value}")]  # fmt: skip
-    smoke = subprocess.run(
-        ["python", "-m", "fashionistar.ops.smoke", "--base-url", production.url, *headers],
-        cwd=production.app,
-        env={**production.env, "SMOKE_USERNAME": "smoke", "SMOKE_PASSWORD": SMOKE_PASSWORD},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with production.routed(compose_command("app-async"), tmp_path) as url:
+        smoke = subprocess.run(
+            ["python", "-m", "fashionistar.ops.smoke", "--base-url", url, *headers],
+            cwd=production.app,
+            env={**production.env, "SMOKE_USERNAME": "smoke", "SMOKE_PASSWORD": SMOKE_PASSWORD},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     sys.stdout.write(smoke.stdout)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert smoke.stdout.count("  PASS  ") == 5

@@ -13,9 +13,26 @@ MANIFESTS = sorted(K8S.glob("*.yaml"))
 
 
 def schema_name(manifest: dict[str, str]) -> str:
-    """The schema file name for a manifest's kind and apiVersion (``deployment-apps-v1``)."""
-    group_version = manifest["apiVersion"].replace("/", "-")
-    return f"{manifest['kind'].lower()}-{group_version}"
+    """The schema file name for a manifest's kind and apiVersion.
+
+    The kind, the API group's first label and the version, as the package names them:
+    ``service-v1``, ``deployment-apps-v1``, ``ingress-networking-v1`` (networking.k8s.io/v1).
+    """
+    group, _, version = manifest["apiVersion"].rpartition("/")
+    parts = (manifest["kind"].lower(), group.partition(".")[0], version)
+    return "-".join(part for part in parts if part)
+
+
+def test_schema_names_follow_the_package() -> None:
+    names = [
+        schema_name({"kind": kind, "apiVersion": api_version})
+        for kind, api_version in [
+            ("Service", "v1"),
+            ("Deployment", "apps/v1"),
+            ("Ingress", "networking.k8s.io/v1"),
+        ]
+    ]
+    assert names == ["service-v1", "deployment-apps-v1", "ingress-networking-v1"]
 
 
 def test_vendored_schemas_are_the_ones_the_fetch_script_writes() -> None:

@@ -1,4 +1,4 @@
-"""The image's server command stops as a rolling update needs: a request in flight finishes."""
+"""The deploy files' server commands stop as a rolling update needs: requests in flight finish."""
 
 from __future__ import annotations
 
@@ -10,20 +10,29 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
-from fashionistar_dev.processes import free_port, shop_server_args
+from fashionistar_dev.processes import Interface, free_port, shop_server_args
 from tests.processes import ROOT, wait_for
 
+SLOW_APPLICATIONS: dict[Interface, str] = {
+    "asgi": "tests.deploy.slow_app:application",
+    "wsgi": "tests.deploy.slow_app:wsgi_application",
+}
 
-def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(
+    tmp_path: Path, interface: Interface
+) -> None:
     port, started = free_port(), tmp_path / "started"
     args = shop_server_args(
-        host="127.0.0.1", port=port, application="tests.deploy.slow_asgi:application"
+        interface=interface, host="127.0.0.1", port=port, application=SLOW_APPLICATIONS[interface]
     )
     server = subprocess.Popen(
         [sys.executable, "-m", "granian", *args],
         cwd=ROOT,
-        env={**os.environ, "SLOW_ASGI_STARTED": str(started)},
+        env={**os.environ, "SLOW_APP_STARTED": str(started)},
     )
     url = f"http://127.0.0.1:{port}"
     answers: list[httpx.Response] = []

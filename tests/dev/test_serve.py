@@ -144,11 +144,23 @@ def healthz_count(scrape: str) -> float:
     )
 
 
-def test_one_scrape_counts_the_requests_of_both_server_workers(served: Served) -> None:
+def test_one_scrape_counts_the_requests_of_both_servers_and_their_workers(
+    served: Served,
+) -> None:
     for _ in range(11):  # spread over both workers by the kernel
         assert httpx.get(f"{served.app}/healthz").status_code == 200
+    for _ in range(3):
+        assert httpx.get(f"{served.app}/api/async/catalog/products").status_code == 200
     scrape = httpx.get(f"{served.app}/metrics").text
     assert healthz_count(scrape) == 11
+    async_requests = sum(
+        sample.value
+        for family in text_string_to_metric_families(scrape)
+        for sample in family.samples
+        if sample.name == "fashionistar_http_request_duration_seconds_count"
+        and sample.labels.get("route", "").startswith("api/async/")
+    )
+    assert async_requests >= 3
 
 
 WAIT_FOR = """

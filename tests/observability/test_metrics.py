@@ -157,7 +157,7 @@ def test_with_two_server_processes_every_scrape_counts_both(tmp_path) -> None:
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        shop_server_command(port=port, workers=2), env=env, cwd=ROOT
+        shop_server_command(interface="wsgi", port=port, workers=2), env=env, cwd=ROOT
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -17,7 +17,7 @@ from fashionistar_dev.stack.types import StackError
 
 SUPERUSER = "postgres"
 MIN_POSTGRES_MAJOR = 15
-DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server")
+DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server", "nginx")
 SERVICE_USER_FALLBACK = "fashionistar"
 APT_LOCK = Path(tempfile.gettempdir()) / "fashionistar-apt-get.lock"
 
@@ -30,6 +30,8 @@ class Binaries:
     postgres: str
     pgbouncer: str
     redis_server: str
+    nginx: str
+    """The shop's router (``make serve``; the stack itself does not run it)."""
 
 
 def _postgres_bin_dirs() -> list[Path]:
@@ -52,13 +54,15 @@ def find_binaries() -> Binaries | None:
     pg_dir = next((d for d in _postgres_bin_dirs() if (d / "postgres").exists()), None)
     pgbouncer = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
     redis_server = shutil.which("redis-server")
-    if pg_dir is None or pgbouncer is None or redis_server is None:
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if pg_dir is None or pgbouncer is None or redis_server is None or nginx is None:
         return None
     return Binaries(
         initdb=str(pg_dir / "initdb"),
         postgres=str(pg_dir / "postgres"),
         pgbouncer=pgbouncer,
         redis_server=redis_server,
+        nginx=nginx,
     )
 
 
@@ -125,7 +129,7 @@ def ensure_binaries() -> Binaries:
         binaries = find_binaries()
     if binaries is None:
         raise StackError(
-            "PostgreSQL, PgBouncer and Redis servers are needed for the native stack. "
+            "PostgreSQL, PgBouncer, Redis and nginx are needed for the native stack. "
             f"Install the packages {', '.join(DEBIAN_PACKAGES)} (Debian/Ubuntu names), "
             "or set DATABASE_URL and REDIS_URL to running services."
         )

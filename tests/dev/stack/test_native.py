@@ -215,6 +215,7 @@ def test_a_server_that_dies_at_start_reports_its_log(monkeypatch: pytest.MonkeyP
         postgres=real.postgres,
         pgbouncer="/bin/false",
         redis_server=real.redis_server,
+        nginx=real.nginx,
     )
     monkeypatch.setattr(native, "ensure_binaries", lambda: broken)
     before = set(child_pids(os.getpid()))

@@ -1,6 +1,6 @@
-"""An ASGI application with a request that is still in flight when the server is told to stop.
+"""An ASGI and a WSGI application with a request still in flight when the server is told to stop.
 
-``/ready`` answers at once; any other path creates the file named by ``$SLOW_ASGI_STARTED``, then
+``/ready`` answers at once; any other path creates the file named by ``$SLOW_APP_STARTED``, then
 answers after :data:`ANSWER_S`.
 """
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,18 @@ async def application(
         await send({"type": "lifespan.shutdown.complete"})
         return
     if scope["path"] != "/ready":
-        Path(os.environ["SLOW_ASGI_STARTED"]).touch()
+        Path(os.environ["SLOW_APP_STARTED"]).touch()
         await asyncio.sleep(ANSWER_S)
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"finished"})
+
+
+def wsgi_application(
+    environ: dict[str, Any], start_response: Callable[[str, list[tuple[str, str]]], object]
+) -> Iterable[bytes]:
+    """Answer ``/ready`` at once and every other path after :data:`ANSWER_S`."""
+    if environ["PATH_INFO"] != "/ready":
+        Path(os.environ["SLOW_APP_STARTED"]).touch()
+        time.sleep(ANSWER_S)
+    start_response("200 OK", [("Content-Length", "8")])
+    return [b"finished"]

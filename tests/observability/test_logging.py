@@ -9,7 +9,9 @@ import warnings
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
-from django.test import AsyncClient, Client
+from django.http import HttpResponse
+from django.test import AsyncClient, Client, RequestFactory
+from django.utils.log import log_response
 from opentelemetry import trace
 from rest_framework.authtoken.models import Token
 
@@ -89,6 +91,19 @@ def test_djangos_own_error_lines_carry_the_request_id(log_lines) -> None:
     assert line["http.request.id"] == response["X-Request-ID"]
     assert line["url.path"] == "/api/sync/catalog/products/no-such-product"
     assert line["http.response.status_code"] == 404
+
+
+@pytest.mark.parametrize(("status", "logged"), [(503, False), (500, True), (502, True)])
+def test_django_logs_every_5xx_response_but_a_503_the_shop_answers_on_purpose(
+    log_lines, status: int, logged: bool
+) -> None:
+    request = RequestFactory().get("/api/async/orders")
+    log_response(
+        "%s: %s", "Refused", request.path, response=HttpResponse(status=status), request=request
+    )
+
+    lines = [line for line in log_lines() if line["log.logger"] == "django.request"]
+    assert len(lines) == logged
 
 
 def test_an_exception_is_split_into_ecs_error_fields(log_lines) -> None:

@@ -219,6 +219,28 @@ def _restart_handlers_after_fork() -> None:
 os.register_at_fork(after_in_child=_restart_handlers_after_fork)
 
 
+class AnsweredOnPurpose(logging.Filter):
+    """Drop ``django.request``'s line for a 503: the shop answers one only on purpose.
+
+    Django logs every 5xx response at ERROR ("Service Unavailable: /path"), with no more than
+    the access line says. The shop answers 503 when the database did not answer (the API logs
+    the cause once, as a warning) or when a readiness check fails (its body names the failing
+    part, and probes ask every few seconds): under load or in an outage, Django's line would
+    double the log for nothing. An exception nobody handled is a 500, and keeps its line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Tell whether the record is not about a 503 response.
+
+        Args:
+            record: A record of ``django.request``.
+
+        Returns:
+            ``False`` for a 503 response's record.
+        """
+        return getattr(record, "status_code", None) != 503
+
+
 def log_level_from_env(name: str, *, default: str = "INFO") -> str:
     """Read a log level name (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``, ``CRITICAL``).
 
@@ -255,6 +277,9 @@ def logging_config(*, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "fashionistar.observability.logging.json_formatter"}},
+        "filters": {
+            "answered_on_purpose": {"()": "fashionistar.observability.logging.AnsweredOnPurpose"}
+        },
         "handlers": {
             "json": {
                 "()": "fashionistar.observability.logging.NonBlockingHandler",
@@ -264,6 +289,7 @@ def logging_config(*, level: str) -> dict[str, Any]:
         "root": {"handlers": ["json"], "level": level},
         "loggers": {
             "django": {"handlers": [], "level": level, "propagate": True},
+            "django.request": {"filters": ["answered_on_purpose"]},
             "_granian": {"handlers": [], "level": level, "propagate": True},  # granian's workers
         },
     }

@@ -4,7 +4,9 @@ Every candidate serves the shop (all middleware and observability on) and then
 :mod:`bare_django` (no middleware, plain views over the same data), with two worker processes,
 on one native stack with the demo catalog; wrk (16 connections, one thread) loads each path for
 ``--seconds``, ``--repeats`` times, and the table shows the median requests/s with the lowest
-and highest repeat, and the median p95. It waits up to five minutes for the 1-minute load
+and highest repeat, and the median p95. Last, both lists go through the router (nginx with the
+deploy files' server block) in front of the two shipped servers, as the deploy files serve them.
+It waits up to five minutes for the 1-minute load
 average to fall below 0.5 and watches for other work meanwhile (:class:`common.Watch`): the
 table's first line says when and on what machine it was taken, and whether it was busy.
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +33,9 @@ from typing import Any
 import httpx
 from common import HERE, ROOT, Watch, prepared_stack, wrk
 
-from fashionistar_dev.processes import Interface, free_port, shop_server_args
+from fashionistar_dev.processes import Interface, free_port, free_ports, shop_server_args
+from fashionistar_dev.router import router_command, router_config
+from fashionistar_dev.stack.binaries import ensure_binaries
 
 WORKERS = 2
 CONNECTIONS = 16
@@ -218,8 +224,52 @@ def measure(url: str, *, seconds: float, repeats: int) -> dict[str, Any]:
     }
 
 
+ROUTED = ("DRF list", "Ninja list")
+"""The paths also measured through the router, in front of both shipped servers."""
+
+
+def measure_routed(env: dict[str, str], *, seconds: float, repeats: int) -> dict[str, Any]:
+    """Load the shop's lists through the router in front of both shipped servers.
+
+    Args:
+        env: The shop's environment.
+        seconds: Each wrk run's length.
+        repeats: Runs per path.
+
+    Returns:
+        Figures by path.
+    """
+    router_port, wsgi_port, asgi_port = free_ports(3)
+    folder = Path(tempfile.mkdtemp(prefix="fashionistar-router-"))
+    config = router_config(
+        folder=folder, port=router_port, wsgi_port=wsgi_port, asgi_port=asgi_port
+    )
+    servers = []
+    try:
+        for interface, port in (("wsgi", wsgi_port), ("asgi", asgi_port)):
+            app = apps(interface)[0][1]
+            argv = Candidate(SHIPPED[interface], interface, shipped_command(interface)).argv(
+                app, port
+            )
+            servers.append(serve(argv, env, port, "/livez"))
+        servers.append(
+            serve(router_command(ensure_binaries().nginx, config), env, router_port, "/livez")
+        )
+        figures = {}
+        for label in ROUTED:
+            url = f"http://127.0.0.1:{router_port}{SHOP[label]}"
+            figures[label] = measure(url, seconds=seconds, repeats=repeats)
+            print(f"{'through the router':36} {label:11} "
+                  f"{figures[label]['requests_per_s']:8.0f} req/s", flush=True)  # fmt: skip
+        return figures
+    finally:
+        for server in reversed(servers):
+            stop(server)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run(*, seconds: float, repeats: int) -> dict[str, Any]:
-    """Measure every candidate on the shop and on bare Django.
+    """Measure every candidate on the shop and on bare Django, then the shipped pair routed.
 
     Args:
         seconds: Each wrk run's length.
@@ -256,7 +306,10 @@ def run(*, seconds: float, repeats: int) -> dict[str, Any]:
                         )
                 finally:
                     stop(server)
-    return {"figures": figures, "taken_on": watch.taken_on()}
+        env = {**stack_env, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
+               "LOG_LEVEL": "WARNING"}  # fmt: skip
+        routed = measure_routed(env, seconds=seconds, repeats=repeats)
+    return {"figures": figures, "routed": routed, "taken_on": watch.taken_on()}
 
 
 def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
@@ -324,6 +377,19 @@ def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
         f"x{rate(asgi, 'Ninja list') / rate(ninja_rival, 'Ninja list'):.2f} the fastest other "
         f"ASGI server ({ninja_rival}).",
     ]
+    if routed := report.get("routed"):
+        through = "; ".join(
+            f"{label} {routed[label]['requests_per_s']:,.0f} req/s "
+            f"({routed[label]['lowest']:,.0f} to {routed[label]['highest']:,.0f}), "
+            f"x{routed[label]['requests_per_s'] / rate(SHIPPED[interface], label):.2f} "
+            f"its server direct"
+            for label, interface in zip(ROUTED, ("wsgi", "asgi"), strict=True)
+        )
+        lines += [
+            "",
+            f"Through the router (nginx, one worker process, on the same cores) in front of both "
+            f"shipped servers: {through}.",
+        ]
     lines.append("")
     lines.append(
         "Requests/s: the median of the runs (lowest to highest). p95 in ms, same order: "

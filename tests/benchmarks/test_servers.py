@@ -35,10 +35,17 @@ def test_the_table_sets_each_shipped_server_against_the_fastest_other_one() -> N
     rates["gunicorn, WSGI (gthread)"] = 200.0
     rates["granian, WSGI"] = 300.0
     figures = {name: {column: cell(rate) for column in COLUMNS} for name, rate in rates.items()}
-    text = servers.markdown({"figures": figures, "taken_on": "Taken now."}, seconds=4, repeats=3)
+    routed = {"DRF list": cell(240.0), "Ninja list": cell(135.0)}
+    report = {"figures": figures, "routed": routed, "taken_on": "Taken now."}
+    text = servers.markdown(report, seconds=4, repeats=3)
     assert (
         "Shipped: Django REST Framework, the admin and the pages under **granian, WSGI**, the "
         "async API under **granian, ASGI**, a router in front. DRF list: granian, WSGI x2.00 "
         "granian, ASGI, x1.50 the fastest other server (gunicorn, WSGI (gthread)). Ninja list: "
         "granian, ASGI x1.25 the fastest other ASGI server (uvicorn, ASGI (httptools, uvloop))."
+    ) in text
+    assert (
+        "Through the router (nginx, one worker process, on the same cores) in front of both "
+        "shipped servers: DRF list 240 req/s (240 to 240), x0.80 its server direct; Ninja list "
+        "135 req/s (135 to 135), x0.90 its server direct."
     ) in text

@@ -154,7 +154,6 @@ IDLE = {
     ("selectors.py", "select"),
     ("current_thread_executor.py", "run_until_future"),
     ("thread.py", "_worker"),  # concurrent.futures: waits in SimpleQueue.get, C code
-    ("handlers.py", "dequeue"),  # logging's QueueListener, likewise
 }
 """(file name, function) of an innermost frame that waits for another thread of this process."""
 

@@ -173,6 +173,33 @@ def test_logging_does_not_wait_for_a_stuck_stream() -> None:
         handler.close()
 
 
+class CountedStream(io.StringIO):
+    """A stream that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_the_lines_logged_between_two_rounds_of_the_writer_go_out_in_one_write() -> None:
+    stream = CountedStream()
+    handler = NonBlockingHandler(stream)
+    handler.setFormatter(json_formatter())
+    busy = logging.getLogger("tests.busy")
+    busy.addHandler(handler)
+    try:
+        for number in range(200):  # a few rounds of the writer at most, even on a busy machine
+            busy.warning("line %d", number)
+        handler.flush()
+        assert stream.getvalue().count("\n") == 200
+        assert stream.writes <= 10  # not one per line
+    finally:
+        busy.removeHandler(handler)
+        handler.close()
+
+
 def test_a_forked_child_writes_its_lines_through_its_own_thread() -> None:
     read_end, write_end = os.pipe()
     stream = os.fdopen(write_end, "w")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
 
 from fashionistar.inventory.models import Reservation
@@ -23,7 +24,7 @@ from tests.api_support import (
     stock_of,
     token_for,
 )
-from tests.factories import variant_of
+from tests.factories import make_product, variant_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,6 +173,35 @@ def test_a_page_of_orders_costs_the_same_queries_whatever_its_length(api, alice,
     for _ in range(4):
         place(api, alice, dress, quantity=1)
     assert queries_to_list() == one  # lines, their variants and products, payments: prefetched
+
+
+@both_apis
+def test_the_placed_orders_answer_is_what_the_detail_shows_without_reading_it_back(
+    api, alice, monkeypatch
+) -> None:
+    shoes = make_product(name="Shoes", price="120.00", stock=4, sizes=("40", "41", "42"))
+    sizes = list(shoes.variants.order_by("pk"))
+    items = [
+        {"variant_id": sizes[2].pk, "quantity": 1},
+        {"variant_id": sizes[0].pk, "quantity": 2},
+        {"variant_id": sizes[2].pk, "quantity": 1},
+    ]
+    statements: list[str] = []  # from every thread: Ninja runs the service in a worker thread
+    execute = CursorWrapper._execute
+
+    def recorded(self, sql, *args):
+        statements.append(sql)
+        return execute(self, sql, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CursorWrapper, "_execute", recorded)
+        placed = call(api, "post", "orders", user=alice, body={"items": items})
+
+    assert placed.status == 201, placed.body
+    assert [sql for sql in statements if sql.startswith("SELECT") and "orderline" in sql] == []
+    detail = call(api, "get", f"orders/{placed.body['id']}", user=alice)
+    assert placed.body == detail.body
+    assert [line["quantity"] for line in placed.body["lines"]] == [2, 2]
 
 
 @both_apis

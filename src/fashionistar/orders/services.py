@@ -23,6 +23,7 @@ from fashionistar.kernel.idempotency import (
 )
 from fashionistar.orders.events import OrderPlaced
 from fashionistar.orders.models import ALLOWED_TRANSITIONS, Order, OrderLine, OrderStatus
+from fashionistar.orders.selectors import order_get
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
@@ -70,6 +71,25 @@ def _quantities(items: Sequence[OrderItem]) -> Counter[int]:
     return quantities
 
 
+def _as_selected(order: Order, *, lines: list[OrderLine]) -> None:
+    """Give a new order the lines and payments an order selector would prefetch for it.
+
+    Django's own prefetching stores each relation the same way (``prefetch_one_level``): a
+    queryset whose results are already there. Answering with what was just written spares
+    reading back three queries' worth of rows that this transaction has in hand.
+
+    Args:
+        order: The order, just inserted.
+        lines: Its lines, inserted, each with its variant and the variant's product.
+    """
+    cache = vars(order).setdefault("_prefetched_objects_cache", {})
+    for name, related in (("lines", lines), ("payments", [])):
+        queryset = getattr(order, name).get_queryset()
+        queryset._result_cache = related
+        queryset._prefetch_done = True
+        cache[name] = queryset
+
+
 # --8<-- [start:order_place]
 @transaction.atomic
 def order_place(
@@ -88,7 +108,8 @@ def order_place(
             breaks a unique constraint (:func:`order_place_once` turns that into a replay).
 
     Returns:
-        The placed order, with its lines.
+        The placed order, with its lines (their variants and products) and payments (none) as
+        an order selector prefetches them: it answers without being read back.
 
     Raises:
         InvalidOrder: No items, too many, a bad quantity, an unknown variant, or mixed
@@ -111,7 +132,7 @@ def order_place(
         raise InvalidOrder("All items of an order must be in one currency.")
     lines = [
         OrderLine(
-            variant_id=variant_id,
+            variant=variants[variant_id],
             quantity=quantity,
             unit_price=variants[variant_id].product.price,
             line_total=variants[variant_id].product.price * quantity,
@@ -128,6 +149,7 @@ def order_place(
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
+    _as_selected(order, lines=lines)
     stock_reserve(order_id=order.pk, quantities=quantities)
     publish(
         OrderPlaced,
@@ -161,7 +183,8 @@ class OrderPlacement:
     """The answer to placing an order under an ``Idempotency-Key``.
 
     Attributes:
-        order: The order placed by this request, or by the first one with the key.
+        order: The order placed by this request, or by the first one with the key, with its
+            lines and payments as the detail endpoint shows them.
         replayed: The key's first request placed it; this one placed nothing.
     """
 
@@ -208,7 +231,7 @@ def order_place_once(
             "This Idempotency-Key placed another order; use a new key.",
             extra={"order_id": placed.pk},
         )
-    return OrderPlacement(placed, replayed=True)
+    return OrderPlacement(order_get(order_id=placed.pk, user=user), replayed=True)
 
 
 # --8<-- [end:order_place_once]

@@ -155,9 +155,8 @@ class OrderPlaceApi(ApiView):
             items=[OrderItem(**item) for item in data["items"]],
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
-        order_id = placement.order.pk
-        audit_mark(request, action="order.place", object_type="order", object_id=order_id)
-        order = order_get(order_id=order_id, user=user)
+        order = placement.order
+        audit_mark(request, action="order.place", object_type="order", object_id=order.pk)
         response = Response(OrderSerializer(order).data, status=201)
         if placement.replayed:
             response["Idempotent-Replayed"] = "true"

@@ -185,8 +185,7 @@ async def order_place_op(
 
     Prices come from the catalog, never from the client. ``order_place_once`` locks stock rows
     inside a transaction, which the async ORM cannot open: it runs in a worker thread through
-    ``sync_to_async``. The answer is read back with the async selector, so it is the same
-    order the detail endpoint shows.
+    ``sync_to_async``. It returns the order as the detail endpoint shows it.
 
     Args:
         request: The request.
@@ -205,7 +204,7 @@ async def order_place_op(
     audit_mark(request, action="order.place", object_type="order", object_id=order_id)
     if placement.replayed:
         response["Idempotent-Replayed"] = "true"
-    return Status(201, order_out(await aorder_get(order_id=order_id, user=user)))
+    return Status(201, order_out(placement.order))
 
 
 # --8<-- [end:ninja_order_place]

@@ -78,8 +78,23 @@ def run(bench: Bench, *, catalog: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "runs": runs,
         "worker_rss_mb": memory,
-        "queries": {label: latency_ms(times[route]) for label, route in WSGI_ROUTES.items()},
+        "queries": sql_times(times, WSGI_ROUTES),
     }
+
+
+def sql_times(times: dict[str, list[float]], routes: dict[str, str]) -> dict[str, Any]:
+    """Summarise the SQL statement durations of each run's route.
+
+    A route that ran no statement (a list answered from the cache all along) has no entry.
+
+    Args:
+        times: Seconds per statement, by route (``AppServer.query_times``).
+        routes: The route of each run, by label.
+
+    Returns:
+        :func:`common.latency_ms` by label.
+    """
+    return {label: latency_ms(times[route]) for label, route in routes.items() if times.get(route)}
 
 
 def add_query_times(figures: dict[str, Any], times: dict[str, list[float]]) -> None:
@@ -89,7 +104,7 @@ def add_query_times(figures: dict[str, Any], times: dict[str, list[float]]) -> N
         figures: What :func:`run` returned.
         times: Seconds per statement, by route (``AppServer.query_times``).
     """
-    figures["queries"] |= {label: latency_ms(times[route]) for label, route in ASGI_ROUTES.items()}
+    figures["queries"] |= sql_times(times, ASGI_ROUTES)
 
 
 def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
@@ -203,8 +218,8 @@ def markdown(figures: dict[str, Any]) -> str:
             [
                 label,
                 fmt(run["queries_per_request"]),
-                fmt(figures["queries"][label]["p50_ms"], 2),
-                fmt(figures["queries"][label]["p95_ms"], 2),
+                fmt(figures["queries"].get(label, {}).get("p50_ms"), 2),
+                fmt(figures["queries"].get(label, {}).get("p95_ms"), 2),
                 fmt(run["cache_hits"] + run["cache_misses"], 0),
                 fmt(run["cache_hits"], 0),
             ]
@@ -214,7 +229,8 @@ def markdown(figures: dict[str, Any]) -> str:
     memory = ", ".join(f"{fmt(mb)} MiB" for mb in figures["worker_rss_mb"])
     return (
         f"{table(LOAD_HEADER, load_rows(runs))}\n\n{LOAD_NOTE}\n\n{per_request}\n\n"
-        f"SQL statements per request, SQL timings and cache reads: over every round. "
+        f"SQL statements per request, SQL timings and cache reads: over every round (n/a: the "
+        f"run's route ran no statement, every answer came from the cache). "
         f"Resident memory of each worker process after the run: {memory}."
     )
 
@@ -232,7 +248,9 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     panels = {
         "requests/s": {short[k]: v["requests_per_s"] for k, v in runs.items()},
         "p95 ms": {short[k]: v["p95_ms"] for k, v in runs.items()},
-        "SQL statement p95 ms": {short[k]: figures["queries"][k]["p95_ms"] for k in runs},
+        "SQL statement p95 ms": {
+            short[k]: figures["queries"].get(k, {}).get("p95_ms", 0.0) for k in runs
+        },
     }
     targets = {
         "requests/s": TARGET_RPS,

@@ -1,7 +1,8 @@
 """A worker stops on SIGTERM wherever the signal lands: during start-up, or inside code that
-swallows exceptions (RQ's handler raises one). A simple worker beats for its task while it
-runs, and ends itself when a task outlives its timeout. ``--processes`` keeps its workers
-running."""
+swallows exceptions (RQ's handler raises one). It sends no beat, state or suspension check to
+Redis that would change nothing, and its registration never stays short. A simple worker beats
+for its task while it runs, and ends itself when a task outlives its timeout. ``--processes``
+keeps its workers running."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ from django.tasks import TaskResultStatus, task_backends
 from rq import Queue
 from rq.exceptions import StopRequested
 from rq.registry import clean_registries
+from rq.suspension import suspend
+from rq.worker import WorkerStatus
 
 from fashionistar.kernel.redis_client import redis_client
 from fashionistar.tasks.monitoring import queue_stats
-from fashionistar.tasks.worker import make_worker
+from fashionistar.tasks.worker import BEAT_SLACK_S, make_worker
 from tests.processes import child_pids, spawn_worker, stop, wait_for, wait_gone
 from tests.tasks.sample_tasks import deaf_sleep, slow_mark
 
@@ -61,6 +64,43 @@ def test_a_stop_that_came_before_rq_took_the_signals_over_is_kept(
     worker._install_signal_handlers()
     with pytest.raises(StopRequested):
         worker.run_maintenance_tasks()
+
+
+def test_a_beat_that_would_change_nothing_is_not_sent_and_a_shortened_one_is_renewed(
+    clean_redis,
+) -> None:
+    worker = make_worker(queues=["critical"], kind="simple")
+    worker.register_birth()
+    worker.heartbeat()
+    sent = worker.connection.hget(worker.key, "last_heartbeat")
+    worker.heartbeat()  # RQ beats again around each dequeue
+    assert worker.connection.hget(worker.key, "last_heartbeat") == sent
+    with worker.connection.pipeline() as pipeline:  # a task starts: a short time to live
+        worker.heartbeat(15, pipeline=pipeline)
+        pipeline.execute()
+    worker.heartbeat()  # the task ended
+    assert worker.connection.ttl(worker.key) > 15
+    assert worker.connection.hget(worker.key, "last_heartbeat") != sent
+
+
+def test_a_state_the_worker_already_has_is_not_sent_again(clean_redis) -> None:
+    worker = make_worker(queues=["critical"], kind="simple")
+    worker.set_state(WorkerStatus.IDLE)
+    worker.connection.hset(worker.key, "state", "overwritten")
+    worker.set_state(WorkerStatus.IDLE)  # after a task, then before waiting for the next
+    assert worker.connection.hget(worker.key, "state") == b"overwritten"
+    worker.set_state(WorkerStatus.BUSY)
+    assert worker.get_state() == WorkerStatus.BUSY
+
+
+def test_a_suspension_reaches_a_busy_worker_within_the_slack(clean_redis) -> None:
+    worker = make_worker(queues=["critical"], kind="simple")
+    worker.check_for_suspension(burst=True)
+    suspend(worker.connection)
+    worker.check_for_suspension(burst=True)  # checked less than BEAT_SLACK_S ago
+    worker._suspension_checked_at -= BEAT_SLACK_S
+    with pytest.raises(StopRequested):
+        worker.check_for_suspension(burst=True)
 
 
 def registered_or_exited(worker: subprocess.Popen[bytes]) -> bool:

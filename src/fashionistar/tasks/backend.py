@@ -57,6 +57,7 @@ from fashionistar.kernel.redis_client import shared_redis_client
 from fashionistar.observability import propagation
 from fashionistar.observability.metrics import task_timed
 from fashionistar.tasks.models import OutboxEntry, OutboxKind
+from fashionistar.tasks.settle import outbox_settled
 
 logger = logging.getLogger(__name__)
 
@@ -384,8 +385,8 @@ def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
 
     Records the attempt in Redis before running, so an attempt killed with SIGKILL still
     counts; restores the enqueuing request's context; fires Django's signals. On success the
-    outbox entry goes; on the last failed attempt it is marked failed; other failures are
-    raised for RQ to retry.
+    outbox entry goes (at once, or with the simple worker's next batch); on the last failed
+    attempt it is marked failed; other failures are raised for RQ to retry.
 
     Args:
         module_path: The task's import path.
@@ -419,7 +420,7 @@ def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         except Exception as error:
             _attempt_failed(job, result, error, backend=backend)
             raise
-        OutboxEntry(pk=job.id).delete()  # one DELETE; a queryset's wraps it in a transaction
+        outbox_settled(job.id)
         object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
         object.__setattr__(result, "_return_value", normalize_json(value))
         task_finished.send(type(backend), task_result=result)

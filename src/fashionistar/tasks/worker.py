@@ -65,18 +65,28 @@ from rq.worker import WorkerStatus
 from fashionistar.kernel.redis_client import redis_client
 from fashionistar.observability.shutdown import flush, flush_logs
 from fashionistar.tasks.outbox import outbox_sweep
+from fashionistar.tasks.settle import settling_in_batches
 
 logger = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 1.0
 SCHEDULER_STOP_S = 5.0
 """How long a stopping worker waits for its scheduler process before it kills it."""
+BEAT_SLACK_S = 1.0
+"""A worker's registration may lapse this much earlier than RQ's own beats would keep it, and
+a suspension reach it this much later."""
 
 
-class _Heartbeats:
-    """RQ's heartbeats, as both kinds of worker here send them."""
+class _RoundTrips:
+    """RQ's bookkeeping of a task, as both kinds of worker here do it: in fewer round trips.
+
+    A short task's time in a worker is mostly waiting for Redis, one round trip after another
+    (``benchmarks/tasks_throughput.py``): here the ones that change nothing are not sent.
+    """
 
     job_monitoring_interval: int
+    worker_ttl: int
+    _state: str
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Three monitoring intervals: a heartbeat comes once per interval while a task runs.
@@ -90,26 +100,65 @@ class _Heartbeats:
         """
         return int(3 * self.job_monitoring_interval)
 
-    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """RQ's worker heartbeat, in one round trip to Redis when RQ gives no pipeline.
+    _registered_until = 0.0
+    """When the worker's registration lapses, by ``time.monotonic()``, as its last beat set."""
+    _suspension_checked_at = -BEAT_SLACK_S
 
-        RQ sends its three commands one at a time, and beats three times a task (before and
-        after dequeueing, after the task): a third of a short task's round trips.
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's worker heartbeat: one round trip to Redis, or none if it would change nothing.
+
+        RQ sends its three commands one at a time, and beats three times a task (after the
+        task, then before and after dequeueing the next): a quarter of a short task's round
+        trips. Here a beat that RQ sends alone is one pipeline, and it is not sent at all when
+        the last one, less than ``BEAT_SLACK_S`` ago, already keeps the registration as long.
+        The beat of a task's start (in RQ's pipeline, with a shorter time to live) always goes.
 
         Args:
             timeout: Seconds the worker's registration lives (RQ's default when ``None``).
             pipeline: A pipeline to add the commands to.
         """
+        lives_s = timeout or self.worker_ttl + 60
+        beat_at = time.monotonic()
         if pipeline is not None:
             super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+        elif self._registered_until < beat_at + lives_s - BEAT_SLACK_S:
+            with self.connection.pipeline(transaction=False) as own:  # type: ignore[attr-defined]
+                super().heartbeat(timeout, own)  # type: ignore[misc]
+                own.execute()
+        else:
             return
-        with self.connection.pipeline(transaction=False) as own:  # type: ignore[attr-defined]
-            super().heartbeat(timeout, own)  # type: ignore[misc]
-            own.execute()
+        self._registered_until = beat_at + lives_s
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ's worker state, not sent again when the worker already has it.
+
+        RQ marks a worker idle after each task and again before it waits for the next.
+
+        Args:
+            state: The state.
+            pipeline: A pipeline to add the command to.
+        """
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)  # type: ignore[misc]
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check for ``rq suspend``, asked of Redis at most once per ``BEAT_SLACK_S``.
+
+        RQ asks before every task; a suspension now reaches a busy worker within that time.
+
+        Args:
+            burst: Whether the worker stops when its queues are empty.
+        """
+        checked_at = time.monotonic()
+        if checked_at < self._suspension_checked_at + BEAT_SLACK_S:
+            return
+        super().check_for_suspension(burst)  # type: ignore[misc]
+        self._suspension_checked_at = checked_at
 
 
 # --8<-- [start:stop_that_holds]
-class _TaskWorker(_Heartbeats):
+class _TaskWorker(_RoundTrips):
     """What RQ's workers lack here: the outbox sweep in their maintenance, and a stop that holds.
 
     RQ's SIGTERM handler raises ``StopRequested`` wherever the main thread happens to be; when
@@ -288,11 +337,28 @@ class TaskHeartbeat:
 
 
 class SimpleTaskWorker(_TaskWorker, SimpleWorker):
-    """RQ's non-forking worker, with a heartbeat while a task runs (:class:`TaskHeartbeat`)."""
+    """RQ's non-forking worker, with a heartbeat while a task runs (:class:`TaskHeartbeat`).
+
+    It deletes the outbox entries of the tasks that succeeded in batches, from a thread
+    (:func:`~fashionistar.tasks.settle.settling_in_batches`), not one per task.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.task_heartbeat = TaskHeartbeat(self)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop, with the outbox entries of succeeded tasks deleted in batches.
+
+        Args:
+            *args: RQ's.
+            **kwargs: RQ's.
+
+        Returns:
+            RQ's answer: whether the worker ran any job.
+        """
+        with settling_in_batches():
+            return bool(super().work(*args, **kwargs))
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job in this process while the heartbeat thread beats for it.

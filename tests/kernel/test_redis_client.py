@@ -28,6 +28,8 @@ def test_every_cache_backend_object_of_a_process_shares_one_client_and_pool() ->
     assert first is not second
     assert first._cache is second._cache
     assert first._cache.get_client().connection_pool is second._cache.get_client().connection_pool
+    # Django's own client builds a redis.Redis for each command: this one builds one, once.
+    assert first._cache.get_client() is first._cache.get_client(write=True)
 
 
 def test_the_caches_async_methods_stay_on_the_event_loop_and_agree_with_the_sync_ones(

@@ -318,19 +318,32 @@ async def _aclose_all(clients: list[redis.asyncio.Redis]) -> None:
 
 
 class SentinelAwareCacheClient(RedisCacheClient):
-    """Django's Redis cache client with one pool per process, through Sentinel when configured."""
+    """Django's Redis cache client with one pool per process, through Sentinel when configured.
+
+    Django's client builds a new ``redis.Redis`` for every command it sends (its
+    ``get_client``), whose constructor alone cost several percent of a cached request's CPU:
+    here each server's client is built once and shared by the threads of the process, as
+    redis-py's clients allow.
+    """
 
     # Set by Django's RedisCacheClient; django-stubs does not declare them.
     _servers: list[str]
+    _client: type[redis.Redis]
     _pool_class: type[redis.ConnectionPool]
     _pool_options: dict[str, Any]
     _get_connection_pool_index: Callable[[bool], int]
     _serializer: RedisSerializer
 
+    def __init__(self, servers: list[str], **options: Any) -> None:
+        super().__init__(servers, **options)
+        self._clients: dict[int, redis.Redis] = {}
+
     def _get_connection_pool(self, write: bool) -> redis.ConnectionPool:
+        return self._pool_of(self._servers[self._get_connection_pool_index(write)])
+
+    def _pool_of(self, server: str) -> redis.ConnectionPool:
         # Django fills a dict of pools on this object without a lock, and every thread of the
         # process shares this object (RedisCache._cache): the pools are made under one here.
-        server = self._servers[self._get_connection_pool_index(write)]
         key = (server, repr(sorted(self._pool_options.items())))
         with _SHARED_LOCK:
             if key not in _CACHE_POOLS:
@@ -347,9 +360,14 @@ class SentinelAwareCacheClient(RedisCacheClient):
         Returns:
             The client, on a connection pool shared by the whole process.
         """
-        if not sentinel_settings()[0]:
-            return super().get_client(key, write=write)
-        return shared_redis_client()
+        if sentinel_settings()[0]:
+            return shared_redis_client()
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            pool = self._pool_of(self._servers[index])
+            client = self._clients.setdefault(index, self._client(connection_pool=pool))
+        return client
 
 
 class RedisCache(DjangoRedisCache):

@@ -13,7 +13,8 @@ def test_each_filter_serializer_gets_its_own_bound_fields() -> None:
     for name, field in first.fields.items():
         assert field is not second.fields[name]
         assert field is not Filters._declared_fields[name]
-        assert field.parent is first and second.fields[name].parent is second
+        assert field.parent is first
+        assert second.fields[name].parent is second
     assert not second.is_valid()
     assert first.is_valid()
     assert first.validated_data["page"] == 2

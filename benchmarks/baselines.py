@@ -3,8 +3,10 @@
 Both APIs as the deploy files serve them: Ninja's under the harness's ASGI server, whose product
 list figures are those of the ``apis`` scenario (same run, same server); DRF's under a WSGI
 server started here, which loads its product list. Order placement (``POST
-/api/{async,sync}/orders``, one unit of a random demo variant) is loaded here on each. Then,
-from each server:
+/api/{async,sync}/orders``, one unit of a random demo variant) is loaded here on each. DRF's
+list is loaded once more from a WSGI server whose catalog answers are never cached
+(``CATALOG_CACHE_S=0``, the cache off: each request runs the list's queries), beside
+bare Django's list under the same kind of server. Then, from each server:
 
 - SQL statement durations per route, timed inside the workers (:mod:`bench_timer`), for every
   request of the run on the default configuration (PgBouncer);
@@ -38,6 +40,9 @@ TARGET_P95_MS = 100
 QUERY_P95_MS = 50
 HIT_RATE = 0.8
 MEMORY_MB = 500
+UNCACHED_SHARE = 0.8
+"""The project's target for the uncached list: this share of bare Django's list's requests/s."""
+UNCACHED = f"product list without the catalog cache, {DRF_WSGI}"
 ASGI_ROUTES = {
     f"product list, {NINJA}": ASYNC_LIST,
     f"order placement, {NINJA}": "/api/async/orders",
@@ -75,10 +80,16 @@ def run(bench: Bench, *, catalog: dict[str, dict[str, Any]]) -> dict[str, Any]:
         memory += [rss_mb(pid) for pid in wsgi.worker_pids()]
     times = wsgi.query_times()
     wsgi.cleanup()
+    bench.progress.say(NAME, "starting DRF under WSGI without the catalog cache")
+    with bench.server_for(interface="wsgi", environment={"CATALOG_CACHE_S": "0"}) as uncached:
+        uncached_run = bench.load(uncached, SYNC_LIST)
+    uncached_times = uncached.query_times()
+    uncached.cleanup()
     return {
         "runs": runs,
+        "uncached": {UNCACHED: uncached_run},
         "worker_rss_mb": memory,
-        "queries": sql_times(times, WSGI_ROUTES),
+        "queries": sql_times(times, WSGI_ROUTES) | sql_times(uncached_times, {UNCACHED: SYNC_LIST}),
     }
 
 
@@ -147,6 +158,15 @@ def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
         ],
         quiet=quiet,
     )
+    uncached = figures["uncached"][UNCACHED]
+    shares = [
+        shop / bare if bare else 0.0
+        for shop, bare in zip(
+            uncached["repeats"]["requests_per_s"],
+            uncached["bare"]["bare list"]["repeats"]["requests_per_s"],
+            strict=True,
+        )
+    ]
     return [
         judge(
             slowest_p95,
@@ -199,6 +219,16 @@ def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
             "",
             NAME,
         ),
+        judge(
+            shares,
+            Target(UNCACHED_SHARE),
+            quiet=quiet,
+            claim=f"project target: product list without the cache at {UNCACHED_SHARE}x bare "
+            "Django's list or more",
+            measured=f"{UNCACHED}, requests/s over bare Django's list under WSGI, round by "
+            f"round: {rounds(shares, 2)}",
+            section=NAME,
+        ),
     ]
 
 
@@ -211,7 +241,7 @@ def markdown(figures: dict[str, Any]) -> str:
     Returns:
         Markdown.
     """
-    runs = figures["runs"]
+    runs = {**figures["runs"], **figures["uncached"]}
     per_request = table(
         ["run", "SQL statements per request", "SQL p50 ms", "SQL p95 ms", "cache reads", "hits"],
         [
@@ -243,7 +273,7 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
         path: The PNG to write.
         note: Written under the title.
     """
-    runs = figures["runs"]
+    runs = {**figures["runs"], **figures["uncached"]}
     short = {label: label.replace(" (ASGI)", "").replace(", ", "\n") for label in runs}
     panels = {
         "requests/s": {short[k]: v["requests_per_s"] for k, v in runs.items()},

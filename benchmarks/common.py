@@ -924,16 +924,19 @@ class Bench:
     baselines: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     query_times: dict[str, list[float]] = field(default_factory=dict)
 
-    def server_for(self, **options: Any) -> AppServer:
+    def server_for(self, *, environment: dict[str, str] | None = None, **options: Any) -> AppServer:
         """Describe another app server on this stack, with the budget's worker count.
 
         Args:
+            environment: Variables added to the application's environment.
             **options: For :class:`AppServer`.
 
         Returns:
             The server, to start with ``with``.
         """
-        return AppServer(self.env, workers=self.budget.workers, **options)
+        return AppServer(
+            {**self.env, **(environment or {})}, workers=self.budget.workers, **options
+        )
 
     def measure(
         self, server: AppServer, path: str, *, warm: bool = True, **options: Any

@@ -241,6 +241,23 @@ def test_an_orders_stock_change_shows_when_the_cached_answer_expires(api, shelf)
 
 
 @both_apis
+@pytest.mark.parametrize("detail", [False, True], ids=["list", "detail"])
+def test_with_the_cache_off_every_read_runs_sql_and_asks_redis_nothing(
+    api, shelf, detail, settings
+) -> None:
+    settings.CATALOG_CACHE_S = 0
+    path = f"catalog/products/{shelf['dress'].slug}" if detail else "catalog/products?sort=price"
+    first_queries, first = queries_of(api, path)
+    before = cache_reads()
+
+    again_queries, again = queries_of(api, path)
+
+    assert again_queries == first_queries > 0
+    assert again == first
+    assert cache_reads() == before
+
+
+@both_apis
 def test_without_redis_the_catalog_is_served_uncached(api, shelf, settings) -> None:
     settings.CACHES = {
         "default": {

@@ -211,8 +211,8 @@ def catalog_cached[T](
     :func:`fashionistar.catalog.services.catalog_changed`): a stale answer is never read again,
     and expires after ``CATALOG_CACHE_S``. The version and the answer are read in one round trip
     (:func:`_cached_answer`). The ETag is a hash of the body, computed once when it is built and
-    kept beside it, so a conditional request is answered from that same read. Without Redis the
-    answer is built every time.
+    kept beside it, so a conditional request is answered from that same read. Without Redis, or
+    with ``CATALOG_CACHE_S`` at 0 (the cache off), the answer is built every time.
 
     Args:
         kind: What the answer is (``drf-list``, ``ninja-detail``, ...).
@@ -222,6 +222,9 @@ def catalog_cached[T](
     Returns:
         The answer and its ETag.
     """
+    if settings.CATALOG_CACHE_S <= 0:  # the cache is off
+        CATALOG_ANSWERS.labels(source="database").inc()
+        return _answer(build())
     try:
         key, found = _cached_answer(kind, parts)
     except RedisError:
@@ -253,6 +256,9 @@ async def acatalog_cached[T](
     Returns:
         The answer and its ETag.
     """
+    if settings.CATALOG_CACHE_S <= 0:
+        CATALOG_ANSWERS.labels(source="database").inc()
+        return _answer(await build())
     try:
         key, found = await _acached_answer(kind, parts)
     except RedisError:

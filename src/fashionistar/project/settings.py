@@ -119,7 +119,8 @@ CACHES = {
 
 # The catalog's answers (list pages, product details) are cached this long at most; a write to a
 # product, variant, category or stock row through the ORM makes them stale at once, while an
-# order's stock change (an UPDATE) shows after this long.
+# order's stock change (an UPDATE) shows after this long. 0 turns the cache off: every answer is
+# built from the database, and Redis is not asked.
 CATALOG_CACHE_S = float(os.environ.get("CATALOG_CACHE_S", "10"))
 
 # --8<-- [start:tasks_settings]

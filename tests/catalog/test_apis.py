@@ -180,6 +180,25 @@ def test_a_repeated_read_comes_from_the_cache_without_sql(api, shelf, detail) ->
     assert again == first
 
 
+@both_apis
+def test_a_list_is_counted_only_when_its_page_cannot_tell(api, shelf, settings) -> None:
+    settings.CATALOG_CACHE_S = 0
+
+    def count_and_counts(query: str) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as ran:
+            answer = call(api, "get", f"catalog/products?{query}")
+        assert answer.status == 200, answer.body
+        counts = sum("COUNT(*)" in item["sql"] for item in ran.captured_queries)
+        return answer.body["count"], counts
+
+    total = len(shelf)
+    assert count_and_counts(f"page_size={total + 1}") == (total, 0)  # a short page is the last
+    assert count_and_counts(f"page_size={total - 1}&page=2") == (total, 0)
+    assert count_and_counts("page_size=1") == (total, 1)  # a full page: only COUNT can tell
+    assert count_and_counts(f"page_size=1&page={total}") == (total, 1)
+    assert call(api, "get", f"catalog/products?page_size=1&page={total + 1}").status == 404
+
+
 def cache_reads() -> dict[str, int]:
     """Redis's count of the read commands it ran so far."""
     with redis_client() as client:

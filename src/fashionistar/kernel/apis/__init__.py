@@ -23,6 +23,8 @@ from fashionistar.kernel.idempotency import MAX_KEY_LENGTH
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_ROWS = 2**63 - 1
+"""PostgreSQL's ``OFFSET`` and ``LIMIT`` are ``bigint``s."""
 
 # --8<-- [start:error_groups]
 # The error statuses that the OpenAPI schemas of both APIs declare, each with the error shape
@@ -162,6 +164,52 @@ def page_not_found(page: int) -> NotFound:
         The error.
     """
     return NotFound("Page not found.", extra={"page": page})
+
+
+def page_slice(*, page: int, page_size: int) -> slice:
+    """The rows of one page, as a queryset slice.
+
+    Args:
+        page: The page number, from 1.
+        page_size: Items per page.
+
+    Returns:
+        The slice.
+
+    Raises:
+        NotFound: The page starts past any list a database can hold (its ``OFFSET`` would not
+            fit in a ``bigint``): it is past the last one.
+    """
+    start = (page - 1) * page_size
+    if start + page_size > MAX_ROWS:
+        raise page_not_found(page)
+    return slice(start, start + page_size)
+
+
+def count_known_from_page(*, page: int, page_size: int, rows: int) -> int | None:
+    """The number of items of the whole list, when the page that was read tells it.
+
+    Django's ``Paginator`` counts first (``SELECT COUNT(*)``), then reads the page. A page
+    shorter than ``page_size`` is the last one, so the count is the rows before it plus its own,
+    and the most common list, one page long, costs no ``COUNT``.
+
+    Args:
+        page: The page number, from 1.
+        page_size: Items per page.
+        rows: Rows the page's query returned.
+
+    Returns:
+        The count, or ``None`` when only a ``COUNT`` can tell (a full page; an empty one past
+        the first, which is past the last).
+
+    Raises:
+        NotFound: The page is past the last one (page 1 always exists, empty or not).
+    """
+    if rows == 0 and page > 1:
+        raise page_not_found(page)
+    if rows < page_size:
+        return (page - 1) * page_size + rows
+    return None
 
 
 def invalid_input(fields: Mapping[str, Sequence[str]]) -> InvalidInput:

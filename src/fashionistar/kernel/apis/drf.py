@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -33,7 +32,8 @@ from fashionistar.kernel.apis import (
     IDEMPOTENCY_KEY_SCHEMA,
     IF_NONE_MATCH,
     MAX_PAGE_SIZE,
-    page_not_found,
+    count_known_from_page,
+    page_slice,
     throttle_window,
 )
 from fashionistar.kernel.counters import increment
@@ -214,6 +214,9 @@ def paginate[M: Model](
 ) -> dict[str, Any]:
     """Cut one page out of a queryset and wrap it in the envelope both APIs answer with.
 
+    The page is read first; the whole list is counted only when the page cannot tell
+    (:func:`~fashionistar.kernel.apis.count_known_from_page`).
+
     Args:
         queryset: An ordered queryset.
         page: The page number, from 1.
@@ -226,16 +229,13 @@ def paginate[M: Model](
     Raises:
         NotFound: The page is past the last one (page 1 always exists).
     """
-    paginator = Paginator(queryset, page_size)
-    try:
-        current = paginator.page(page)
-    except EmptyPage as error:
-        raise page_not_found(page) from error
+    objects = list(queryset[page_slice(page=page, page_size=page_size)])
+    count = count_known_from_page(page=page, page_size=page_size, rows=len(objects))
     return {
-        "count": paginator.count,
+        "count": queryset.count() if count is None else count,
         "page": page,
         "page_size": page_size,
-        "results": serialize(list(current.object_list)),
+        "results": serialize(objects),
     }
 
 

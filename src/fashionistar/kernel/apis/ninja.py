@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.paginator import AsyncPaginator, EmptyPage
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Path, Schema
@@ -42,8 +41,9 @@ from fashionistar.kernel.apis import (
     PermissionDenied,
     UnsupportedMediaType,
     api_error,
+    count_known_from_page,
     is_token_key,
-    page_not_found,
+    page_slice,
     throttle_window,
     throttled,
 )
@@ -207,7 +207,10 @@ async def apaginate[M: Model, T](
     page_size: int,
     serialize: Callable[[M], T],
 ) -> Page[T]:
-    """Cut one page out of a queryset with Django's ``AsyncPaginator`` (new in 6.0).
+    """Cut one page out of a queryset with the async ORM, as DRF's ``paginate`` does.
+
+    The page is read first; the whole list is counted only when the page cannot tell
+    (:func:`~fashionistar.kernel.apis.count_known_from_page`).
 
     Args:
         queryset: An ordered queryset (prefetches run when the page is fetched).
@@ -221,14 +224,10 @@ async def apaginate[M: Model, T](
     Raises:
         NotFound: The page is past the last one (page 1 always exists).
     """
-    paginator = AsyncPaginator(queryset, page_size)
-    try:
-        current = await paginator.apage(page)
-    except EmptyPage as error:
-        raise page_not_found(page) from error
-    objects = await current.aget_object_list()
+    objects = [obj async for obj in queryset[page_slice(page=page, page_size=page_size)]]
+    count = count_known_from_page(page=page, page_size=page_size, rows=len(objects))
     return Page(
-        count=await paginator.acount(),
+        count=await queryset.acount() if count is None else count,
         page=page,
         page_size=page_size,
         results=[serialize(obj) for obj in objects],

@@ -186,6 +186,7 @@ def page_slice(*, page: int, page_size: int) -> slice:
     return slice(start, start + page_size)
 
 
+# --8<-- [start:count_known_from_page]
 def count_known_from_page(*, page: int, page_size: int, rows: int) -> int | None:
     """The number of items of the whole list, when the page that was read tells it.
 
@@ -210,6 +211,9 @@ def count_known_from_page(*, page: int, page_size: int, rows: int) -> int | None
     if rows < page_size:
         return (page - 1) * page_size + rows
     return None
+
+
+# --8<-- [end:count_known_from_page]
 
 
 def invalid_input(fields: Mapping[str, Sequence[str]]) -> InvalidInput:

@@ -287,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "EMAIL_PORT": str(args.smtp_port),
                 }
                 env.setdefault("DJANGO_SECRET_KEY", local_secret_key(data_dir))
+                # As the deploy files run the workers: RQ's INFO lines, per task and per
+                # maintenance pass, would bury the mail printed here; retries and failures show.
+                env.setdefault("TASK_WORKER_LOG_LEVEL", "WARNING")
                 env.setdefault(MULTIPROCESS_VARIABLE, str(fresh_metrics_dir(data_dir)))
                 prepare([sys.executable, str(PROJECT_DIR / "manage.py")], env)
                 commands = serve_commands(data_dir=data_dir, **ports)

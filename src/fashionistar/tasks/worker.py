@@ -87,6 +87,9 @@ class _RoundTrips:
     job_monitoring_interval: int
     worker_ttl: int
     _state: str
+    _registered_until = 0.0
+    """When the worker's registration lapses, by ``time.monotonic()``, as its last beat set."""
+    _suspension_checked_at = -BEAT_SLACK_S
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Three monitoring intervals: a heartbeat comes once per interval while a task runs.
@@ -99,10 +102,6 @@ class _RoundTrips:
             Seconds.
         """
         return int(3 * self.job_monitoring_interval)
-
-    _registered_until = 0.0
-    """When the worker's registration lapses, by ``time.monotonic()``, as its last beat set."""
-    _suspension_checked_at = -BEAT_SLACK_S
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's worker heartbeat: one round trip to Redis, or none if it would change nothing.

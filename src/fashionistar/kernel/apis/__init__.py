@@ -200,8 +200,7 @@ def count_known_from_page(*, page: int, page_size: int, rows: int) -> int | None
         rows: Rows the page's query returned.
 
     Returns:
-        The count, or ``None`` when only a ``COUNT`` can tell (a full page; an empty one past
-        the first, which is past the last).
+        The count, or ``None`` when only a ``COUNT`` can tell (a full page).
 
     Raises:
         NotFound: The page is past the last one (page 1 always exists, empty or not).

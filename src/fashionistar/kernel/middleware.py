@@ -21,7 +21,6 @@ Under WSGI nothing changes.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,10 +37,6 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.utils.deprecation import MiddlewareMixin
-from opentelemetry import context
-from opentelemetry.instrumentation.django.middleware.otel_middleware import (
-    _DjangoMiddleware,  # private, but the class DjangoInstrumentor inserts into MIDDLEWARE
-)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -238,41 +233,6 @@ class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
         return self.uses_session
 
 
-class OpenTelemetryMiddleware(_DjangoMiddleware, OnTheLoop):
-    """OpenTelemetry's Django middleware, taking the chain's mode: its hooks only handle spans.
-
-    OpenTelemetry's class is sync only, so under ASGI Django would run it, and the whole chain
-    inside it, through a thread and back. Its context is attached and detached in one task.
-    """
-
-    __init__ = OnTheLoop.__init__
-    __call__ = OnTheLoop.__call__
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        """Run the chain; if the request is cancelled, end its span in its own task.
-
-        When the client leaves mid-request, Django cancels the chain and ``process_response``
-        never runs: the span's activation would stay open until the garbage collector closed it
-        from another context ("Failed to detach context", logged as an error).
-
-        Args:
-            request: The request.
-
-        Returns:
-            The response.
-        """
-        try:
-            return await super().__acall__(request)
-        except asyncio.CancelledError:
-            activation = request.META.pop(self._environ_activation_key, None)
-            if activation is not None:
-                activation.__exit__(None, None, None)  # detaches and ends the span
-            token = request.META.pop(self._environ_token, None)
-            if token is not None:
-                context.detach(token)
-            raise
-
-
 ON_THE_LOOP = {
     f"{django_class.__module__}.{django_class.__qualname__}": f"{__name__}.{name}"
     for name, django_class in [
@@ -284,10 +244,9 @@ ON_THE_LOOP = {
         ("AuthenticationMiddleware", auth.AuthenticationMiddleware),
         ("MessageMiddleware", messages.MessageMiddleware),
         ("XFrameOptionsMiddleware", clickjacking.XFrameOptionsMiddleware),
-        ("OpenTelemetryMiddleware", _DjangoMiddleware),
     ]
 }
-"""A middleware's path (Django's, or OpenTelemetry's that tracing inserts) -> its subclass here."""
+"""A Django middleware's path -> its subclass here."""
 
 
 # --8<-- [start:request_threads]

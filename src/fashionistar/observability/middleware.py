@@ -28,6 +28,7 @@ QUIET_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: their access lines are logged at DEBUG, not INFO."""
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_META = "HTTP_X_REQUEST_ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 Finish = Callable[[HttpResponseBase], None]
@@ -43,7 +44,8 @@ def request_id_of(request: HttpRequest) -> str:
     Returns:
         1 to 64 characters of ``[A-Za-z0-9._-]``, or a uuid4 in hex.
     """
-    given = request.headers.get(REQUEST_ID_HEADER, "")
+    # From META: request.headers would build a dictionary of every header for one.
+    given = request.META.get(REQUEST_ID_META, "")
     return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
@@ -144,7 +146,7 @@ class RequestIdMiddleware(_AroundMiddleware):
         """
         request_id = request_id_of(request)
         request.request_id = request_id  # type: ignore[attr-defined]
-        request.META["HTTP_X_REQUEST_ID"] = request_id
+        request.META[REQUEST_ID_META] = request_id
         request.__dict__.pop("headers", None)  # request.headers is cached from META
         started = time.perf_counter_ns()
 

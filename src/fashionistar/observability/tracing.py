@@ -15,6 +15,7 @@ import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -26,12 +27,45 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 """Either one turns tracing on."""
 
 UNTRACED_PATHS = "livez,healthz,readyz,metrics"
 """Probes and scrapes: a span every few seconds per pod tells nothing."""
+
+_chosen_trace_id: ContextVar[int | None] = ContextVar("fashionistar_trace_id", default=None)
+
+
+class _ChosenTraceIds(RandomIdGenerator):
+    """Random ids, except for a span started inside :func:`next_trace_id`."""
+
+    def generate_trace_id(self) -> int:
+        """Return the chosen trace id, or a random one.
+
+        Returns:
+            A 128-bit trace id.
+        """
+        chosen = _chosen_trace_id.get()
+        return super().generate_trace_id() if chosen is None else chosen
+
+
+@contextmanager
+def next_trace_id(trace_id: int) -> Iterator[None]:
+    """Give a root span started inside the block this trace id instead of a random one.
+
+    Args:
+        trace_id: The 128-bit id.
+
+    Yields:
+        Nothing.
+    """
+    token = _chosen_trace_id.set(trace_id)
+    try:
+        yield
+    finally:
+        _chosen_trace_id.reset(token)
 
 
 def provider() -> TracerProvider:
@@ -44,9 +78,22 @@ def provider() -> TracerProvider:
     if isinstance(current, TracerProvider):
         return current
     name = os.environ.get("OTEL_SERVICE_NAME") or "fashionistar"
-    sdk_provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+    sdk_provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: name}), id_generator=_ChosenTraceIds()
+    )
     trace.set_tracer_provider(sdk_provider)
     return sdk_provider
+
+
+class Instrumentor(DjangoInstrumentor):
+    """OpenTelemetry's Django instrumentation, inserting the shop's subclass of its middleware.
+
+    The subclass (:class:`~fashionistar.observability.request_spans.TracingMiddleware`) asks the
+    sampler before building a request's span.
+    """
+
+    _instance = None  # one instance per class, not the parent class's
+    _opentelemetry_middleware = "fashionistar.observability.request_spans.TracingMiddleware"
 
 
 # --8<-- [start:instrument]
@@ -59,7 +106,7 @@ def instrument() -> None:
     """
     tracer_provider = provider()
     excluded = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", UNTRACED_PATHS)
-    DjangoInstrumentor().instrument(tracer_provider=tracer_provider, excluded_urls=excluded)
+    Instrumentor().instrument(tracer_provider=tracer_provider, excluded_urls=excluded)
     PsycopgInstrumentor().instrument(tracer_provider=tracer_provider)
     RedisInstrumentor().instrument(tracer_provider=tracer_provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=tracer_provider)
@@ -87,7 +134,7 @@ def configure_from_env() -> bool:
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
     for instrumentor in (
-        DjangoInstrumentor(),
+        Instrumentor(),
         PsycopgInstrumentor(),
         RedisInstrumentor(),
         HTTPXClientInstrumentor(),
@@ -116,7 +163,7 @@ def traced() -> Iterator[InMemorySpanExporter]:
     """
     exporter = memory_exporter()
     exporter.clear()
-    already = DjangoInstrumentor().is_instrumented_by_opentelemetry
+    already = Instrumentor().is_instrumented_by_opentelemetry
     if not already:
         instrument()
     try:

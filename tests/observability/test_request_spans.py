@@ -1,0 +1,185 @@
+"""The request's span: the sampler decides before the span is built, once, by the trace id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind
+
+from fashionistar.observability.propagation import capture
+from fashionistar.observability.request_spans import TracingMiddleware
+from fashionistar.observability.tracing import provider, traced
+from tests.api_support import ASYNC, SYNC, call
+
+CALLER_TRACE = "ab" * 16
+CALLER_SPAN = "cd" * 8
+
+
+def traceparent(*, sampled: bool) -> dict[str, str]:
+    return {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-{'01' if sampled else '00'}"}
+
+
+@pytest.fixture
+def sampler(monkeypatch) -> Callable[[Sampler], None]:
+    """Set the provider's sampler for the tracers that :func:`traced` makes."""
+
+    def use(chosen: Sampler) -> None:
+        sdk_provider = provider()
+        monkeypatch.setattr(sdk_provider, "sampler", chosen)
+        for tracer in sdk_provider._tracers.values():  # each keeps the sampler it was made with
+            monkeypatch.setattr(tracer, "sampler", chosen)
+        connection.close()  # connections opened before instrumenting are not traced:
+        connection.close_pool()  # let the pool open new ones
+
+    return use
+
+
+def access_trace_ids(lines: list[dict[str, Any]]) -> list[str]:
+    return [
+        line.get("trace.id", "") for line in lines if line["log.logger"] == "fashionistar.request"
+    ]
+
+
+def requests_spans(exporter: InMemorySpanExporter) -> list[str]:
+    """The names of the spans, but the set-up statement of each connection the pool opens.
+
+    The pool opens connections in threads of its own: that statement is a trace of its own.
+    """
+    return [
+        span.name
+        for span in exporter.get_finished_spans()
+        if not str(span.attributes.get("db.statement", "")).startswith("SELECT set_config(")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("api", [SYNC, ASYNC])
+def test_a_dropped_request_makes_no_span_and_its_log_lines_keep_a_trace_id(
+    api, sampler, log_lines, clean_redis
+) -> None:
+    sampler(ParentBased(ALWAYS_OFF))
+
+    with traced() as exporter:
+        answer = call(api, "get", "catalog/products")
+
+    assert answer.status == 200
+    assert requests_spans(exporter) == []  # nor its SQL and Redis spans
+    (trace_id,) = access_trace_ids(log_lines())
+    assert len(trace_id) == 32
+    assert int(trace_id, 16) != 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("api", [SYNC, ASYNC])
+def test_a_callers_sampled_trace_is_joined_though_the_sampler_keeps_no_root(
+    api, sampler, clean_redis
+) -> None:
+    sampler(ParentBased(ALWAYS_OFF))
+
+    with traced() as exporter:
+        call(api, "get", "catalog/products", headers=traceparent(sampled=True))
+
+    spans = exporter.get_finished_spans()
+    (request_span,) = [span for span in spans if span.kind == SpanKind.SERVER]
+    assert request_span.parent is not None
+    assert format(request_span.parent.span_id, "016x") == CALLER_SPAN
+    assert {format(span.context.trace_id, "032x") for span in spans} == {CALLER_TRACE}
+    assert len(spans) > 1  # the request's SQL and Redis spans too
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callers_dropped_trace_stays_dropped_and_names_the_log_lines(
+    sampler, log_lines, clean_redis
+) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+
+    with traced() as exporter:
+        call(SYNC, "get", "catalog/products", headers=traceparent(sampled=False))
+
+    assert requests_spans(exporter) == []
+    assert access_trace_ids(log_lines()) == [CALLER_TRACE]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_probe_makes_no_span_even_when_every_request_is_sampled(sampler, clean_redis) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+
+    with traced() as exporter:
+        response = Client().get("/readyz")  # reads PostgreSQL and Redis
+
+    assert response.status_code == 200
+    assert requests_spans(exporter) == []
+
+
+class Recorded(TraceIdRatioBased):
+    """A ratio sampler that remembers what it said about each request span's trace id."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.said: dict[int, list[Decision]] = {}
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, *args, **kwargs):
+        result: SamplingResult = super().should_sample(
+            parent_context, trace_id, name, kind, *args, **kwargs
+        )
+        if kind == SpanKind.SERVER:
+            self.said.setdefault(trace_id, []).append(result.decision)
+        return result
+
+
+@pytest.fixture
+def half() -> Recorded:
+    return Recorded(0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ratio_is_kept_once_per_request_not_squared(sampler, half, clean_redis) -> None:
+    sampler(ParentBased(half))
+
+    with traced() as exporter:
+        for _ in range(40):
+            call(SYNC, "get", "catalog/products")
+
+    kept = {trace_id for trace_id, said in half.said.items() if Decision.DROP not in said}
+    traced_requests = {
+        span.context.trace_id
+        for span in exporter.get_finished_spans()
+        if span.kind == SpanKind.SERVER
+    }
+    assert len(half.said) == 40  # a trace id per request, asked about before its span
+    assert 0 < len(kept) < 40
+    assert traced_requests == kept  # a kept request's span has the trace id the sampler kept
+    assert all(
+        said in ([Decision.DROP], [Decision.RECORD_AND_SAMPLE] * 2) for said in half.said.values()
+    )
+
+
+def test_a_dropped_requests_tasks_carry_its_trace_unsampled(sampler) -> None:
+    sampler(ParentBased(ALWAYS_OFF))
+    carried: dict[str, str] = {}
+
+    def view(request: HttpRequest) -> HttpResponse:
+        carried.update(capture())  # what the task backend stores with a task
+        return HttpResponse()
+
+    with traced():
+        TracingMiddleware(view)(RequestFactory().get("/api/sync/orders"))
+
+    _version, trace_id, _span_id, flags = carried["traceparent"].split("-")
+    assert int(trace_id, 16) != 0
+    assert flags == "00"  # the worker's parent-based sampler drops the task's spans too

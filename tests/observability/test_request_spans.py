@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -35,18 +35,24 @@ def traceparent(*, sampled: bool) -> dict[str, str]:
 
 
 @pytest.fixture
-def sampler(monkeypatch) -> Callable[[Sampler], None]:
-    """Set the provider's sampler for the tracers that :func:`traced` makes."""
+def sampler() -> Iterator[Callable[[Sampler], None]]:
+    """Set the sampler of the provider and of its tracers; put the first one back after."""
+    sdk_provider = provider()
+    shipped = sdk_provider.sampler
+
+    def set_everywhere(chosen: Sampler) -> None:
+        sdk_provider.sampler = chosen
+        # Each tracer keeps the sampler it was made with, including those made during the test.
+        for tracer in sdk_provider._tracers.values():
+            tracer.sampler = chosen
 
     def use(chosen: Sampler) -> None:
-        sdk_provider = provider()
-        monkeypatch.setattr(sdk_provider, "sampler", chosen)
-        for tracer in sdk_provider._tracers.values():  # each keeps the sampler it was made with
-            monkeypatch.setattr(tracer, "sampler", chosen)
+        set_everywhere(chosen)
         connection.close()  # connections opened before instrumenting are not traced:
         connection.close_pool()  # let the pool open new ones
 
-    return use
+    yield use
+    set_everywhere(shipped)
 
 
 def access_trace_ids(lines: list[dict[str, Any]]) -> list[str]:

@@ -200,6 +200,39 @@ def test_the_lines_logged_between_two_rounds_of_the_writer_go_out_in_one_write()
         handler.close()
 
 
+class BrokenStream(io.StringIO):
+    """A stream that refuses its first write (a closed pipe, a full disk)."""
+
+    refused = False
+
+    def write(self, text: str) -> int:
+        if not self.refused:
+            self.refused = True
+            raise OSError("No space left on device")
+        return super().write(text)
+
+
+def test_a_write_the_stream_refuses_is_reported_and_the_next_lines_still_go_out(capsys) -> None:
+    stream = BrokenStream()
+    handler = NonBlockingHandler(stream)
+    handler.setFormatter(json_formatter())
+    full = logging.getLogger("tests.full")
+    full.addHandler(handler)
+    try:
+        full.warning("lost with the refused write")
+        handler.flush()
+        full.warning("written")
+        handler.flush()
+    finally:
+        full.removeHandler(handler)
+        handler.close()
+    report = capsys.readouterr().err
+    assert "--- Logging error ---" in report
+    assert "No space left on device" in report
+    assert "lost with the refused write" in report  # the first line of the refused write
+    assert "written" in stream.getvalue()
+
+
 def test_a_forked_child_writes_its_lines_through_its_own_thread() -> None:
     read_end, write_end = os.pipe()
     stream = os.fdopen(write_end, "w")

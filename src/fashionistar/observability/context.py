@@ -88,5 +88,14 @@ def current_user_id() -> str | None:
     value = get_contextvars().get(USER_ID)
     if isinstance(value, str):
         return value
+    return current_request_user_id()
+
+
+def current_request_user_id() -> str | None:
+    """Return the id of the current request's user, if that is known already.
+
+    Returns:
+        The id, or ``None`` (anonymous, not known yet, or outside a request).
+    """
     request = _request.get()
     return user_id_of(request) if request is not None else None

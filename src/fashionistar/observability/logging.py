@@ -35,7 +35,12 @@ from django.http import HttpRequest
 from opentelemetry import trace
 from structlog.typing import EventDict, WrappedLogger
 
-from fashionistar.observability.context import REQUEST_ID, USER_ID, current_user_id, user_id_of
+from fashionistar.observability.context import (
+    REQUEST_ID,
+    USER_ID,
+    current_request_user_id,
+    user_id_of,
+)
 
 ECS_VERSION = "8.11.0"
 FIRST_FIELDS = ("@timestamp", "log.level", "message")
@@ -49,7 +54,8 @@ def _add_user_and_trace(
     logger: WrappedLogger, method_name: str, event_dict: EventDict
 ) -> EventDict:
     """Add ``user.id`` (when known) and ``trace.id``/``span.id`` (when a span is current)."""
-    if USER_ID not in event_dict and (user_id := current_user_id()) is not None:
+    # merge_contextvars ran first: a user id bound in the context is in event_dict already.
+    if USER_ID not in event_dict and (user_id := current_request_user_id()) is not None:
         event_dict[USER_ID] = user_id
     span_context = trace.get_current_span().get_span_context()
     if span_context.is_valid:
@@ -154,23 +160,24 @@ class _Writer(threading.Thread):
 
     def write_queued(self) -> None:
         """Write every queued line at once, then signal the flush markers queued among them."""
-        records: list[logging.LogRecord] = []
+        lines: list[str] = []
         markers: list[_Flushed] = []
         while True:
             try:
                 item = self.lines.get_nowait()
             except queue.Empty:
                 break
-            (markers if isinstance(item, _Flushed) else records).append(item)
-        if records:
+            if isinstance(item, _Flushed):
+                markers.append(item)
+            else:
+                lines.append(item)
+        if lines:
             terminator = self.handler.terminator
             try:
-                self.handler.stream.write(
-                    "".join(self.handler.format(record) + terminator for record in records)
-                )
+                self.handler.stream.write(terminator.join(lines) + terminator)
                 self.handler.flush()
             except Exception:  # noqa: BLE001 - logging reports its own failures, never raises
-                self.handler.handleError(records[0])
+                self.handler.handleError(logging.makeLogRecord({"msg": lines[0]}))
         for marker in markers:
             marker.event.set()
 
@@ -224,6 +231,17 @@ class NonBlockingHandler(QueueHandler):
         writer = _Writer(self.queue, self.stream_handler)  # type: ignore[arg-type]
         writer.start()
         return writer
+
+    def prepare(self, record: logging.LogRecord) -> Any:
+        """Render the record's line; the line, not a copy of the record, is queued.
+
+        Args:
+            record: The record.
+
+        Returns:
+            The line, without its terminator.
+        """
+        return self.format(record)
 
     def flush(self) -> None:
         """Wait (up to :attr:`FLUSH_TIMEOUT_SECONDS`) until every line logged so far is written."""

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 from common import HERE, ROOT, Watch, prepared_stack, wrk
+from report import Target, Verdict, judge, ratio, verdict_lines
 
 from fashionistar_dev.processes import Interface, free_port, free_ports, shop_server_args
 from fashionistar_dev.router import router_command, router_config
@@ -216,6 +217,7 @@ def measure(url: str, *, seconds: float, repeats: int) -> dict[str, Any]:
     runs = [wrk(url, connections=CONNECTIONS, seconds=seconds) for _ in range(repeats)]
     rates = [run["requests_per_s"] for run in runs]
     return {
+        "rates": rates,
         "requests_per_s": statistics.median(rates),
         "lowest": min(rates),
         "highest": max(rates),
@@ -309,7 +311,8 @@ def run(*, seconds: float, repeats: int) -> dict[str, Any]:
         env = {**stack_env, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
                "LOG_LEVEL": "WARNING"}  # fmt: skip
         routed = measure_routed(env, seconds=seconds, repeats=repeats)
-    return {"figures": figures, "routed": routed, "taken_on": watch.taken_on()}
+    taken_on = watch.taken_on()
+    return {"figures": figures, "routed": routed, "taken_on": taken_on, "quiet": watch.quiet}
 
 
 def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
@@ -399,7 +402,45 @@ def markdown(report: dict[str, Any], *, seconds: float, repeats: int) -> str:
         )
         + "."
     )
+    lines += ["", verdict_lines([livez_verdict(report)])]
     return "\n".join(lines) + "\n"
+
+
+LIVEZ_CLAIM = "project target: /livez at 0.5x bare Django's ping or more, under the same server"
+LIVEZ_SHARE = Target(0.5)
+
+
+def livez_verdict(report: dict[str, Any]) -> Verdict:
+    """Judge ``/livez`` against bare Django's ping under each shipped server, run by run.
+
+    The shop's probe crosses every middleware; the ping crosses none. Each run of ``/livez`` is
+    set against the same run of the ping under the same server.
+
+    Args:
+        report: What :func:`run` measured.
+
+    Returns:
+        The verdict.
+    """
+    shares: dict[str, list[float]] = {}
+    for name in SHIPPED.values():
+        cells = report["figures"][name]
+        shares[name] = [
+            ratio(live, ping)
+            for live, ping in zip(cells["livez"]["rates"], cells["bare ping"]["rates"], strict=True)
+        ]
+    measured = "; ".join(
+        f"{name}: " + ", ".join(f"{share:.2f}" for share in values)
+        for name, values in shares.items()
+    )
+    return judge(
+        [share for values in shares.values() for share in values],
+        LIVEZ_SHARE,
+        quiet=bool(report.get("quiet")),
+        claim=LIVEZ_CLAIM,
+        measured=f"each run's /livez over the same run's bare ping, {measured}",
+        section="servers",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

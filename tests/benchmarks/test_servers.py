@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import servers
 
@@ -26,8 +28,15 @@ def test_the_shipped_candidates_run_the_deploy_files_commands(interface: Interfa
 
 
 def test_the_table_sets_each_shipped_server_against_the_fastest_other_one() -> None:
-    def cell(rate: float) -> dict[str, float]:
-        return {"requests_per_s": rate, "lowest": rate, "highest": rate, "p95_ms": 1.0, "errors": 0}
+    def cell(rate: float) -> dict[str, Any]:
+        return {
+            "rates": [rate] * 3,
+            "requests_per_s": rate,
+            "lowest": rate,
+            "highest": rate,
+            "p95_ms": 1.0,
+            "errors": 0,
+        }
 
     rates = {candidate.name: 100.0 for candidate in servers.CANDIDATES}
     rates["granian, ASGI"] = 150.0
@@ -49,3 +58,22 @@ def test_the_table_sets_each_shipped_server_against_the_fastest_other_one() -> N
         "shipped servers: DRF list 240 req/s (240 to 240), x0.80 its server direct; Ninja list "
         "135 req/s (135 to 135), x0.90 its server direct."
     ) in text
+
+
+def test_livez_is_judged_run_by_run_against_the_ping_under_each_shipped_server() -> None:
+    def cell(*rates: float) -> dict[str, Any]:
+        return {"rates": list(rates)}
+
+    figures = {
+        "granian, WSGI": {"livez": cell(450, 520, 500), "bare ping": cell(1000, 1000, 1000)},
+        "granian, ASGI": {"livez": cell(800, 800, 800), "bare ping": cell(600, 600, 600)},
+    }
+    verdict = servers.livez_verdict({"figures": figures, "quiet": True})
+
+    assert verdict.verdict == "not met on this machine"  # one run under 0.5, none far under
+    assert verdict.measured == (
+        "each run's /livez over the same run's bare ping, granian, WSGI: 0.45, 0.52, 0.50; "
+        "granian, ASGI: 1.33, 1.33, 1.33"
+    )
+    figures["granian, WSGI"]["livez"] = cell(500, 520, 500)
+    assert servers.livez_verdict({"figures": figures, "quiet": True}).verdict == "confirmed"

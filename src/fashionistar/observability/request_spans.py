@@ -36,7 +36,7 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
     non-recording span with that trace id and with instrumentation suppressed: its SQL, Redis
     and HTTP calls make no span at all, and so its calls to other services carry no
     ``traceparent`` (a service downstream decides for itself). Its log lines still carry a
-    ``trace.id``, and the tasks it enqueues its trace, unsampled. A sampled one goes
+    ``trace.id``, and the tasks it enqueues carry its trace, unsampled. A sampled one goes
     through OpenTelemetry's middleware, whose span is given the same trace id, so that the
     sampler, asked again, says the same: OpenTelemetry's samplers decide from the trace id and
     the caller's context alone. (A sampler that draws at random on each call would keep fewer.)

@@ -5,6 +5,8 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -154,13 +156,25 @@ class StuckStream(io.StringIO):
         return super().write(text)
 
 
-def test_logging_does_not_wait_for_a_stuck_stream() -> None:
-    stream = StuckStream()
+@contextmanager
+def writing_to(
+    stream: io.StringIO, *, logger: str
+) -> Iterator[tuple[logging.Logger, NonBlockingHandler]]:
+    """A logger whose lines go through the project's handler to ``stream``; closed after."""
     handler = NonBlockingHandler(stream)
     handler.setFormatter(json_formatter())
-    stuck = logging.getLogger("tests.stuck")
-    stuck.addHandler(handler)
+    chosen = logging.getLogger(logger)
+    chosen.addHandler(handler)
     try:
+        yield chosen, handler
+    finally:
+        chosen.removeHandler(handler)
+        handler.close()
+
+
+def test_logging_does_not_wait_for_a_stuck_stream() -> None:
+    stream = StuckStream()
+    with writing_to(stream, logger="tests.stuck") as (stuck, handler):
         for number in range(100):
             stuck.warning("line %d", number)  # returns although nothing can be written
         assert stream.getvalue() == ""
@@ -168,9 +182,6 @@ def test_logging_does_not_wait_for_a_stuck_stream() -> None:
         handler.flush()
         assert stream.getvalue().count("\n") == 100
         assert threading.current_thread().name not in stream.writers
-    finally:
-        stuck.removeHandler(handler)
-        handler.close()
 
 
 class CountedStream(io.StringIO):
@@ -185,19 +196,12 @@ class CountedStream(io.StringIO):
 
 def test_the_lines_logged_between_two_rounds_of_the_writer_go_out_in_one_write() -> None:
     stream = CountedStream()
-    handler = NonBlockingHandler(stream)
-    handler.setFormatter(json_formatter())
-    busy = logging.getLogger("tests.busy")
-    busy.addHandler(handler)
-    try:
+    with writing_to(stream, logger="tests.busy") as (busy, handler):
         for number in range(200):  # a few rounds of the writer at most, even on a busy machine
             busy.warning("line %d", number)
         handler.flush()
         assert stream.getvalue().count("\n") == 200
         assert stream.writes <= 10  # not one per line
-    finally:
-        busy.removeHandler(handler)
-        handler.close()
 
 
 class BrokenStream(io.StringIO):
@@ -214,18 +218,11 @@ class BrokenStream(io.StringIO):
 
 def test_a_write_the_stream_refuses_is_reported_and_the_next_lines_still_go_out(capsys) -> None:
     stream = BrokenStream()
-    handler = NonBlockingHandler(stream)
-    handler.setFormatter(json_formatter())
-    full = logging.getLogger("tests.full")
-    full.addHandler(handler)
-    try:
+    with writing_to(stream, logger="tests.full") as (full, handler):
         full.warning("lost with the refused write")
         handler.flush()
         full.warning("written")
         handler.flush()
-    finally:
-        full.removeHandler(handler)
-        handler.close()
     report = capsys.readouterr().err
     assert "--- Logging error ---" in report
     assert "No space left on device" in report

@@ -170,6 +170,7 @@ def taken_on(
     other_cores: float | None = None,
     elapsed_s: float | None = None,
     stolen_share: float | None = None,
+    cpu_ms: list[float] | None = None,
 ) -> str:
     """Say when and on what machine a generated figure file was taken, for its first line.
 
@@ -180,10 +181,12 @@ def taken_on(
         elapsed_s: How long the script measured, when known.
         stolen_share: The share of the CPUs' time the hypervisor gave to other machines
             meanwhile (:class:`Watch`), when known.
+        cpu_ms: :func:`cpu_probe`'s timings before and after measuring, when taken.
 
     Returns:
         One sentence: date, cores, CPU, Python, how long, load average before and after, the
-        other processes' share, the hypervisor's, and a warning when the machine was busy.
+        other processes' share, the hypervisor's, the fixed loop's CPU time (how fast one core
+        was, and how steady), and a warning when the machine was busy.
     """
     about = machine()
     took = f", in {elapsed_s:.0f} s" if elapsed_s is not None else ""
@@ -197,11 +200,18 @@ def taken_on(
         if stolen_share is not None
         else ""
     )
+    loop = (
+        f"; a fixed Python loop took {statistics.median(cpu_ms):.0f} ms of CPU "
+        f"({percentile(cpu_ms, 0.1):.0f} to {percentile(cpu_ms, 0.9):.0f} from the 10th to the "
+        f"90th percentile of {len(cpu_ms)} timings, before and after)"
+        if cpu_ms
+        else ""
+    )
     busy = "" if quiet else f" {BUSY}"
     return (
         f"Taken {now_utc()}{took} on {about['cores']} cores ({about['cpu']}), Python "
         f"{about['python']}; load average {load_before[0]} before, {load_average()[0]} after"
-        f"{others}{stolen}.{busy}"
+        f"{others}{stolen}{loop}.{busy}"
     )
 
 
@@ -215,6 +225,54 @@ STOLEN_SHARE = 0.10
 A virtual machine's load average and processes do not show it; ``/proc/stat`` counts it as
 *steal*. Figures taken meanwhile move with the neighbours' work, not with the code.
 """
+
+
+CPU_PROBE_LOOP = 500_000
+"""Additions of the fixed pure-Python loop that :func:`cpu_probe` times (tens of milliseconds)."""
+
+CPU_PROBE_TIMINGS = 20
+"""Timings of that loop at each end of a measurement."""
+
+UNSTEADY_SPREAD = 1.25
+"""The loop's 90th-percentile CPU time over its 10th above this: the CPU's speed moved: busy.
+
+A virtual CPU can share its physical core with another machine's thread without the hypervisor
+counting any *steal*: our process keeps running, only slower. The same loop then takes more CPU
+time from one moment to the next, and so does every request measured meanwhile.
+"""
+
+
+def cpu_probe(*, timings: int = CPU_PROBE_TIMINGS) -> list[float]:
+    """Time a fixed pure-Python loop on one core, several times, a short pause between.
+
+    Args:
+        timings: How many times.
+
+    Returns:
+        The CPU milliseconds of each (``time.process_time``: the loop's own CPU time, whatever
+        else the machine runs on the other cores).
+    """
+    spent = []
+    for _ in range(timings):
+        started = time.process_time()
+        total = 0
+        for number in range(CPU_PROBE_LOOP):
+            total += number
+        spent.append(1000 * (time.process_time() - started))
+        time.sleep(0.05)
+    return spent
+
+
+def cpu_spread(timings: list[float]) -> float:
+    """The 90th percentile of the loop's timings over their 10th (1.0: a steady CPU).
+
+    Args:
+        timings: :func:`cpu_probe`'s milliseconds.
+
+    Returns:
+        The ratio.
+    """
+    return percentile(timings, 0.9) / percentile(timings, 0.1)
 
 
 def _cpu_ticks() -> list[int]:
@@ -269,7 +327,9 @@ class Watch:
     (:func:`wait_until_quiet`), then reads the CPU time the whole machine and this process's
     tree have used, and the time the hypervisor held the CPUs back (steal). :meth:`stop` reads
     them again: what the machine used beyond this tree is other work, and so is steal. The load
-    average cannot tell: the measurement's own load shows there too.
+    average cannot tell: the measurement's own load shows there too. A watch that waited for a
+    quiet machine also times a fixed loop (:func:`cpu_probe`) at both ends: a core whose speed
+    moved (:data:`UNSTEADY_SPREAD`) makes the machine busy too.
     """
 
     def __init__(self, *, wait: bool = True) -> None:
@@ -280,6 +340,7 @@ class Watch:
         """
         self.started = time.monotonic()
         self.waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
+        self.cpu_ms = cpu_probe() if wait else []
         self.load_before = load_average()
         self._machine, self._ours = _busy_ticks(), own_tree_ticks()
         self._steal, self._total = _steal_and_total_ticks()
@@ -300,6 +361,8 @@ class Watch:
             self.other_cores = max(0.0, other / CLOCK_TICKS / seconds)
             steal, total = _steal_and_total_ticks()
             self.stolen_share = (steal - self._steal) / max(total - self._total, 1)
+            if self.cpu_ms:
+                self.cpu_ms += cpu_probe()
             self.elapsed_s = time.monotonic() - self.started
         return self
 
@@ -308,7 +371,8 @@ class Watch:
         """Whether the machine was quiet at the start and other work stayed under the limits.
 
         Other work: other processes (:data:`OTHER_WORK_CORES`) and other virtual machines on
-        the same CPUs (:data:`STOLEN_SHARE`).
+        the same CPUs (:data:`STOLEN_SHARE`, and :data:`UNSTEADY_SPREAD` when they share our
+        cores without steal).
         """
         self.stop()
         other, stolen = self.other_cores, self.stolen_share
@@ -318,6 +382,7 @@ class Watch:
             and other <= OTHER_WORK_CORES
             and stolen is not None
             and stolen <= STOLEN_SHARE
+            and (not self.cpu_ms or cpu_spread(self.cpu_ms) <= UNSTEADY_SPREAD)
         )
 
     def taken_on(self) -> str:
@@ -333,6 +398,7 @@ class Watch:
             other_cores=self.other_cores,
             elapsed_s=self.elapsed_s,
             stolen_share=self.stolen_share,
+            cpu_ms=self.cpu_ms,
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -186,6 +187,34 @@ def test_a_watch_marks_its_files_busy_when_other_machines_took_the_cpus(monkeypa
     assert watch.stolen_share == pytest.approx(0.2)
     assert "held back 20.0% of the CPUs' time" in watch.taken_on()
     assert BUSY in watch.taken_on()
+
+
+@pytest.mark.parametrize(
+    ("timings", "quiet"),
+    [([30.0] * 20, True), ([30.0] * 10 + [45.0] * 10, False)],
+    ids=["steady", "speed moved"],
+)
+def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
+    monkeypatch, timings: list[float], quiet: bool
+) -> None:
+    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
+    monkeypatch.setattr(common, "cpu_probe", lambda: list(timings))
+    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
+    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
+    watch = Watch()
+
+    assert watch.quiet is quiet
+    assert len(watch.cpu_ms) == 2 * len(timings)  # timed before and after
+    line = watch.taken_on()
+    assert f"a fixed Python loop took {statistics.median(timings):.0f} ms of CPU" in line
+    assert (BUSY in line) is not quiet
+
+
+def test_the_cpu_probe_times_its_loop_in_cpu_milliseconds() -> None:
+    timings = common.cpu_probe(timings=3)
+    assert len(timings) == 3
+    assert all(0 < each < 5_000 for each in timings)
+    assert common.cpu_spread([10.0, 10.0, 20.0, 20.0]) == 2.0
 
 
 def test_a_watch_counts_its_own_children_as_its_own_work() -> None:

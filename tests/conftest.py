@@ -111,7 +111,7 @@ def mailbox(settings) -> Iterator[list[Any]]:
 
 
 @pytest.fixture(scope="module")
-def shop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def shop_server(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> Iterator[str]:
     """The shop as the deploy files run it, on the run's stack: its router's URL.
 
     The WSGI and the ASGI server commands on free ports, and nginx in front of them with the

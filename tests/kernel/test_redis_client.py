@@ -7,8 +7,15 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache import cache, caches
 from django.tasks import task_backends
+from redis._parsers import _AsyncHiredisParser, _HiredisParser
+from redis.connection import HiredisRespSerializer
 
-from fashionistar.kernel.redis_client import RedisCache, redis_client, shared_redis_client
+from fashionistar.kernel.redis_client import (
+    RedisCache,
+    redis_client,
+    shared_aredis_client,
+    shared_redis_client,
+)
 from fashionistar.tasks.backend import RQTaskBackend
 from tests.factories import make_product
 
@@ -75,6 +82,17 @@ def test_every_task_backend_object_shares_the_process_client() -> None:
     assert isinstance(first, RQTaskBackend)
     assert isinstance(second, RQTaskBackend)
     assert first.connection is second.connection is shared_redis_client()
+
+
+def test_both_clients_pack_and_parse_with_hiredis() -> None:
+    sync_connection = shared_redis_client().connection_pool.make_connection()
+
+    async def async_connection() -> object:
+        return shared_aredis_client().connection_pool.make_connection()
+
+    assert isinstance(sync_connection._parser, _HiredisParser)
+    assert isinstance(sync_connection._command_packer, HiredisRespSerializer)
+    assert isinstance(async_to_sync(async_connection)()._parser, _AsyncHiredisParser)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -249,6 +249,7 @@ def test_an_orders_mail_is_printed_where_the_home_page_says(served: Served) -> N
     subject = f"Your Fashionistar order {order['id']}"
     wait_for(lambda: subject in served.output(), 60)
     assert '"log.logger": "rq.worker"' not in served.output()  # workers log as deployed
+    assert '"log.logger": "django.tasks"' not in served.output()
 
 
 QUICK_START = ROOT / "docs" / "quick-start.md"

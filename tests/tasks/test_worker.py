@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from rq.worker import WorkerStatus
 
 from fashionistar.kernel.redis_client import redis_client
 from fashionistar.tasks.monitoring import queue_stats
+from fashionistar.tasks.probe import echo
 from fashionistar.tasks.worker import BEAT_SLACK_S, make_worker
 from tests.processes import child_pids, spawn_worker, stop, wait_for, wait_gone
 from tests.tasks.sample_tasks import deaf_sleep, slow_mark
@@ -154,6 +156,24 @@ def test_a_simple_worker_ends_itself_when_a_task_ignores_its_timeout(
             os.killpg(worker.pid, signal.SIGKILL)
     assert "still running" in log.read_text()
     assert deaf_sleep.get_result(result.id).status == TaskResultStatus.RUNNING  # till retried
+
+
+@pytest.mark.parametrize(("level", "per_task_lines"), [("INFO", True), ("WARNING", False)])
+def test_the_worker_log_level_covers_rq_s_and_django_s_lines_of_each_task(
+    clean_redis, tmp_path: Path, level: str, per_task_lines: bool
+) -> None:
+    result = echo.enqueue(value=7)
+    log = tmp_path / "worker.log"
+    worker = spawn_worker(
+        "critical", "--kind", "simple", log=log, LOG_LEVEL="INFO", TASK_WORKER_LOG_LEVEL=level
+    )
+    try:
+        wait_for(lambda: echo.get_result(result.id).status == "SUCCESSFUL", timeout_s=60)
+    finally:
+        assert stop(worker) == 0
+    loggers = {json.loads(line)["log.logger"] for line in log.read_text().splitlines()}
+    assert ("django.tasks" in loggers) is per_task_lines
+    assert ("rq.worker" in loggers) is per_task_lines
 
 
 def test_processes_replaces_a_worker_that_dies_and_stops_them_all_on_sigterm(clean_redis) -> None:

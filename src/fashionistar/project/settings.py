@@ -157,11 +157,12 @@ TASK_WORKER = {
     "worker_ttl": _MAINTENANCE_S + 15,
     "job_monitoring_interval": int(os.environ.get("TASK_WORKER_MONITORING_S", "5")),
 }
-# RQ logs three lines per job at INFO; WARNING keeps retries, failures and restarts only.
 # run_worker serves its task durations for Prometheus on this port (0: off).
 TASK_WORKER_METRICS_PORT = int(os.environ.get("TASK_WORKER_METRICS_PORT", "0"))
 # /healthz/tasks answers 503 when a queue's oldest waiting job is older than this.
 TASK_HEALTH_MAX_WAIT_S = float(os.environ.get("TASK_HEALTH_MAX_WAIT_S", "300"))
+# RQ logs three lines per task at INFO and Django's task signals two (django.tasks): WARNING
+# keeps retries, failures and restarts only.
 TASK_WORKER_LOG_LEVEL = os.environ.get("TASK_WORKER_LOG_LEVEL", os.environ.get("LOG_LEVEL", "INFO"))
 # --8<-- [end:tasks_settings]
 

@@ -448,6 +448,8 @@ def serve_queues(*, queues: Sequence[str] = (), kind: str = "fork", burst: bool 
     """
     stop = threading.Event()
     serving_pid = os.getpid()
+    # RQ applies the level to its own logger only; Django's task signals log two lines per task.
+    logging.getLogger("django.tasks").setLevel(settings.TASK_WORKER_LOG_LEVEL)
 
     def request_stop(signum: int, frame: object) -> None:
         if os.getpid() != serving_pid:  # RQ's scheduler, forked before it set its own handlers

@@ -275,6 +275,23 @@ def cpu_spread(timings: list[float]) -> float:
     return percentile(timings, 0.9) / percentile(timings, 0.1)
 
 
+def steady_cpu_probe(*, timeout_s: float = 300) -> list[float]:
+    """Time the loop (:func:`cpu_probe`) until one set of timings is steady, or time runs out.
+
+    Args:
+        timeout_s: How long to try at most.
+
+    Returns:
+        The last set of timings: steady unless the time ran out.
+    """
+    deadline = time.monotonic() + timeout_s
+    timings = cpu_probe()
+    while cpu_spread(timings) > UNSTEADY_SPREAD and time.monotonic() < deadline:
+        time.sleep(5)
+        timings = cpu_probe()
+    return timings
+
+
 def _cpu_ticks() -> list[int]:
     with open("/proc/stat") as stat:  # the first line adds up every core
         return [int(value) for value in stat.readline().split()[1:9]]
@@ -327,9 +344,10 @@ class Watch:
     (:func:`wait_until_quiet`), then reads the CPU time the whole machine and this process's
     tree have used, and the time the hypervisor held the CPUs back (steal). :meth:`stop` reads
     them again: what the machine used beyond this tree is other work, and so is steal. The load
-    average cannot tell: the measurement's own load shows there too. A watch that waited for a
-    quiet machine also times a fixed loop (:func:`cpu_probe`) at both ends: a core whose speed
-    moved (:data:`UNSTEADY_SPREAD`) makes the machine busy too.
+    average cannot tell: the measurement's own load shows there too. A watch that waits for a
+    quiet machine also waits for a steady core (:func:`steady_cpu_probe`) and times the loop
+    again at the end: a core whose speed moved (:data:`UNSTEADY_SPREAD`) makes the machine busy
+    too.
     """
 
     def __init__(self, *, wait: bool = True) -> None:
@@ -340,7 +358,7 @@ class Watch:
         """
         self.started = time.monotonic()
         self.waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
-        self.cpu_ms = cpu_probe() if wait else []
+        self.cpu_ms = steady_cpu_probe() if wait else []
         self.load_before = load_average()
         self._machine, self._ours = _busy_ticks(), own_tree_ticks()
         self._steal, self._total = _steal_and_total_ticks()
@@ -891,7 +909,7 @@ FULL = Budget(
 )
 QUICK = Budget(
     seconds=1,
-    warmup=0,
+    warmup=1,  # a cold first answer can outlast a 1 s round on a loaded machine
     connections=4,
     rounds=1,
     repeats=2,

@@ -198,6 +198,7 @@ def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
     monkeypatch, timings: list[float], quiet: bool
 ) -> None:
     monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
+    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(timings))
     monkeypatch.setattr(common, "cpu_probe", lambda: list(timings))
     monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
     monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
@@ -208,6 +209,16 @@ def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
     line = watch.taken_on()
     assert f"a fixed Python loop took {statistics.median(timings):.0f} ms of CPU" in line
     assert (BUSY in line) is not quiet
+
+
+def test_a_watch_waits_for_a_steady_core_as_long_as_it_may(monkeypatch) -> None:
+    unsteady, steady = [30.0] * 10 + [45.0] * 10, [30.0] * 20
+    probes = iter([unsteady, unsteady, steady, unsteady, steady])
+    monkeypatch.setattr(common, "cpu_probe", lambda: next(probes))
+    monkeypatch.setattr(common.time, "sleep", lambda seconds: None)
+
+    assert common.steady_cpu_probe() == steady
+    assert common.steady_cpu_probe(timeout_s=0) == unsteady  # its time ran out
 
 
 def test_the_cpu_probe_times_its_loop_in_cpu_milliseconds() -> None:

@@ -1180,6 +1180,7 @@ class Bench:
 
         The gateway answers after ``partner_latency_ms``, so one connection cannot send more
         than ``1000 / partner_latency_ms`` requests a second: that bounds the orders needed.
+        The budget's warm-up pays orders of its own first, as the other cells warm up.
 
         Args:
             server: The server to load.
@@ -1188,13 +1189,25 @@ class Bench:
         Returns:
             The figures of :meth:`load`.
         """
-        seconds = self.budget.seconds
-        per_connection = seconds * 1000 / self.partner_latency_ms
-        per_round = int(self.budget.connections * (per_connection + 2) * 1.2)
-        ids = self.fixture_orders(per_round * self.budget.rounds)
+        prefix = f"/api/{flavour}/orders/"
+        if self.budget.warmup:  # on orders of its own: a warm-up must not use up the rounds'
+            wrk(
+                f"{server.url}/",
+                connections=self.budget.connections,
+                seconds=self.budget.warmup,
+                kind="pay",
+                token=self.token,
+                ids=self.fixture_orders(self._orders_paid_in(self.budget.warmup)),
+                prefix=prefix,
+            )
+        ids = self.fixture_orders(self._orders_paid_in(self.budget.seconds) * self.budget.rounds)
         return self.load(
-            server, "/", kind="pay", ids=ids, prefix=f"/api/{flavour}/orders/", seconds=seconds
+            server, "/", kind="pay", ids=ids, prefix=prefix, seconds=self.budget.seconds
         )
+
+    def _orders_paid_in(self, seconds: float) -> int:
+        per_connection = seconds * 1000 / self.partner_latency_ms
+        return int(self.budget.connections * (per_connection + 2) * 1.2)
 
 
 @contextmanager

@@ -264,3 +264,20 @@ def test_a_wrong_log_level_stops_start_up_with_the_variables_name(monkeypatch) -
         log_level_from_env("LOG_LEVEL")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     assert log_level_from_env("LOG_LEVEL") == "DEBUG"
+
+
+def test_records_skip_the_caller_and_thread_lookups_and_keep_the_process() -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        logger.warning("lean")
+    finally:
+        logger.removeHandler(handler)
+
+    (record,) = records
+    assert (record.funcName, record.lineno) == ("(unknown function)", 0)  # no stack walk
+    assert record.threadName is None
+    assert record.processName is None
+    assert record.process == os.getpid()  # the line's process.pid

@@ -4,10 +4,10 @@ Requests per second move with whatever else the machine runs; the instructions a
 executes do not. This script runs the shop's WSGI application in a process of its own under
 valgrind's callgrind, once for each variant of the production settings below, and calls it
 with the DRF product list (the catalog cache warm throughout), first :data:`SHORT` times and
-then, in a second process, :data:`LONG` times: the difference over the difference in requests is what one request
-executes, start-up left out. Only the thread that serves the requests is counted: the
-background threads (the log writer, the span exporter) wake on timers, so their counts follow
-the process's wall time under valgrind, not its requests.
+then, in a second process, :data:`LONG` times: the difference over the difference in requests
+is what one request executes, start-up left out. Only the thread that serves the requests is
+counted: the background threads (the log writer, the span exporter) wake on timers, so their
+counts follow the process's wall time under valgrind, not its requests.
 
 The variants are :mod:`observability_overhead`'s two settings modules (everything on, as
 deployed, and everything off) and the deployed one with one piece taken away, so that *as

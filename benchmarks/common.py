@@ -748,23 +748,20 @@ class AppServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def ensure_program(name: str) -> str:
-    """Find a program, installing Debian's package of that name when it is missing and we are root.
-
-    Args:
-        name: The program and its package (``wrk``, ``valgrind``).
+def ensure_wrk() -> str:
+    """Find wrk, installing Debian's package when it is missing and we are root.
 
     Returns:
         The program's path.
 
     Raises:
-        SystemExit: It is missing and cannot be installed here.
+        SystemExit: wrk is missing and cannot be installed here.
     """
-    found = shutil.which(name)
-    if found is None and apt_install([name]):
-        found = shutil.which(name)
+    found = shutil.which("wrk")
+    if found is None and apt_install(["wrk"]):
+        found = shutil.which("wrk")
     if found is None:
-        raise SystemExit(f"the benchmarks need {name}: install the Debian/Ubuntu package {name!r}")
+        raise SystemExit("the benchmarks need wrk: install the Debian/Ubuntu package 'wrk'")
     return found
 
 
@@ -800,7 +797,7 @@ def wrk(
     Raises:
         RuntimeError: wrk failed, or a ``pay`` run ran out of order ids.
     """
-    program = ensure_program("wrk")
+    program = ensure_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".ids") as id_file:
         id_file.write("\n".join(str(i) for i in ids or []) + "\n")
         id_file.flush()

@@ -46,7 +46,7 @@ from common import (
     Progress,
     Watch,
     bench_stack,
-    ensure_program,
+    ensure_wrk,
     load_average,
     machine,
     now_utc,
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "assets" / "benchmarks")
     parser.add_argument("--partner-latency-ms", type=int, default=100)
     args = parser.parse_args(argv)
-    ensure_program("wrk")
+    ensure_wrk()
     progress = Progress()
     # A quick run checks the harness (the test suite runs it), not the shop: it does not wait.
     watch = Watch(wait=not args.quick)

@@ -1,8 +1,9 @@
 """A worker stops on SIGTERM wherever the signal lands: during start-up, or inside code that
 swallows exceptions (RQ's handler raises one). It sends no beat, state or suspension check to
 Redis that would change nothing, and its registration never stays short. A simple worker beats
-for its task while it runs, and ends itself when a task outlives its timeout. ``--processes``
-keeps its workers running."""
+for its task while it runs, and ends itself when a task outlives its timeout. It leaves its
+command channel without waiting out the listening thread. ``--processes`` keeps its workers
+running."""
 
 from __future__ import annotations
 
@@ -116,6 +117,24 @@ def test_a_worker_sigtermed_the_moment_it_registers_exits_cleanly(clean_redis) -
         assert worker.poll() is None
         assert stop(worker) == 0
         assert queue_stats()[1].workers == 0  # it unregistered on the way out
+
+
+def test_a_worker_leaving_its_command_channel_ends_the_listening_thread(clean_redis) -> None:
+    worker = make_worker(queues=["critical"])
+    worker.subscribe()
+    worker.unsubscribe()
+    assert not worker.pubsub_thread.is_alive()  # it ended on the reply to UNSUBSCRIBE
+
+
+def test_leaving_does_not_wait_for_a_listener_that_saw_its_reply_already(clean_redis) -> None:
+    worker = make_worker(queues=["critical"])
+    worker.subscribe()
+    worker.pubsub.unsubscribe()  # the listener reads the reply, then waits for a subscription
+    wait_for(lambda: not worker.pubsub.subscribed, 10, interval_s=0.01)
+    leaving = threading.Thread(target=worker.unsubscribe)
+    leaving.start()
+    leaving.join(10)  # RQ's own unsubscribe waited 60 s here with redis-py 8.2
+    assert not leaving.is_alive()
 
 
 def test_a_simple_worker_beats_for_a_long_task_so_it_is_not_taken_for_abandoned(

@@ -137,7 +137,7 @@ def _sentinel_options(*, asyncio: bool) -> dict[str, Any]:
 @functools.cache
 def _sentinel(addresses: tuple[tuple[str, int], ...]) -> redis.sentinel.Sentinel:
     # One per process (and set of Sentinels): it holds the connections to the Sentinels.
-    return redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    return redis.sentinel.Sentinel(
         list(addresses), sentinel_kwargs=_sentinel_options(asyncio=False)
     )
 
@@ -161,9 +161,7 @@ def redis_client(
     addresses, master_name = sentinel_settings()
     options = _client_options(decode_responses, socket_timeout)
     if addresses:
-        client: redis.Redis = _sentinel(addresses).master_for(  # type: ignore[no-untyped-call]
-            master_name, **options
-        )
+        client: redis.Redis = _sentinel(addresses).master_for(master_name, **options)
         return client
     return redis.Redis.from_url(settings.REDIS_URL, **options)
 
@@ -216,7 +214,7 @@ def _async_sentinel(addresses: _Sentinels) -> redis.asyncio.sentinel.Sentinel:
 def _new_async_sentinel(
     addresses: tuple[tuple[str, int], ...],
 ) -> redis.asyncio.sentinel.Sentinel:
-    return redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    return redis.asyncio.sentinel.Sentinel(
         list(addresses), sentinel_kwargs=_sentinel_options(asyncio=True)
     )
 

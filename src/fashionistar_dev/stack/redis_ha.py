@@ -370,7 +370,7 @@ class RedisHA:
                 self._spawn(f"sentinel-{index + 1}", [self.redis_server, str(conf), "--sentinel"])
             )
             self.sentinels.append((HOST, port))
-        self._client = Sentinel(  # type: ignore[no-untyped-call]
+        self._client = Sentinel(
             self.sentinels,
             sentinel_kwargs=PROBE_OPTIONS,
             **PROBE_OPTIONS,
@@ -423,9 +423,7 @@ class RedisHA:
             redis.sentinel.MasterNotFoundError: No Sentinel knows a healthy master (during a
                 failover).
         """
-        host, port = self._sentinel().discover_master(  # type: ignore[no-untyped-call]
-            self.master_name
-        )
+        host, port = self._sentinel().discover_master(self.master_name)
         return (str(host), int(port))
 
     def replica_addresses(self) -> list[tuple[str, int]]:
@@ -436,9 +434,7 @@ class RedisHA:
         """
         return [
             (str(host), int(port))
-            for host, port in self._sentinel().discover_slaves(  # type: ignore[no-untyped-call]
-                self.master_name
-            )
+            for host, port in self._sentinel().discover_slaves(self.master_name)
         ]
 
     def _node_at(self, address: tuple[str, int]) -> RedisNode:

@@ -1,10 +1,14 @@
-"""Where a request's time goes: the DRF and the Ninja product lists, profiled in this process.
+"""Where a request's time goes: the product lists, profiled in this process as they are served.
 
-The shop's ASGI application (``fashionistar.project.asgi``, every middleware on) runs in this
-process on a throwaway native stack with the demo catalog, and answers ``--requests`` requests
-of each list one after another, as the demo customer (its API token), the way the app server
-would pass them on. A sampler thread reads the stack of every other thread every millisecond
-(``sys._current_frames``) and counts where each busy thread is:
+The shop runs in this process on a throwaway native stack with the demo catalog, every
+middleware on, and answers ``--requests`` requests of each list one after another, as the demo
+customer (its API token), under the interface the deploy files serve it with: the DRF list
+through the WSGI application (``fashionistar.project.wsgi``), called from this thread as a WSGI
+server's worker calls it, once with the catalog cache and once without it
+(``CATALOG_CACHE_S=0``); the Ninja list through the ASGI application
+(``fashionistar.project.asgi``) on an event loop. A sampler reads the stack of every thread
+every millisecond of wall time (a SIGALRM handler, :class:`Sampler`) and counts where each busy
+thread is:
 
 - by **layer**: the innermost frame that belongs to a known layer decides (a frame of
   ``django.utils`` or of the standard library is passed over for its caller): database
@@ -33,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
+import signal
 import sys
 import threading
 import time
@@ -48,7 +54,32 @@ from typing import Any
 from common import Watch, prepared_stack
 from report import fmt, table
 
-PATHS = {"DRF list": "/api/sync/catalog/products", "Ninja list": "/api/async/catalog/products"}
+DRF_LIST = "/api/sync/catalog/products"
+NINJA_LIST = "/api/async/catalog/products"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A list to profile, and how it is served.
+
+    Attributes:
+        name: The tables' column.
+        path: The URL path.
+        interface: ``wsgi`` or ``asgi``, as the deploy files serve the path.
+        cached: Whether the catalog cache is on (``CATALOG_CACHE_S`` as set, or 0).
+    """
+
+    name: str
+    path: str
+    interface: str
+    cached: bool = True
+
+
+TARGETS = (
+    Target("DRF list (WSGI)", DRF_LIST, "wsgi"),
+    Target("DRF list, no cache (WSGI)", DRF_LIST, "wsgi", cached=False),
+    Target("Ninja list (ASGI)", NINJA_LIST, "asgi"),
+)
 INTERVAL_S = 0.001
 WARMUP = 20
 """Unmeasured requests of each list first: imports, the pool's connections, the catalog cache."""
@@ -248,7 +279,13 @@ def pick(busy: list[tuple[str, str]]) -> tuple[str, str]:
 
 @dataclass
 class Sampler:
-    """Reads every other thread's stack every ``interval`` seconds while running.
+    """Reads every thread's stack every ``interval`` seconds of wall time while running.
+
+    A timer (``setitimer(ITIMER_REAL)``) sends this process SIGALRM; Python runs the handler
+    in the main thread, between two bytecodes or while a system call of it waits (the call is
+    resumed after), wherever the request is. A sampling thread would not do: it runs only when
+    it gets the GIL, which the request's thread gives up above all when it waits on a socket,
+    so its readings would pile up on Redis and PostgreSQL.
 
     Attributes:
         interval: Seconds between two readings.
@@ -259,8 +296,7 @@ class Sampler:
     interval: float = INTERVAL_S
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     modules: dict[str, str] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _previous: Any = None
 
     def _module(self, frame: FrameType) -> str:
         file = frame.f_code.co_filename
@@ -278,29 +314,28 @@ class Sampler:
             frame = frame.f_back
         return frames
 
-    def _run(self) -> None:
-        me = threading.get_ident()
-        while not self._stop.wait(self.interval):
-            busy = [
-                where
-                for ident, frame in sys._current_frames().items()
-                if ident != me and (where := classify(self._frames(frame))) is not None
-            ]
-            if busy:
-                self.counts[pick(busy)] += 1
+    def _read(self, signum: int, interrupted: FrameType | None) -> None:
+        main = threading.main_thread().ident
+        stacks = {**sys._current_frames(), main: interrupted}  # not this handler's own frame
+        busy = [
+            where
+            for frame in stacks.values()
+            if (where := classify(self._frames(frame))) is not None
+        ]
+        if busy:
+            self.counts[pick(busy)] += 1
 
     def __enter__(self) -> Sampler:
-        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-        self._thread.start()
+        self._previous = signal.signal(signal.SIGALRM, self._read)
+        signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous)
 
 
-async def get(application: Callable[..., Any], path: str, token: str) -> int:
+async def asgi_get(application: Callable[..., Any], path: str, token: str) -> int:
     """Send one GET through an ASGI application, as an app server would.
 
     Args:
@@ -347,50 +382,96 @@ async def get(application: Callable[..., Any], path: str, token: str) -> int:
     return status
 
 
-async def requests(application: Callable[..., Any], path: str, token: str, count: int) -> float:
-    """Send ``count`` requests one after another; every one must answer 200.
+def wsgi_get(application: Callable[..., Any], path: str, token: str) -> int:
+    """Send one GET through a WSGI application, as a WSGI server's worker thread would.
 
     Args:
-        application: The ASGI application.
+        application: The WSGI application.
         path: The path.
         token: The API token.
-        count: How many.
 
     Returns:
-        The seconds they took.
-
-    Raises:
-        RuntimeError: An answer was not 200.
+        The answer's status.
     """
-    started = time.perf_counter()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_AUTHORIZATION": f"Token {token}",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    body = application(environ, start_response)
+    try:
+        b"".join(body)
+    finally:
+        body.close()  # Django's request_finished, as a server's close() sends it
+    return int(statuses[0].split()[0])
+
+
+async def _asgi_requests(
+    application: Callable[..., Any], path: str, token: str, count: int
+) -> None:
     for _ in range(count):
-        status = await get(application, path, token)
-        if status != 200:
+        if (status := await asgi_get(application, path, token)) != 200:
             raise RuntimeError(f"{path} answered {status}")
-    return time.perf_counter() - started
 
 
-def profile(application: Callable[..., Any], path: str, token: str, count: int) -> dict[str, Any]:
+def batch(target: Target, applications: dict[str, Any], token: str) -> Callable[[int], float]:
+    """A function that sends ``count`` requests of a target one after another.
+
+    Args:
+        target: The list and its interface.
+        applications: The WSGI and the ASGI application, by interface.
+        token: The API token.
+
+    Returns:
+        It takes the count and returns the seconds they took; it raises ``RuntimeError`` when
+        an answer is not 200.
+    """
+    application = applications[target.interface]
+
+    def run(count: int) -> float:
+        started = time.perf_counter()
+        if target.interface == "asgi":
+            asyncio.run(_asgi_requests(application, target.path, token, count))
+        else:
+            for _ in range(count):
+                if (status := wsgi_get(application, target.path, token)) != 200:
+                    raise RuntimeError(f"{target.path} answered {status}")
+        return time.perf_counter() - started
+
+    return run
+
+
+def profile(send: Callable[[int], float], count: int) -> dict[str, Any]:
     """Time ``count`` requests without the sampler, then ``count`` with it.
 
     Args:
-        application: The ASGI application.
-        path: The path.
-        token: The API token.
+        send: :func:`batch`'s function.
         count: Requests of each run.
 
     Returns:
         ``{"requests", "ms_unprofiled", "ms_sampled", "samples": {(layer, package): n}}``.
     """
-    asyncio.run(requests(application, path, token, WARMUP))
-    plain = asyncio.run(requests(application, path, token, count))
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(INTERVAL_S / 2)  # the sampler gets the GIL when it is due
-    try:
-        with Sampler() as sampler:
-            sampled = asyncio.run(requests(application, path, token, count))
-    finally:
-        sys.setswitchinterval(switch)
+    send(WARMUP)
+    plain = send(count)
+    with Sampler() as sampler:
+        sampled = send(count)
     return {
         "requests": count,
         "ms_unprofiled": 1000 * plain / count,
@@ -500,7 +581,7 @@ def stdout_to_devnull() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Profile both lists on a stack of their own; print the tables, write them when asked.
+    """Profile the lists on a stack of their own; print the tables, write them when asked.
 
     Args:
         argv: The command-line arguments.
@@ -520,16 +601,21 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
+        from django.test import override_settings
         from rest_framework.authtoken.models import Token
 
         from fashionistar.accounts.models import User
-        from fashionistar.project.asgi import application
+        from fashionistar.project.asgi import application as asgi_application
+        from fashionistar.project.wsgi import application as wsgi_application
         from fashionistar_dev.demo import DEMO_USERNAME
 
         token, _ = Token.objects.get_or_create(user=User.objects.get(username=DEMO_USERNAME))
-        figures = {
-            name: profile(application, path, token.key, count) for name, path in PATHS.items()
-        }
+        applications = {"wsgi": wsgi_application, "asgi": asgi_application}
+        figures = {}
+        for target in TARGETS:
+            cache = {} if target.cached else {"CATALOG_CACHE_S": 0}
+            with override_settings(**cache):
+                figures[target.name] = profile(batch(target, applications, token.key), count)
     text = f"{watch.taken_on()}\n\n{markdown(figures)}\n"
     print(text)
     if args.markdown:

@@ -1,6 +1,9 @@
-"""The profile's sampler: which layer a stack is busy in, and which stacks only wait."""
+"""The profile's sampler: which layer a stack is busy in, which stacks only wait, and readings
+that come wherever the request is, not only where it gives the GIL up."""
 
 from __future__ import annotations
+
+import time
 
 from profile_request import (
     DATABASE,
@@ -10,6 +13,7 @@ from profile_request import (
     SERIALIZATION,
     VIEW,
     Frame,
+    Sampler,
     classify,
     layer_of,
     package_of,
@@ -85,3 +89,18 @@ def test_waking_the_event_loop_up_from_a_thread_is_a_thread_hop() -> None:
 def test_a_reading_counts_the_thread_doing_the_work_over_one_handing_it_over() -> None:
     assert pick([(HOPS, "asyncio"), (REDIS, "redis"), (OTHER, "asyncio")]) == (REDIS, "redis")
     assert pick([(OTHER, "asyncio"), (HOPS, "asgiref")]) == (HOPS, "asgiref")
+
+
+def busy_for(seconds: float) -> None:
+    """Compute, never giving the GIL up of its own accord."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
+def test_the_sampler_reads_a_thread_that_computes_without_waiting() -> None:
+    with Sampler() as sampler:
+        busy_for(0.2)
+    # A reading every millisecond: a sampling thread got few here, waiting for the GIL.
+    assert sum(sampler.counts.values()) > 50
+    assert set(sampler.counts) == {(OTHER, "tests")}

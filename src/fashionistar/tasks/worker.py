@@ -205,7 +205,7 @@ class _TaskWorker(_RoundTrips):
 
         RQ sends UNSUBSCRIBE, then stops the thread. The reply wakes the thread, which, not
         yet told to stop, waits up to 60 s for a new subscription; since redis-py 8.2,
-        ``PubSubWorkerThread.stop()`` joins the thread, so every stop took that long. Told to
+        ``PubSubWorkerThread.stop()`` joins the thread, so a stop often took that long. Told to
         stop first, the thread ends on the reply.
         """
         if self.pubsub_thread is None:  # type: ignore[attr-defined]

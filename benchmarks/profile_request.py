@@ -5,7 +5,8 @@ middleware on, and answers ``--requests`` requests of each list one after anothe
 customer (its API token), under the interface the deploy files serve it with: the DRF list
 through the WSGI application (``fashionistar.project.wsgi``), called from this thread as a WSGI
 server's worker calls it, once with the catalog cache and once without it
-(``CATALOG_CACHE_S=0``); the Ninja list through the ASGI application
+(``CATALOG_CACHE_S=0``), beside bare Django's list (:mod:`bare_django`: the same rows, no
+middleware, a plain view) through a WSGI handler; the Ninja list through the ASGI application
 (``fashionistar.project.asgi``) on an event loop. A sampler reads the stack of every thread
 every millisecond of wall time (a SIGALRM handler, :class:`Sampler`) and counts where each busy
 thread is:
@@ -56,6 +57,7 @@ from report import fmt, table
 
 DRF_LIST = "/api/sync/catalog/products"
 NINJA_LIST = "/api/async/catalog/products"
+BARE_LIST = "/bare/products"
 
 
 @dataclass(frozen=True)
@@ -66,18 +68,22 @@ class Target:
         name: The tables' column.
         path: The URL path.
         interface: ``wsgi`` or ``asgi``, as the deploy files serve the path.
-        cached: Whether the catalog cache is on (``CATALOG_CACHE_S`` as set, or 0).
+        settings: Settings changed for it: the catalog cache off, or bare Django (no middleware,
+            :mod:`bare_django`'s URLs), whose application is then built with them.
     """
 
     name: str
     path: str
     interface: str
-    cached: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
+UNCACHED = {"CATALOG_CACHE_S": 0}
+BARE = {"MIDDLEWARE": [], "ROOT_URLCONF": "bare_django"}
 TARGETS = (
     Target("DRF list (WSGI)", DRF_LIST, "wsgi"),
-    Target("DRF list, no cache (WSGI)", DRF_LIST, "wsgi", cached=False),
+    Target("DRF list, no cache (WSGI)", DRF_LIST, "wsgi", UNCACHED),
+    Target("bare Django's list (WSGI)", BARE_LIST, "wsgi", BARE),
     Target("Ninja list (ASGI)", NINJA_LIST, "asgi"),
 )
 INTERVAL_S = 0.001
@@ -142,6 +148,7 @@ RULES = {
     "ninja": VIEW,
     "django.contrib.auth": VIEW,
     "fashionistar": VIEW,
+    "bare_django": VIEW,
 }
 """Module prefix to layer; the longest prefix wins."""
 FUNCTIONS = {
@@ -601,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
+        from django.core.handlers.wsgi import WSGIHandler
         from django.test import override_settings
         from rest_framework.authtoken.models import Token
 
@@ -613,9 +621,11 @@ def main(argv: list[str] | None = None) -> int:
         applications = {"wsgi": wsgi_application, "asgi": asgi_application}
         figures = {}
         for target in TARGETS:
-            cache = {} if target.cached else {"CATALOG_CACHE_S": 0}
-            with override_settings(**cache):
-                figures[target.name] = profile(batch(target, applications, token.key), count)
+            with override_settings(**target.settings):
+                served = dict(applications)
+                if "MIDDLEWARE" in target.settings:  # a handler loads its middleware once
+                    served["wsgi"] = WSGIHandler()
+                figures[target.name] = profile(batch(target, served, token.key), count)
     text = f"{watch.taken_on()}\n\n{markdown(figures)}\n"
     print(text)
     if args.markdown:

@@ -8,10 +8,12 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
 
 from fashionistar.catalog.apis import CACHE_CONTROL
+from fashionistar.catalog.apis.drf import ProductSerializer, VariantSerializer
 from fashionistar.catalog.models import CURRENCIES, Product
-from fashionistar.catalog.selectors import CATALOG_VERSION, SORTS
+from fashionistar.catalog.selectors import CATALOG_VERSION, SORTS, product_list
 from fashionistar.catalog.services import catalog_changed
 from fashionistar.inventory.models import Stock
 from fashionistar.kernel.redis_client import redis_client
@@ -461,3 +463,20 @@ def test_the_schemas_declare_the_etag_and_the_304(api, path) -> None:
         assert headers["ETag"]["required"] is True, status
         assert headers["Cache-Control"]["required"] is True, status
     assert "content" not in op["responses"]["304"]
+
+
+def test_the_drf_products_written_out_representation_is_the_one_its_fields_declare(
+    shelf, monkeypatch
+) -> None:
+    Stock.objects.filter(variant__product=shelf["coat"]).delete()  # a variant without stock
+    products = list(product_list())
+    written_out = ProductSerializer(products, many=True).data
+
+    declared_path = serializers.Serializer.to_representation
+    for serializer in (ProductSerializer, VariantSerializer):
+        monkeypatch.setattr(serializer, "to_representation", declared_path)
+    declared = ProductSerializer(products, many=True).data
+
+    assert written_out == declared
+    assert [list(product) for product in written_out] == [list(p) for p in declared]
+    assert {variant["available"] for variant in written_out[-1]["variants"]} == {0}  # the coat

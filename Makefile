@@ -64,6 +64,8 @@ bench: setup
 figures: bench
 	$(RUN) python benchmarks/servers.py --markdown docs/assets/benchmarks/servers.md.txt
 	$(RUN) python benchmarks/profile_request.py --markdown docs/assets/benchmarks/profile.md.txt
+	$(RUN) python benchmarks/observability_parts.py \
+		--markdown docs/assets/benchmarks/observability-parts.md.txt
 	$(RUN) python benchmarks/first_run.py --markdown docs/assets/first-run.md.txt
 	$(RUN) python benchmarks/task_recovery.py --markdown docs/assets/task-recovery.md.txt
 	$(RUN) python benchmarks/backup_restore.py \

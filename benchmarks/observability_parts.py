@@ -8,7 +8,7 @@ modules, spans exported over OTLP/HTTP to its collector, run here):
 
 - **off**: none of it;
 - **as deployed**: JSON log lines, the request-id and metrics middleware, the metered cache, the
-  CSP header, and tracing with the deploy files' sampler (one request in ten traced);
+  CSP header, and tracing with the deploy files' sampler (``deploy/k8s/configmap.yaml``);
 - the same **without tracing** (no OTLP endpoint);
 - the same **without tracing nor log lines** (``LOGGING = {}``);
 - **every request traced** (the sampler's ratio at 1).
@@ -42,8 +42,11 @@ from common import HERE, ROOT, Watch, prepared_stack
 from observability_overhead import SETTINGS_OFF, SETTINGS_ON, otlp_collector, shipped_sampler
 from report import fmt, table
 
+SHIPPED_RATIO = shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"]
+ONE_IN = round(1 / float(SHIPPED_RATIO))
+"""The deploy files trace one request in this many."""
 OFF = "off"
-DEPLOYED = "as deployed (1 request in 10 traced)"
+DEPLOYED = f"as deployed (1 request in {ONE_IN} traced)"
 UNTRACED = "as deployed, without tracing"
 UNTRACED_UNLOGGED = "as deployed, without tracing nor log lines"
 ALL_TRACED = "as deployed, every request traced"
@@ -62,13 +65,9 @@ class SetUp:
     sampler_ratio: str | None
 
 
-def _shipped_ratio() -> str:
-    return shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"]
-
-
 SET_UPS = {
     OFF: SetUp(SETTINGS_OFF, None),
-    DEPLOYED: SetUp(SETTINGS_ON, _shipped_ratio()),
+    DEPLOYED: SetUp(SETTINGS_ON, SHIPPED_RATIO),
     UNTRACED: SetUp(SETTINGS_ON, None),
     UNTRACED_UNLOGGED: SetUp(SETTINGS_ON + "LOGGING = {}\n", None),
     ALL_TRACED: SetUp(SETTINGS_ON, "1.0"),
@@ -150,7 +149,7 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
     """
     return {
         "everything, as deployed": medians[DEPLOYED] - medians[OFF],
-        "tracing, as deployed (1 request in 10)": medians[DEPLOYED] - medians[UNTRACED],
+        f"tracing, as deployed (1 request in {ONE_IN})": medians[DEPLOYED] - medians[UNTRACED],
         "one traced request": medians[ALL_TRACED] - medians[UNTRACED],
         "the JSON log lines": medians[UNTRACED] - medians[UNTRACED_UNLOGGED],
         "the rest: request id, metrics, metered cache, CSP header": (

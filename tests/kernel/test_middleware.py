@@ -17,8 +17,10 @@ from django.contrib import messages
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.models import Session
 from django.http import HttpRequest, HttpResponse
-from django.test import AsyncRequestFactory
+from django.middleware import csp
+from django.test import AsyncRequestFactory, RequestFactory
 from django.urls import path
+from django.utils.csp import CSP
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
@@ -94,10 +96,11 @@ def test_the_settings_list_djangos_paths_and_each_has_its_subclass() -> None:
         assert issubclass(import_string(replacement), import_string(name))
 
 
-def test_the_asgi_application_builds_its_chain_with_the_subclasses(settings) -> None:
+@pytest.mark.parametrize("handler", [middleware.ASGIHandler, middleware.WSGIHandler])
+def test_the_applications_build_their_chain_with_the_subclasses(handler, settings) -> None:
     listed = list(settings.MIDDLEWARE)
 
-    layer = middleware.ASGIHandler()._middleware_chain
+    layer = handler()._middleware_chain
     built = []
     while hasattr(layer.__wrapped__, "get_response"):  # wrapped: convert_exception_to_response
         instance = layer.__wrapped__
@@ -123,6 +126,82 @@ def test_each_takes_the_mode_of_the_chain(name: str) -> None:
     if hasattr(middleware_class, "process_view"):  # Django's hook, unchanged under WSGI
         assert iscoroutinefunction(on_the_loop.process_view)
         assert not iscoroutinefunction(in_wsgi.process_view)
+
+
+def test_the_shops_wsgi_application_is_the_kernels_handler() -> None:
+    from fashionistar.project.wsgi import application
+
+    assert isinstance(application.application, middleware.WSGIHandler)  # behind static files
+
+
+POLICY = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "img-src": {"data:", CSP.SELF},  # a set: Django sorts it
+    "upgrade-insecure-requests": True,
+}
+REPORT_ONLY = {"default-src": [CSP.NONE], "report-uri": "/csp-reports"}
+
+
+def csp_headers(
+    middleware_class: type, request: HttpRequest, response: HttpResponse
+) -> dict[str, str]:
+    answered = middleware_class(lambda request: response).process_response(request, response)
+    return {name: value for name, value in answered.items() if "Content-Security" in name}
+
+
+def csp_request(*, nonce_read: bool) -> HttpRequest:
+    request = RequestFactory().get("/")
+    csp.ContentSecurityPolicyMiddleware(HttpResponse).process_request(request)
+    if nonce_read:
+        str(request._csp_nonce)  # type: ignore[attr-defined]  # what {{ csp_nonce }} does
+    return request
+
+
+def settings_policies() -> HttpResponse:
+    return HttpResponse()
+
+
+def a_views_policy() -> HttpResponse:
+    response = HttpResponse()
+    response._csp_config = {"default-src": [CSP.NONE]}  # type: ignore[attr-defined]  # csp_override
+    return response
+
+
+def report_only_turned_off() -> HttpResponse:
+    response = HttpResponse()
+    response._csp_ro_config = {}  # type: ignore[attr-defined]  # csp_report_only_override({})
+    return response
+
+
+def its_own_header() -> HttpResponse:
+    return HttpResponse(headers={"Content-Security-Policy": "sandbox"})
+
+
+@pytest.mark.parametrize("nonce_read", [False, True])
+@pytest.mark.parametrize(
+    "response", [settings_policies, a_views_policy, report_only_turned_off, its_own_header]
+)
+def test_the_csp_header_built_once_is_djangos(response, nonce_read, settings) -> None:
+    settings.SECURE_CSP, settings.SECURE_CSP_REPORT_ONLY = POLICY, REPORT_ONLY
+    request = csp_request(nonce_read=nonce_read)
+
+    ours = csp_headers(middleware.ContentSecurityPolicyMiddleware, request, response())
+
+    assert ours == csp_headers(csp.ContentSecurityPolicyMiddleware, request, response())
+    if response is settings_policies:
+        assert ("'nonce-" in ours["Content-Security-Policy"]) is nonce_read
+
+
+def test_a_csp_policy_replaced_in_the_settings_is_built_again(settings) -> None:
+    csp_middleware = middleware.ContentSecurityPolicyMiddleware(HttpResponse)
+    settings.SECURE_CSP = POLICY
+    csp_middleware.process_response(csp_request(nonce_read=False), HttpResponse())
+
+    settings.SECURE_CSP = {"default-src": [CSP.NONE]}
+    answered = csp_middleware.process_response(csp_request(nonce_read=False), HttpResponse())
+
+    assert answered["Content-Security-Policy"] == "default-src 'none'"
 
 
 def test_a_get_crosses_the_whole_chain_without_a_thread_hop(thread_hops, settings) -> None:

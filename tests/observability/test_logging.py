@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import structlog
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
@@ -19,6 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from fashionistar.audit.models import AuditEntry
 from fashionistar.observability.logging import (
+    JsonFormatter,
     NonBlockingHandler,
     json_formatter,
     log_level_from_env,
@@ -28,6 +30,13 @@ from fashionistar.observability.tracing import memory_exporter
 from tests.factories import make_user
 
 logger = logging.getLogger("tests.observability")
+
+
+def raised(error: Exception) -> tuple[type[BaseException], BaseException, object]:
+    try:
+        raise error
+    except Exception as caught:  # noqa: BLE001 - the test's own exception
+        return type(caught), caught, caught.__traceback__
 
 
 def access_line(lines, path):
@@ -131,6 +140,33 @@ def test_extra_fields_and_a_task_context_reach_the_line(log_lines) -> None:
     assert line["message"] == "retrying order 12"
     assert (line["http.request.id"], line["user.id"], line["task.attempt"]) == ("req-9", "4", 3)
     assert line["order.id"] == 12
+
+
+def a_record(**fields: object) -> logging.LogRecord:
+    return logging.makeLogRecord(
+        {"name": "tests.observability", "levelno": logging.ERROR, "levelname": "ERROR", **fields}
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"msg": "paid %s", "args": ("order 7",), "order.id": 7},
+        {"msg": "lookup failed", "exc_info": raised(KeyError("missing"))},
+    ],
+    ids=["extra fields", "an exception"],
+)
+def test_the_line_is_structlogs_processor_formatters_and_the_record_is_left_alone(
+    fields,
+) -> None:
+    record = a_record(**fields)
+    before = dict(record.__dict__)
+    reference = structlog.stdlib.ProcessorFormatter(processors=list(JsonFormatter.processors))
+
+    with restore({"request_id": "req-5"}, attempt=1):
+        line = json_formatter().format(record)
+        assert record.__dict__ == before  # another handler's formatter sees the record as made
+        assert line == reference.format(record)
 
 
 def test_a_line_inside_a_span_carries_its_trace_and_span_ids(log_lines) -> None:

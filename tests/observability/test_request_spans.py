@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.test import Client, RequestFactory
+from django.test import AsyncRequestFactory, Client, RequestFactory
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -189,3 +190,25 @@ def test_a_dropped_requests_tasks_carry_its_trace_unsampled(sampler) -> None:
     _version, trace_id, _span_id, flags = carried["traceparent"].split("-")
     assert int(trace_id, 16) != 0
     assert flags == "00"  # the worker's parent-based sampler drops the task's spans too
+
+
+@pytest.mark.parametrize("factory", [RequestFactory, AsyncRequestFactory])
+def test_a_dropped_requests_tasks_carry_its_callers_baggage(factory, sampler) -> None:
+    sampler(ParentBased(ALWAYS_OFF))
+    carried: dict[str, str] = {}
+
+    def view(request: HttpRequest) -> HttpResponse:
+        carried.update(capture())
+        return HttpResponse()
+
+    async def async_view(request: HttpRequest) -> HttpResponse:
+        return view(request)
+
+    request = factory().get("/api/sync/orders", headers={"baggage": "tenant=acme"})
+    with traced():
+        if factory is RequestFactory:
+            TracingMiddleware(view)(request)
+        else:
+            async_to_sync(TracingMiddleware(async_view))(request)
+
+    assert carried["baggage"] == "tenant=acme"  # no traceparent: read all the same

@@ -4,7 +4,8 @@ Django's middleware (security, sessions, CSRF, authentication, messages, ...) is
 ``MiddlewareMixin``, which under ASGI runs every ``process_request``, ``process_view`` and
 ``process_response`` through ``sync_to_async``: a hop to a thread and back, fifteen per request
 for the eight in ``MIDDLEWARE``, though most of these hooks only read and set headers. The
-subclasses here keep Django's hooks unchanged and only choose where they run: on the event loop
+subclasses here keep Django's hooks (all but the CSP header's, built once per policy) and only
+choose where they run: on the event loop
 when the hook touches no database or cache, in a thread (as Django does) when it may:
 
 - the session middleware's response hook saves a session that changed (a database write);
@@ -16,7 +17,8 @@ when the hook touches no database or cache, in a thread (as Django does) when it
 skip its HTTPS, HSTS, CSRF and session cookie checks otherwise); :class:`ASGIHandler`, the
 application that ``fashionistar.project.asgi`` serves, builds its chain with each replaced by its
 subclass here, and lends each request a kept thread for its sync code (:class:`RequestThreads`).
-Under WSGI nothing changes.
+:class:`WSGIHandler`, which ``fashionistar.project.wsgi`` serves, builds its chain the same way:
+under WSGI the hooks run as Django's do.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
-from django.http import HttpRequest
+from django.core.handlers.wsgi import WSGIHandler as DjangoWSGIHandler
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware import clickjacking, common, csp, csrf, security
+from django.utils.csp import CSP, build_policy
 from django.utils.deprecation import MiddlewareMixin
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -138,8 +142,60 @@ class SecurityMiddleware(OnTheLoop, security.SecurityMiddleware):
     """Django's ``SecurityMiddleware``: headers and the HTTPS redirect, on the loop."""
 
 
+# --8<-- [start:csp_built_once]
 class ContentSecurityPolicyMiddleware(OnTheLoop, csp.ContentSecurityPolicyMiddleware):
-    """Django's ``ContentSecurityPolicyMiddleware``: a header, on the loop."""
+    """Django's ``ContentSecurityPolicyMiddleware``, on the loop, each policy's header built once.
+
+    Django renders the header from the policy's dictionary on every response. A response whose
+    nonce nothing read (an API answer, a page without inline script) gets the same text every
+    time from the same policy, so that text is built once per policy (the settings' two, each
+    ``csp_override``) and kept. A response whose nonce a template read gets the header Django
+    builds for it. A policy is told apart by identity: settings replaced (``override_settings``)
+    are new policies; a policy dictionary edited in place is not seen.
+    """
+
+    def __init__(self, get_response: Callable[..., Any]) -> None:
+        """Django's middleware, with no header built yet.
+
+        Args:
+            get_response: The rest of the chain.
+        """
+        super().__init__(get_response)
+        self._built: dict[int, tuple[dict[str, Any], str]] = {}
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """Add the enforced and report-only headers, unless the response has its own.
+
+        Args:
+            request: The request.
+            response: The response.
+
+        Returns:
+            The response.
+        """
+        if csp.get_nonce(request):  # read by a template: the header names this response's nonce
+            return super().process_response(request, response)
+        for header, setting, attribute in _CSP_HEADERS:
+            config = getattr(response, attribute, None)
+            if config is None:
+                config = getattr(settings, setting)
+            if config and header not in response:
+                response.headers[header] = self._policy(config)
+        return response
+
+    def _policy(self, config: dict[str, Any]) -> str:
+        kept = self._built.get(id(config))
+        if kept is None or kept[0] is not config:
+            kept = self._built[id(config)] = (config, build_policy(config))
+        return kept[1]
+
+
+_CSP_HEADERS = (
+    (str(CSP.HEADER_ENFORCE), "SECURE_CSP", "_csp_config"),
+    (str(CSP.HEADER_REPORT_ONLY), "SECURE_CSP_REPORT_ONLY", "_csp_ro_config"),
+)
+"""Each header, the setting of its policy, and the response attribute of a view's override."""
+# --8<-- [end:csp_built_once]
 
 
 class CommonMiddleware(OnTheLoop, common.CommonMiddleware):
@@ -318,7 +374,25 @@ os.register_at_fork(after_in_child=REQUEST_THREADS.forget)
 
 
 # --8<-- [start:asgi_handler]
-class ASGIHandler(DjangoASGIHandler):
+class _ChainWithSubclasses:
+    """A handler whose chain is built from ``MIDDLEWARE`` with :data:`ON_THE_LOOP`'s subclasses."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Build the chain as Django does, from ``MIDDLEWARE`` with Django's paths replaced.
+
+        Args:
+            is_async: Whether the chain is async.
+        """
+        listed = settings.MIDDLEWARE
+        # Django reads the chain from the setting alone; it is replaced only while it builds.
+        settings.MIDDLEWARE = [ON_THE_LOOP.get(path, path) for path in listed]
+        try:
+            super().load_middleware(is_async)  # type: ignore[misc]  # the handler's
+        finally:
+            settings.MIDDLEWARE = listed
+
+
+class ASGIHandler(_ChainWithSubclasses, DjangoASGIHandler):
     """Django's ASGI application, its chain built with :data:`ON_THE_LOOP`'s middleware.
 
     Each HTTP request's sync code runs in a thread lent by :data:`REQUEST_THREADS`.
@@ -342,19 +416,13 @@ class ASGIHandler(DjangoASGIHandler):
         finally:
             REQUEST_THREADS.give_back(executor)
 
-    def load_middleware(self, is_async: bool = False) -> None:
-        """Build the chain as Django does, from ``MIDDLEWARE`` with Django's paths replaced.
 
-        Args:
-            is_async: Whether the chain is async (always, for this handler).
-        """
-        listed = settings.MIDDLEWARE
-        # Django reads the chain from the setting alone; it is replaced only while it builds.
-        settings.MIDDLEWARE = [ON_THE_LOOP.get(path, path) for path in listed]
-        try:
-            super().load_middleware(is_async)
-        finally:
-            settings.MIDDLEWARE = listed
+class WSGIHandler(_ChainWithSubclasses, DjangoWSGIHandler):
+    """Django's WSGI application, its chain built with the same subclasses.
+
+    Under WSGI a subclass runs Django's hooks as Django does; the CSP middleware's header is
+    built once per policy (:class:`ContentSecurityPolicyMiddleware`).
+    """
 
 
 # --8<-- [end:asgi_handler]

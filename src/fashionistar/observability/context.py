@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
-from structlog.contextvars import bound_contextvars, get_contextvars
+from structlog.contextvars import bind_contextvars, get_contextvars, reset_contextvars
 
 REQUEST_ID = "http.request.id"
 """ECS field of the request id (also the key it is bound under)."""
@@ -61,12 +61,15 @@ def request_bound(request: HttpRequest, *, request_id: str) -> Iterator[None]:
     Yields:
         Nothing; log lines written inside carry the id (and the user once known).
     """
+    # Tokens put back exactly what was bound before (structlog's bound_contextvars would read
+    # the whole context first to find it).
+    bound = bind_contextvars(**{REQUEST_ID: request_id})
     token = _request.set(request)
     try:
-        with bound_contextvars(**{REQUEST_ID: request_id}):
-            yield
+        yield
     finally:
         _request.reset(token)
+        reset_contextvars(**bound)
 
 
 def current_request_id() -> str | None:

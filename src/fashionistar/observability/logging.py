@@ -2,11 +2,11 @@
 
 Every record, from our code, Django or a library, goes through the standard :mod:`logging`
 module and comes out as one JSON object per line on standard output, which is what a container
-runtime collects and Filebeat or Logstash read as is. structlog's ``ProcessorFormatter`` renders
-the line: its context variables carry the request id, user and task attempt across ``await``
-points and into ``sync_to_async`` threads, and its processors render records of any origin the
-same way. The field names are the Elastic Common Schema's (``@timestamp``, ``log.level``,
-``message``, ``http.request.id``, ``trace.id``, ``user.id``, ``url.path``,
+runtime collects and Filebeat or Logstash read as is. structlog's processors render the line
+(:class:`JsonFormatter`): its context variables carry the request id, user and task attempt
+across ``await`` points and into ``sync_to_async`` threads, and its processors render records of
+any origin the same way. The field names are the Elastic Common Schema's (``@timestamp``,
+``log.level``, ``message``, ``http.request.id``, ``trace.id``, ``user.id``, ``url.path``,
 ``http.response.status_code``, ``event.duration`` in nanoseconds, ``error.*``); ``task.attempt``
 has no ECS name.
 
@@ -33,7 +33,7 @@ import structlog
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from opentelemetry import trace
-from structlog.typing import EventDict, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from fashionistar.observability.context import (
     REQUEST_ID,
@@ -109,21 +109,53 @@ def _to_ecs(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> E
     return line
 
 
-def json_formatter() -> structlog.stdlib.ProcessorFormatter:
+# --8<-- [start:json_formatter]
+class JsonFormatter(logging.Formatter):
+    """Render a standard library record as one ECS JSON line, through structlog's processors.
+
+    structlog's ``ProcessorFormatter`` runs the same processors, after copying the record (so
+    that a formatter of another handler sees it unchanged) and formatting it a second time
+    through the standard ``Formatter``: work that a line made from a record of the standard
+    library, which the shop's all are, does not need.
+    """
+
+    processors: tuple[Processor, ...] = (
+        structlog.stdlib.ExtraAdder(),  # fields given with extra={...}
+        structlog.contextvars.merge_contextvars,  # request id, task attempt, ...
+        _add_user_and_trace,
+        _to_ecs,
+        structlog.processors.JSONRenderer(),
+    )
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record.
+
+        Args:
+            record: The record (left unchanged).
+
+        Returns:
+            The line, without its terminator.
+        """
+        event_dict: Any = {"event": record.getMessage(), "_record": record}
+        if record.exc_info:
+            event_dict["exc_info"] = record.exc_info
+        method_name = record.levelname.lower()
+        for processor in self.processors:
+            event_dict = processor(None, method_name, event_dict)
+        line: str = event_dict
+        return line
+
+
+# --8<-- [end:json_formatter]
+
+
+def json_formatter() -> JsonFormatter:
     """Build the formatter that turns a record into one ECS JSON line.
 
     Returns:
         The formatter (referenced from ``LOGGING``).
     """
-    return structlog.stdlib.ProcessorFormatter(
-        processors=[
-            structlog.stdlib.ExtraAdder(),  # fields given with extra={...}
-            structlog.contextvars.merge_contextvars,  # request id, task attempt, ...
-            _add_user_and_trace,
-            _to_ecs,
-            structlog.processors.JSONRenderer(),
-        ],
-    )
+    return JsonFormatter()
 
 
 class _Flushed:

@@ -10,13 +10,13 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from opentelemetry import context, trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.instrumentation.django.middleware.otel_middleware import (
     _DjangoMiddleware,  # private, but the class DjangoInstrumentor inserts into MIDDLEWARE
 )
 from opentelemetry.instrumentation.wsgi import wsgi_getter
-from opentelemetry.propagate import extract
+from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
@@ -47,8 +47,20 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
 
     _environ_unsampled_key = "fashionistar.tracing.unsampled_context"
 
-    __init__ = OnTheLoop.__init__
     __call__ = OnTheLoop.__call__
+
+    def __init__(self, get_response: Callable[..., Any]) -> None:
+        """Keep the rest of the chain, and the headers the propagator reads.
+
+        Args:
+            get_response: The rest of the chain.
+        """
+        OnTheLoop.__init__(self, get_response)
+        fields = get_global_textmap().fields  # traceparent, tracestate, baggage by default
+        self._propagated_meta = frozenset(
+            "HTTP_" + field.upper().replace("-", "_") for field in fields
+        )
+        self._propagated_headers = frozenset(field.lower().encode("latin-1") for field in fields)
 
     def process_request(self, request: HttpRequest) -> None:
         """Start the request's span if the sampler keeps it, else make the context unsampled.
@@ -56,11 +68,7 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
         Args:
             request: The request.
         """
-        if isinstance(request, ASGIRequest):
-            scope = cast(dict[str, Any], request.scope)  # OpenTelemetry's getter reads a dict
-            caller = extract(scope, getter=asgi_getter)
-        else:
-            caller = extract(request.META, getter=wsgi_getter)
+        caller = self._callers_context(request)
         trace_id, recorded = _sampled(caller, name=str(request.method))
         if recorded and not self._excluded_urls.url_disabled(request.build_absolute_uri("?")):
             with next_trace_id(trace_id):
@@ -80,6 +88,26 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
         dropped = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, caller)
         token = context.attach(trace.set_span_in_context(unsampled, dropped))
         request.META[self._environ_unsampled_key] = token
+
+    def _callers_context(self, request: HttpRequest) -> Context:
+        """Read the caller's trace context from the request's headers.
+
+        A request with none of the headers the propagator reads (most requests reaching an edge
+        service) gets an empty context without the propagator's work: it would find nothing.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The caller's context (empty when the request carries none).
+        """
+        if isinstance(request, ASGIRequest):
+            scope = cast(dict[str, Any], request.scope)  # OpenTelemetry's getter reads a dict
+            if any(name in self._propagated_headers for name, _ in scope["headers"]):
+                return extract(scope, getter=asgi_getter)
+        elif not self._propagated_meta.isdisjoint(request.META):
+            return extract(request.META, getter=wsgi_getter)
+        return Context()
 
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., Any], *args: Any, **kwargs: Any

@@ -5,8 +5,8 @@ Django's middleware (security, sessions, CSRF, authentication, messages, ...) is
 ``process_response`` through ``sync_to_async``: a hop to a thread and back, fifteen per request
 for the eight in ``MIDDLEWARE``, though most of these hooks only read and set headers. The
 subclasses here keep Django's hooks (all but the CSP header's, built once per policy) and only
-choose where they run: on the event loop
-when the hook touches no database or cache, in a thread (as Django does) when it may:
+choose where they run: on the event loop when the hook touches no database or cache, in a thread
+(as Django does) when it may:
 
 - the session middleware's response hook saves a session that changed (a database write);
 - the messages middleware's response hook stores messages, which may load the session;

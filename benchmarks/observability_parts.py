@@ -14,15 +14,26 @@ modules, spans exported over OTLP/HTTP to its collector, run here):
 - **every request traced** (the sampler's ratio at 1).
 
 The figure is the process's CPU time per request (every thread's: the log writer's and the
-span exporter's count too), after a warm-up. The set-ups run in turn in each round; the parts
+span exporter's count too), after a warm-up; the timed requests' log lines are written and
+their spans exported before the clock stops. The set-ups run in turn in each round; the parts
 are worked out from the medians of the rounds: tracing as deployed (as deployed, less without
 tracing), one traced request (every request traced, less without tracing), the log lines
 (without tracing, less without either), and the rest (without either, less off).
 
+With ``--instructions`` the figure is instead the number of instructions the process runs per
+request, counted by valgrind's callgrind (every thread's) in one round: a count that other work
+on the machine does not change, where CPU time needs a quiet machine. The span exporter's timer
+is put out of the way (``OTEL_BSP_SCHEDULE_DELAY``): under callgrind the clock runs some fifty
+times slower for the program, and the timer would export a few spans at a time where, under
+load, it exports full batches of 512 spans. With every request traced, a thousand requests send
+a batch as often as a loaded server does; as deployed, one batch for the thousand where a loaded
+server fills one in about twice as many, so that count carries a little more of a batch's fixed
+cost (the HTTP request) than a loaded server's does.
+
 Usage::
 
     uv run python benchmarks/observability_parts.py [--requests 3000] [--rounds 3] [--quick]
-        [--markdown FILE]
+        [--instructions] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -31,14 +42,17 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from common import HERE, ROOT, Watch, prepared_stack
+from common import HERE, ROOT, Watch, machine, prepared_stack
 from observability_overhead import SETTINGS_OFF, SETTINGS_ON, otlp_collector, shipped_sampler
 from report import fmt, table
 
@@ -74,10 +88,11 @@ SET_UPS = {
 }
 
 CHILD = """
-import json, os, sys, time
+import json, logging, os, subprocess, sys, time
 import django
 
 django.setup()
+from opentelemetry import trace
 from profile_request import DRF_LIST, wsgi_get
 from rest_framework.authtoken.models import Token
 
@@ -85,15 +100,31 @@ from fashionistar.accounts.models import User
 from fashionistar.project.wsgi import application
 from fashionistar_dev.demo import DEMO_USERNAME
 
+counting = os.environ.get("PARTS_COUNTING") == "1"
+callgrind = ["callgrind_control", str(os.getpid())]
 token, _ = Token.objects.get_or_create(user=User.objects.get(username=DEMO_USERNAME))
 count = int(os.environ["PARTS_REQUESTS"])
-for _ in range(max(100, count // 10)):
+
+
+def written_and_sent():
+    for handler in logging.getLogger().handlers:
+        handler.flush()  # the writer thread has written every line
+    getattr(trace.get_tracer_provider(), "force_flush", lambda: None)()  # spans are sent
+
+
+for _ in range(max(20 if counting else 100, count // 10)):
     wsgi_get(application, DRF_LIST, token.key)
+written_and_sent()  # the first export's set-up (imports, connection) is not counted
+if counting:
+    subprocess.run([*callgrind, "--instr=on"], check=True, stdout=subprocess.DEVNULL)
 started = time.process_time()
 for _ in range(count):
     if wsgi_get(application, DRF_LIST, token.key) != 200:
         raise SystemExit("the list did not answer 200")
+written_and_sent()
 cpu_ms = (time.process_time() - started) / count * 1000
+if counting:
+    subprocess.run([*callgrind, "--dump"], check=True, stdout=subprocess.DEVNULL)
 with open(os.environ["PARTS_RESULT"], "w") as result:
     json.dump({"cpu_ms": cpu_ms}, result)
 """
@@ -101,7 +132,13 @@ with open(os.environ["PARTS_RESULT"], "w") as result:
 
 
 def cpu_ms_per_request(
-    set_up: SetUp, *, env: dict[str, str], endpoint: str, folder: Path, requests: int
+    set_up: SetUp,
+    *,
+    env: dict[str, str],
+    endpoint: str,
+    folder: Path,
+    requests: int,
+    counting: bool = False,
 ) -> float:
     """Answer the list ``requests`` times in a new process of the shop set up this way.
 
@@ -111,9 +148,10 @@ def cpu_ms_per_request(
         endpoint: The OTLP collector's URL.
         folder: Where to write the settings module and the result.
         requests: How many requests to time.
+        counting: Count instructions under callgrind instead (:func:`instructions_per_request`).
 
     Returns:
-        The process's CPU milliseconds per request.
+        The process's CPU milliseconds per request (or, counting, instructions per request).
     """
     module = f"parts_settings_{hashlib.sha256(set_up.settings.encode()).hexdigest()[:12]}"
     (folder / f"{module}.py").write_text(set_up.settings)
@@ -133,9 +171,40 @@ def cpu_ms_per_request(
             **shipped_sampler(),
             "OTEL_TRACES_SAMPLER_ARG": set_up.sampler_ratio,
         }
-    subprocess.run([sys.executable, "-c", CHILD], env=child, check=True, stdout=subprocess.DEVNULL)
+    command = [sys.executable, "-c", CHILD]
+    if counting:
+        counts = folder / "callgrind.out"
+        child |= {"PARTS_COUNTING": "1", "OTEL_BSP_SCHEDULE_DELAY": str(3_600_000)}
+        command = [*CALLGRIND, f"--callgrind-out-file={counts}", *command]
+    subprocess.run(
+        command, env=child, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if counting:
+        return instructions_in(Path(f"{counts}.1")) / requests
     cpu_ms: float = json.loads(result.read_text())["cpu_ms"]
     return cpu_ms
+
+
+CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+"""Counting starts when the child asks (``callgrind_control --instr=on``), after its warm-up."""
+
+
+def instructions_in(dump: Path) -> int:
+    """Read the instructions counted in a callgrind dump (its ``summary``, or ``totals``, line).
+
+    Args:
+        dump: The file ``callgrind_control --dump`` wrote.
+
+    Returns:
+        The instructions counted, every thread's.
+
+    Raises:
+        ValueError: The file has no such line.
+    """
+    found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
+    if found is None:
+        raise ValueError(f"{dump} holds no instruction count")
+    return int(found.group(1))
 
 
 def parts(medians: dict[str, float]) -> dict[str, float]:
@@ -158,43 +227,82 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
     }
 
 
-def markdown(runs: dict[str, list[float]], *, requests: int) -> str:
+def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = False) -> str:
     """The set-ups' table and the parts' table.
 
     Args:
-        runs: CPU milliseconds per request of each round, by set-up.
+        runs: CPU milliseconds (or, counting, instructions) per request of each round, by set-up.
         requests: Requests per round.
+        counting: Whether the figures are instruction counts.
 
     Returns:
         Markdown.
     """
     medians = {name: statistics.median(values) for name, values in runs.items()}
+    unit, shown = (
+        ("instructions per request", _thousands) if counting else ("CPU ms per request", _ms)
+    )
+    rounds = len(next(iter(runs.values())))
+
+    def with_range(values: list[float]) -> str:
+        median = shown(statistics.median(values))
+        return median if rounds == 1 else f"{median} ({shown(min(values))} to {shown(max(values))})"
+
     set_ups = table(
-        ["set-up", "CPU ms per request", "over off"],
+        ["set-up", unit, "over off"],
         [
-            [
-                name,
-                f"{fmt(medians[name], 3)} ({fmt(min(values), 3)} to {fmt(max(values), 3)})",
-                f"x{fmt(medians[name] / medians[OFF], 2)}",
-            ]
+            [name, with_range(values), f"x{fmt(medians[name] / medians[OFF], 2)}"]
             for name, values in runs.items()
         ],
     )
     by_part = table(
-        ["part", "CPU ms per request", "share of the list's CPU with it off"],
+        ["part", unit, f"share of the list's {'instructions' if counting else 'CPU'} with it off"],
         [
-            [name, fmt(cost, 3), f"{fmt(100 * cost / medians[OFF])}%"]
+            [name, shown(cost), f"{fmt(100 * cost / medians[OFF])}%"]
             for name, cost in parts(medians).items()
         ],
     )
-    rounds = len(next(iter(runs.values())))
     plural = "s" if rounds > 1 else ""
+    how = (
+        "instructions the whole process (every thread) ran per request, counted by valgrind's "
+        "callgrind"
+        if counting
+        else "CPU time of the whole process (every thread) per request: the median of the "
+        "rounds (lowest to highest)"
+    )
     return (
         f"{set_ups}\n\n{by_part}\n\nThe DRF product list from the catalog cache, through the "
         f"WSGI application in one process per set-up, {requests:,} requests per round after a "
-        f"warm-up, {rounds} round{plural}; CPU time of the whole process (every thread) per "
-        "request: the median of the rounds (lowest to highest). The parts are differences of "
-        "those medians."
+        f"warm-up, {rounds} round{plural}, their log lines written and spans sent; {how}. The "
+        f"parts are differences of {'those counts' if counting else 'those medians'}."
+    )
+
+
+def _ms(value: float) -> str:
+    return fmt(value, 3)
+
+
+def _thousands(value: float) -> str:
+    return f"{fmt(value / 1000, 0)} k"
+
+
+def counted_on(*, elapsed_s: float) -> str:
+    """The first line of a file of instruction counts: when, on what, with which valgrind.
+
+    Args:
+        elapsed_s: How long the counting took.
+
+    Returns:
+        The sentence (no load figures: the counts do not depend on them).
+    """
+    about = machine()
+    valgrind = subprocess.run(
+        ["valgrind", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return (
+        f"Counted {datetime.now(UTC).isoformat(timespec='seconds')}, in {elapsed_s:.0f} s on "
+        f"{about['cores']} cores ({about['cpu']}), Python {about['python']}, {valgrind}; what "
+        "else the machine runs does not change the counts."
     )
 
 
@@ -208,13 +316,20 @@ def main(argv: list[str] | None = None) -> int:
         The exit code.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=3000, help="per set-up and round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="200 requests, 1 round, no wait")
+    parser.add_argument("--requests", type=int, help="per set-up and round (3,000; counting 1,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="one when counting")
+    parser.add_argument("--quick", action="store_true", help="a few requests, 1 round, no wait")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (valgrind's callgrind)"
+    )
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
-    requests, rounds = (200, 1) if args.quick else (args.requests, args.rounds)
-    watch = Watch(wait=not args.quick)
+    counting: bool = args.instructions
+    requests = (20 if counting else 200) if args.quick else args.requests
+    requests = requests or (1000 if counting else 3000)
+    rounds = 1 if args.quick or counting else args.rounds
+    started = time.monotonic()
+    watch = None if counting else Watch(wait=not args.quick)
     runs: dict[str, list[float]] = {name: [] for name in SET_UPS}
     with (
         prepared_stack(demo_stock=1000) as env,
@@ -225,10 +340,18 @@ def main(argv: list[str] | None = None) -> int:
             for name, set_up in SET_UPS.items():
                 runs[name].append(
                     cpu_ms_per_request(
-                        set_up, env=env, endpoint=endpoint, folder=Path(folder), requests=requests
+                        set_up,
+                        env=env,
+                        endpoint=endpoint,
+                        folder=Path(folder),
+                        requests=requests,
+                        counting=counting,
                     )
                 )
-    text = f"{watch.taken_on()}\n\n{markdown(runs, requests=requests)}\n"
+    first_line = (
+        counted_on(elapsed_s=time.monotonic() - started) if watch is None else watch.taken_on()
+    )
+    text = f"{first_line}\n\n{markdown(runs, requests=requests, counting=counting)}\n"
     print(text)
     if args.markdown:
         args.markdown.write_text(text)

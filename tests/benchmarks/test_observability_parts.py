@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from observability_overhead import shipped_sampler
+import pytest
+from common import prepared_stack
+from observability_overhead import otlp_collector, shipped_sampler
 from observability_parts import (
     ALL_TRACED,
     DEPLOYED,
@@ -14,6 +16,8 @@ from observability_parts import (
     SET_UPS,
     UNTRACED,
     UNTRACED_UNLOGGED,
+    cpu_ms_per_request,
+    instructions_in,
     markdown,
     parts,
 )
@@ -79,4 +83,41 @@ def test_a_quick_run_writes_both_tables(tmp_path: Path) -> None:
         assert f"| {name} | " in text
     for name in parts(MEDIANS):
         assert f"| {name} | " in text
-    assert "1 round;" in text
+    assert "1 round, their log lines written and spans sent;" in text
+
+
+def test_counted_tables_show_thousands_of_instructions_and_no_range() -> None:
+    counts = {name: [value * 3_000_000] for name, value in MEDIANS.items()}
+
+    text = markdown(counts, requests=1000, counting=True)
+
+    assert f"| {OFF} | 3,000 k | x1.00 |" in text
+    assert "| the JSON log lines | 450 k | 15.0% |" in text
+    assert "share of the list's instructions with it off" in text
+    assert "counted by valgrind's callgrind" in text
+
+
+@pytest.mark.parametrize("line", ["summary: 123456789", "totals: 123456789"])
+def test_the_count_is_read_from_a_callgrind_dump(line: str, tmp_path: Path) -> None:
+    dump = tmp_path / "callgrind.out.1"
+    dump.write_text(f"version: 1\ncmd: python -c ...\nevents: Ir\n{line}\n")
+
+    assert instructions_in(dump) == 123456789
+
+
+def test_a_dump_without_a_count_is_refused(tmp_path: Path) -> None:
+    dump = tmp_path / "callgrind.out.1"
+    dump.write_text("version: 1\n")
+
+    with pytest.raises(ValueError, match="no instruction count"):
+        instructions_in(dump)
+
+
+def test_the_shop_answers_under_callgrind_and_its_requests_are_counted(tmp_path: Path) -> None:
+    with prepared_stack(demo_stock=10) as env, otlp_collector() as endpoint:
+        per_request = cpu_ms_per_request(
+            SET_UPS[OFF], env=env, endpoint=endpoint, folder=tmp_path, requests=5, counting=True
+        )
+
+    # The warm-up and Django's start are not counted: a request is millions, not billions.
+    assert 1_000_000 < per_request < 20_000_000

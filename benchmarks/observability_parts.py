@@ -148,7 +148,7 @@ def cpu_ms_per_request(
         endpoint: The OTLP collector's URL.
         folder: Where to write the settings module and the result.
         requests: How many requests to time.
-        counting: Count instructions under callgrind instead (:func:`instructions_per_request`).
+        counting: Count the requests' instructions under callgrind instead (:data:`CALLGRIND`).
 
     Returns:
         The process's CPU milliseconds per request (or, counting, instructions per request).
@@ -175,10 +175,9 @@ def cpu_ms_per_request(
     if counting:
         counts = folder / "callgrind.out"
         child |= {"PARTS_COUNTING": "1", "OTEL_BSP_SCHEDULE_DELAY": str(3_600_000)}
-        command = [*CALLGRIND, f"--callgrind-out-file={counts}", *command]
-    subprocess.run(
-        command, env=child, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        valgrind_log = f"--log-file={folder / 'valgrind.log'}"  # its own lines, not the child's
+        command = [*CALLGRIND, f"--callgrind-out-file={counts}", valgrind_log, *command]
+    subprocess.run(command, env=child, check=True, stdout=subprocess.DEVNULL)
     if counting:
         return instructions_in(Path(f"{counts}.1")) / requests
     cpu_ms: float = json.loads(result.read_text())["cpu_ms"]

@@ -324,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     counting: bool = args.instructions
-    requests = (20 if counting else 200) if args.quick else args.requests
-    requests = requests or (1000 if counting else 3000)
+    if args.quick:
+        requests = 20 if counting else 200
+    else:
+        requests = args.requests or (1000 if counting else 3000)
     rounds = 1 if args.quick or counting else args.rounds
     started = time.monotonic()
     watch = None if counting else Watch(wait=not args.quick)

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from fashionistar.observability.propagation import capture
 from fashionistar.observability.request_spans import TracingMiddleware
@@ -212,3 +212,100 @@ def test_a_dropped_requests_tasks_carry_its_callers_baggage(factory, sampler) ->
             async_to_sync(TracingMiddleware(async_view))(request)
 
     assert carried["baggage"] == "tenant=acme"  # no traceparent: read all the same
+
+
+@pytest.mark.parametrize(
+    ("factory", "host", "server"),
+    [
+        (RequestFactory, {"host": "shop.example:8443"}, ("shop.example", 8443)),
+        (AsyncRequestFactory, {}, ("testserver", 80)),  # from the scope's server
+    ],
+)
+def test_a_kept_requests_span_carries_the_http_conventions_attributes(
+    factory, host, server, sampler, settings
+) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+    settings.ALLOWED_HOSTS = ["shop.example", "testserver"]
+    request = factory().get("/api/sync/orders?page=2", headers={"user-agent": "probe/1.0", **host})
+    response = HttpResponse(status=200)
+
+    def view(request: HttpRequest) -> HttpResponse:
+        return response
+
+    async def async_view(request: HttpRequest) -> HttpResponse:
+        return response
+
+    with traced() as exporter:
+        if factory is RequestFactory:
+            TracingMiddleware(view)(request)
+        else:
+            async_to_sync(TracingMiddleware(async_view))(request)
+    (span,) = exporter.get_finished_spans()
+
+    assert span.kind is SpanKind.SERVER
+    assert span.name == "GET"  # no URL pattern resolved: process_view did not run
+    assert dict(span.attributes) == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "url.path": "/api/sync/orders",
+        "url.query": "page=2",
+        "server.address": server[0],
+        "server.port": server[1],
+        "client.address": "127.0.0.1",
+        "user_agent.original": "probe/1.0",
+        "network.protocol.version": "1.1",
+        "http.response.status_code": 200,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_span_is_named_after_the_url_pattern(sampler, clean_redis) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+
+    with traced() as exporter:
+        Client().get("/api/sync/catalog/products/no-such-slug")
+
+    (span,) = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER]
+    assert span.name == "GET api/sync/catalog/products/<str:slug>"
+    assert span.attributes["http.route"] == "api/sync/catalog/products/<str:slug>"
+    assert span.attributes["http.response.status_code"] == 404
+    assert "error.type" not in span.attributes  # a client's error is not the server's
+
+
+def test_a_view_that_raises_leaves_an_error_span_with_the_exceptions_type(sampler) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+    middleware = TracingMiddleware(lambda request: HttpResponse(status=500))
+    request = RequestFactory().get("/api/sync/orders")
+
+    with traced() as exporter:
+        middleware.process_request(request)
+        middleware.process_exception(request, LookupError("gone"))
+        middleware.process_response(request, HttpResponse(status=500))
+    (span,) = exporter.get_finished_spans()
+
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "builtins.LookupError"
+    assert [event.name for event in span.events] == ["exception"]
+
+
+def test_a_5xx_without_an_exception_names_its_status_as_the_error(sampler) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+
+    with traced() as exporter:
+        TracingMiddleware(lambda request: HttpResponse(status=503))(RequestFactory().get("/x"))
+    (span,) = exporter.get_finished_spans()
+
+    assert (span.status.status_code, span.attributes["error.type"]) == (StatusCode.ERROR, "503")
+
+
+def test_a_method_of_no_standard_is_other_and_names_no_span(sampler) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+    request = RequestFactory().generic("PURGE", "/x")
+
+    with traced() as exporter:
+        TracingMiddleware(lambda request: HttpResponse())(request)
+    (span,) = exporter.get_finished_spans()
+
+    assert span.name == "HTTP"
+    assert span.attributes["http.request.method"] == "_OTHER"
+    assert span.attributes["http.request.method_original"] == "PURGE"

@@ -61,7 +61,7 @@ def test_one_trace_covers_the_request_its_sql_and_redis_and_its_tasks(clean_redi
     assert answer.status == 201
     (request,) = [span for span in spans if span.kind is SpanKind.SERVER]
     assert request.name == "POST api/sync/orders"
-    assert request.attributes["http.status_code"] == 201
+    assert request.attributes["http.response.status_code"] == 201
     in_request = descendants(spans, request)
     assert all(span.context.trace_id == request.context.trace_id for span in in_request)
     tasks = {span.name: span for span in in_request if span.kind is SpanKind.CONSUMER}

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextvars import Token
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, cast
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
+from django.http.request import split_domain_port
 from django.http.response import HttpResponseBase
 from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
@@ -18,7 +22,26 @@ from opentelemetry.instrumentation.django.middleware.otel_middleware import (
 from opentelemetry.instrumentation.wsgi import wsgi_getter
 from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.sdk.trace.sampling import Decision
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.semconv.attributes.client_attributes import CLIENT_ADDRESS
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+)
+from opentelemetry.semconv.attributes.network_attributes import NETWORK_PROTOCOL_VERSION
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.semconv.attributes.url_attributes import URL_PATH, URL_QUERY, URL_SCHEME
+from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_ORIGINAL
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+)
 
 from fashionistar.kernel.middleware import OnTheLoop
 from fashionistar.observability.tracing import next_trace_id, provider
@@ -36,16 +59,26 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
     non-recording span with that trace id and with instrumentation suppressed: its SQL, Redis
     and HTTP calls make no span at all, and so its calls to other services carry no
     ``traceparent`` (a service downstream decides for itself). Its log lines still carry a
-    ``trace.id``, and the tasks it enqueues carry its trace, unsampled. A sampled one goes
-    through OpenTelemetry's middleware, whose span is given the same trace id, so that the
-    sampler, asked again, says the same: OpenTelemetry's samplers decide from the trace id and
-    the caller's context alone. (A sampler that draws at random on each call would keep fewer.)
+    ``trace.id``, and the tasks it enqueues carry its trace, unsampled. A kept one gets a span
+    with the same trace id, so that the sampler, asked again, says the same: OpenTelemetry's
+    samplers decide from the trace id and the caller's context alone. (A sampler that draws at
+    random on each call would keep fewer.)
+
+    The kept request's span is built here too, from what Django has already worked out: the
+    attributes of the HTTP semantic conventions (:func:`request_attributes`), its name and
+    ``http.route`` from the URL pattern Django resolved, its status and, for a 5xx, its
+    ``error.type``. OpenTelemetry's class would collect them anew from the WSGI environ or the
+    ASGI scope, resolve the URL a second time and set each attribute twice; it also offers
+    hooks, captured headers and OpenTelemetry's own HTTP metrics, which the shop does not use
+    (its metrics are Prometheus's). The instrumentor still configures the class: its tracer and
+    its excluded URLs.
 
     The chain runs in the server's mode (sync under WSGI, async under ASGI, without a thread
     hop: the hooks only handle spans); OpenTelemetry's own class is sync only.
     """
 
     _environ_unsampled_key = "fashionistar.tracing.unsampled_context"
+    _kept_key = "fashionistar.tracing.kept"
 
     __call__ = OnTheLoop.__call__
 
@@ -69,10 +102,15 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
             request: The request.
         """
         caller = self._callers_context(request)
-        trace_id, recorded = _sampled(caller, name=str(request.method))
+        name = span_name(request)
+        trace_id, recorded = _sampled(caller, name=name)
         if recorded and not self._excluded_urls.url_disabled(request.build_absolute_uri("?")):
             with next_trace_id(trace_id):
-                super().process_request(request)  # type: ignore[no-untyped-call]
+                span = cast(trace.Tracer, self._tracer).start_span(  # the instrumentor's
+                    name, caller, kind=SpanKind.SERVER, attributes=request_attributes(request)
+                )
+            token = context.attach(trace.set_span_in_context(span, caller))
+            request.META[self._kept_key] = _Kept(span, token)
             return
         unsampled = NonRecordingSpan(
             SpanContext(
@@ -112,7 +150,7 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> None:
-        """Name the span after the URL pattern (a sampled request only).
+        """Name a kept request's span after the URL pattern Django resolved.
 
         Args:
             request: The request.
@@ -120,23 +158,28 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
             *args: Its positional arguments.
             **kwargs: Its keyword arguments.
         """
-        if self._environ_unsampled_key not in request.META:
-            super().process_view(request, view_func, *args, **kwargs)  # type: ignore[no-untyped-call]
+        kept: _Kept | None = request.META.get(self._kept_key)
+        route = getattr(request.resolver_match, "route", None)
+        if kept is not None and route:
+            kept.span.set_attribute(HTTP_ROUTE, route)
+            kept.span.update_name(span_name(request, route=route))
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        """Keep the exception for the span (a sampled request only).
+        """Record what the view raised on a kept request's span.
 
         Args:
             request: The request.
             exception: What the view raised.
         """
-        if self._environ_unsampled_key not in request.META:
-            super().process_exception(request, exception)  # type: ignore[no-untyped-call]
+        kept: _Kept | None = request.META.get(self._kept_key)
+        if kept is not None:
+            kept.span.record_exception(exception)
+            kept.error_type = f"{type(exception).__module__}.{type(exception).__qualname__}"
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
-        """End the span, or leave the unsampled context.
+        """End a kept request's span, or leave a dropped one's context.
 
         Args:
             request: The request.
@@ -149,15 +192,17 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
         if token is not None:
             context.detach(token)
             return response
-        traced_response: HttpResponseBase = super().process_response(request, response)  # type: ignore[no-untyped-call]
-        return traced_response
+        kept: _Kept | None = request.META.pop(self._kept_key, None)
+        if kept is not None:
+            kept.end(response.status_code)
+        return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         """Run the chain; if the request is cancelled, end its span in its own task.
 
         When the client leaves mid-request, Django cancels the chain and ``process_response``
-        never runs: the span's activation would stay open until the garbage collector closed it
-        from another context ("Failed to detach context", logged as an error).
+        never runs: the span would stay the current one until the garbage collector detached its
+        context from another one ("Failed to detach context", logged as an error).
 
         Args:
             request: The request.
@@ -168,13 +213,12 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
         try:
             return await super().__acall__(request)
         except asyncio.CancelledError:
-            activation = request.META.pop(self._environ_activation_key, None)
-            if activation is not None:
-                activation.__exit__(None, None, None)  # detaches and ends the span
-            for key in (self._environ_token, self._environ_unsampled_key):
-                token = request.META.pop(key, None)
-                if token is not None:
-                    context.detach(token)
+            kept: _Kept | None = request.META.pop(self._kept_key, None)
+            if kept is not None:
+                kept.end(None)
+            token = request.META.pop(self._environ_unsampled_key, None)
+            if token is not None:
+                context.detach(token)
             raise
 
 
@@ -196,3 +240,103 @@ def _sampled(caller: context.Context, *, name: str) -> tuple[int, bool]:
 
 
 # --8<-- [end:sampled_first]
+
+
+# --8<-- [start:kept_span]
+@dataclass
+class _Kept:
+    """A kept request's span, the token of its context, and the type of the error, if any."""
+
+    span: Span
+    token: Token[Context]
+    error_type: str | None = None
+
+    def end(self, status: int | None) -> None:
+        """Set the response's status (``None``: the client left first), end the span, detach.
+
+        Args:
+            status: The response's status code.
+        """
+        if status is not None:
+            self.span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                self.span.set_attribute(ERROR_TYPE, self.error_type or str(status))
+                self.span.set_status(StatusCode.ERROR)
+        self.span.end()
+        context.detach(self.token)
+
+
+KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
+)
+OTHER_METHOD = "_OTHER"
+"""What a span says of any other method: a client can send any word, a span name must not vary."""
+
+
+def semconv_method(request: HttpRequest) -> str:
+    """The request's method for ``http.request.method``: one of :data:`KNOWN_METHODS`, or other.
+
+    Args:
+        request: The request.
+
+    Returns:
+        The method, or :data:`OTHER_METHOD`.
+    """
+    return str(request.method) if request.method in KNOWN_METHODS else OTHER_METHOD
+
+
+def span_name(request: HttpRequest, *, route: str | None = None) -> str:
+    """A server span's name: the method and the URL pattern (``GET api/sync/orders``).
+
+    Args:
+        request: The request.
+        route: The URL pattern Django resolved, once it has.
+
+    Returns:
+        The name (``HTTP`` for a method of no standard, as the conventions say).
+    """
+    method = semconv_method(request)
+    prefix = "HTTP" if method == OTHER_METHOD else method
+    return f"{prefix} {route}" if route else prefix
+
+
+def request_attributes(request: HttpRequest) -> dict[str, str | int]:
+    """The attributes a server span of the HTTP semantic conventions starts with.
+
+    Read from what Django parsed, under WSGI and ASGI alike (the server's address from ``Host``,
+    else from the server's own name).
+
+    Args:
+        request: The request.
+
+    Returns:
+        The method, scheme, path and query, the server's address and port, the client's address,
+        the user agent and the protocol version (those the request has).
+    """
+    meta = request.META
+    method = semconv_method(request)
+    attributes: dict[str, str | int] = {
+        HTTP_REQUEST_METHOD: method,
+        URL_SCHEME: request.scheme or "http",
+        URL_PATH: request.path,
+    }
+    host, port = split_domain_port(meta.get("HTTP_HOST") or meta.get("SERVER_NAME", ""))
+    port = port or str(meta.get("SERVER_PORT", ""))
+    optional: dict[str, str | int | None] = {
+        HTTP_REQUEST_METHOD_ORIGINAL: request.method if method == OTHER_METHOD else None,
+        URL_QUERY: meta.get("QUERY_STRING"),
+        SERVER_ADDRESS: host,
+        SERVER_PORT: int(port) if port.isdigit() else None,
+        CLIENT_ADDRESS: meta.get("REMOTE_ADDR"),
+        USER_AGENT_ORIGINAL: meta.get("HTTP_USER_AGENT"),
+        NETWORK_PROTOCOL_VERSION: (
+            request.scope.get("http_version")
+            if isinstance(request, ASGIRequest)
+            else meta.get("SERVER_PROTOCOL", "").partition("/")[2]
+        ),
+    }
+    attributes.update((name, value) for name, value in optional.items() if value)
+    return attributes
+
+
+# --8<-- [end:kept_span]

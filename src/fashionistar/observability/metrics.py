@@ -42,8 +42,11 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry()
 """The metrics this application counts (not the client library's default registry)."""
 
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-"""Other methods are labelled ``other``: a client must not be able to invent label values."""
+KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
+)
+"""HTTP's standard methods. Others are labelled ``other`` (and ``_OTHER`` on a span): a client
+must not be able to invent label values or span names."""
 
 UNMATCHED_ROUTE = "<unmatched>"
 """The route label of a request no URL pattern matched (404s of unknown paths)."""

@@ -44,6 +44,7 @@ from opentelemetry.trace import (
 )
 
 from fashionistar.kernel.middleware import OnTheLoop
+from fashionistar.observability.metrics import KNOWN_METHODS
 from fashionistar.observability.tracing import next_trace_id, provider
 
 
@@ -266,11 +267,8 @@ class _Kept:
         context.detach(self.token)
 
 
-KNOWN_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
-)
 OTHER_METHOD = "_OTHER"
-"""What a span says of any other method: a client can send any word, a span name must not vary."""
+"""What a span says of a method not in :data:`KNOWN_METHODS` (the HTTP semantic conventions')."""
 
 
 def semconv_method(request: HttpRequest) -> str:

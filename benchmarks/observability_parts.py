@@ -7,8 +7,8 @@ process of its own for each set-up, on the production settings (:mod:`observabil
 modules, spans exported over OTLP/HTTP to its collector, run here):
 
 - **off**: none of it;
-- **as deployed**: JSON log lines, the request-id and metrics middleware, the metered cache,
-  and tracing with the deploy files' sampler (``deploy/k8s/configmap.yaml``);
+- **as deployed**: JSON log lines, the request-id and metrics middleware, the metered cache, the
+  CSP header, and tracing with the deploy files' sampler (``deploy/k8s/configmap.yaml``);
 - the same **without tracing** (no OTLP endpoint);
 - the same **without tracing nor log lines** (``LOGGING = {}``);
 - **every request traced** (the sampler's ratio at 1).
@@ -220,7 +220,9 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
         f"tracing, as deployed (1 request in {ONE_IN})": medians[DEPLOYED] - medians[UNTRACED],
         "one traced request": medians[ALL_TRACED] - medians[UNTRACED],
         "the JSON log lines": medians[UNTRACED] - medians[UNTRACED_UNLOGGED],
-        "the rest: request id, metrics, metered cache": (medians[UNTRACED_UNLOGGED] - medians[OFF]),
+        "the rest: request id, metrics, metered cache, CSP header": (
+            medians[UNTRACED_UNLOGGED] - medians[OFF]
+        ),
     }
 
 

@@ -133,13 +133,15 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None)
 
 
 @pytest.fixture(scope="session")
-def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
-    """Build and start the shop as ``deploy/Dockerfile`` does, without Docker.
+def production(
+    tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
+) -> Iterator[Production]:
+    """Build and start the shop as ``deploy/Dockerfile`` does, without Docker, on the stack.
 
     The build stage's ``uv sync --frozen --no-dev --no-editable`` into a fresh environment, with
     that stage's ``ENV`` (bytecode compiled at install, as the runtime stage's processes never
     write it); the runtime stage's ``manage.py``, ``ENV`` and ``RUN`` (``collectstatic``); then
-    its ``CMD``.
+    its ``CMD``, against the run's database, migrated first (as a deploy's migration job does).
     """
     root = tmp_path_factory.mktemp("production")
     venv, app = root / "venv", root / "app"

@@ -1,4 +1,4 @@
-"""The request's span: OpenTelemetry's Django middleware, with the sampler asked first."""
+"""The request's span: the sampler asked first, the kept span built from what Django worked out."""
 
 from __future__ import annotations
 

@@ -100,9 +100,8 @@ class Instrumentor(DjangoInstrumentor):
 def instrument() -> None:
     """Instrument Django, psycopg, Redis and httpx (call before the first request).
 
-    Django's instrumentation adds its middleware to ``settings.MIDDLEWARE``, first; under
-    ASGI it needs the ``opentelemetry-instrumentation-asgi`` package, and without it makes no
-    server span (the others still work).
+    Django's instrumentation adds the shop's tracing middleware to ``settings.MIDDLEWARE``,
+    first, and gives it its tracer and the excluded URLs.
     """
     tracer_provider = provider()
     excluded = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", UNTRACED_PATHS)

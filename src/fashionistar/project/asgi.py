@@ -1,11 +1,11 @@
 """ASGI entry point (the production server runs this).
 
 Static files are answered in front of Django (:mod:`fashionistar.project.static`). With tracing on
-(an OTLP endpoint in the environment), the request's span is Django's instrumentation's, under
-ASGI as under WSGI: its middleware reads the ASGI scope with the helpers of
-``opentelemetry-instrumentation-asgi``. The application is not also wrapped in that package's
-ASGI middleware, which would make a second span for the same request and collect its attributes
-twice, for every request, sampled or not.
+(an OTLP endpoint in the environment), the request's span is the shop's tracing middleware's
+(:mod:`fashionistar.observability.request_spans`), under ASGI as under WSGI. The application is
+not also wrapped in ``opentelemetry-instrumentation-asgi``'s ASGI middleware, which would make a
+second span for the same request and collect its attributes again, for every request, sampled
+or not.
 """
 
 import os

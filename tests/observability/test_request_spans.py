@@ -298,6 +298,17 @@ def test_a_5xx_without_an_exception_names_its_status_as_the_error(sampler) -> No
     assert (span.status.status_code, span.attributes["error.type"]) == (StatusCode.ERROR, "503")
 
 
+def test_a_signature_in_the_query_is_redacted(sampler) -> None:
+    sampler(ParentBased(ALWAYS_ON))
+    request = RequestFactory().get("/x", {"page": "2", "Signature": "secret"})
+
+    with traced() as exporter:
+        TracingMiddleware(lambda request: HttpResponse())(request)
+    (span,) = exporter.get_finished_spans()
+
+    assert span.attributes["url.query"] == "page=2&Signature=REDACTED"
+
+
 def test_a_method_of_no_standard_is_other_and_names_no_span(sampler) -> None:
     sampler(ParentBased(ALWAYS_ON))
     request = RequestFactory().generic("PURGE", "/x")

@@ -42,6 +42,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
+from opentelemetry.util.http import redact_query_parameters
 
 from fashionistar.kernel.middleware import OnTheLoop
 from fashionistar.observability.metrics import KNOWN_METHODS
@@ -302,7 +303,8 @@ def request_attributes(request: HttpRequest) -> dict[str, str | int]:
     """The attributes a server span of the HTTP semantic conventions starts with.
 
     Read from what Django parsed, under WSGI and ASGI alike (the server's address from ``Host``,
-    else from the server's own name).
+    else from the server's own name). Signatures in the query (``Signature``, ``sig``, ...) are
+    redacted, as OpenTelemetry's instrumentations redact them.
 
     Args:
         request: The request.
@@ -320,9 +322,10 @@ def request_attributes(request: HttpRequest) -> dict[str, str | int]:
     }
     host, port = split_domain_port(meta.get("HTTP_HOST") or meta.get("SERVER_NAME", ""))
     port = port or str(meta.get("SERVER_PORT", ""))
+    query = meta.get("QUERY_STRING")
     optional: dict[str, str | int | None] = {
         HTTP_REQUEST_METHOD_ORIGINAL: request.method if method == OTHER_METHOD else None,
-        URL_QUERY: meta.get("QUERY_STRING"),
+        URL_QUERY: redact_query_parameters(f"?{query}")[1:] if query else None,
         SERVER_ADDRESS: host,
         SERVER_PORT: int(port) if port.isdigit() else None,
         CLIENT_ADDRESS: meta.get("REMOTE_ADDR"),

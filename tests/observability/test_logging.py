@@ -142,6 +142,15 @@ def test_extra_fields_and_a_task_context_reach_the_line(log_lines) -> None:
     assert line["order.id"] == 12
 
 
+def test_values_orjson_cannot_write_still_reach_the_line() -> None:
+    line = json_formatter().format(
+        a_record(msg="odd values", **{"big": 2**70, "thing": frozenset({"x"})})
+    )
+
+    assert '"big": 1180591620717411303424' in line
+    assert '"thing": "frozenset({\'x\'})"' in line
+
+
 def a_record(**fields: object) -> logging.LogRecord:
     return logging.makeLogRecord(
         {"name": "tests.observability", "levelno": logging.ERROR, "levelname": "ERROR", **fields}

@@ -17,6 +17,7 @@ makes that thread wait, never the event loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -29,6 +30,7 @@ from logging.handlers import QueueHandler
 from types import TracebackType
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
@@ -110,6 +112,18 @@ def _to_ecs(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> E
 
 
 # --8<-- [start:json_formatter]
+def _json(event_dict: EventDict, **_: Any) -> str:
+    """Serialise a line with orjson (several times faster than :mod:`json`).
+
+    What orjson refuses (an integer beyond 64 bits) goes through :mod:`json` instead; a value of
+    no JSON type is written as its ``repr`` either way.
+    """
+    try:
+        return orjson.dumps(event_dict, default=repr).decode()
+    except TypeError:
+        return json.dumps(event_dict, default=repr)
+
+
 class JsonFormatter(logging.Formatter):
     """Render a standard library record as one ECS JSON line, through structlog's processors.
 
@@ -124,7 +138,7 @@ class JsonFormatter(logging.Formatter):
         structlog.contextvars.merge_contextvars,  # request id, task attempt, ...
         _add_user_and_trace,
         _to_ecs,
-        structlog.processors.JSONRenderer(),
+        structlog.processors.JSONRenderer(serializer=_json),
     )
 
     def format(self, record: logging.LogRecord) -> str:

@@ -14,16 +14,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.test import AsyncRequestFactory
+from django.test import AsyncRequestFactory, RequestFactory
 from django.urls import path
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
-from fashionistar.observability.middleware import REQUEST_ID_HEADER
+from fashionistar.observability.context import current_request_id
+from fashionistar.observability.metrics import _query_count
+from fashionistar.observability.middleware import (
+    REQUEST_ID_HEADER,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from tests.middleware_chain import serve_async
 
 PROJECT_PREFIX = "fashionistar."
@@ -97,3 +103,47 @@ def test_an_async_request_crosses_the_project_middleware_without_a_thread_hop(
     # The view and the middleware's access line both ran on the event loop's thread.
     assert view_threads == [loop_thread]
     assert access_lines == [("GET /probe 200", loop_thread)]
+
+
+class ClientLeft(Exception):
+    """What the rest of the chain raises here (under ASGI, a cancelled request)."""
+
+
+def chain_that_raises(request: HttpRequest) -> HttpResponseBase:
+    assert current_request_id() == "req-gone"
+    assert _query_count.get() is not None
+    raise ClientLeft
+
+
+async def async_chain_that_raises(request: HttpRequest) -> HttpResponseBase:
+    return chain_that_raises(request)
+
+
+def bound_after_raising(chain: Callable[[HttpRequest], Any]) -> tuple[object, object]:
+    """Send a request through the request-id and metrics middleware, then ``chain``, which raises.
+
+    Returns what is bound in the request's own context afterwards: its id and its query count.
+    """
+    handler = RequestIdMiddleware(MetricsMiddleware(chain))
+    request = RequestFactory().get("/probe", headers={"X-Request-ID": "req-gone"})
+    if iscoroutinefunction(chain):
+
+        async def in_one_context() -> tuple[object, object]:
+            with pytest.raises(ClientLeft):
+                await handler(request)
+            return current_request_id(), _query_count.get()
+
+        return async_to_sync(in_one_context)()
+    with pytest.raises(ClientLeft):
+        handler(request)
+    return current_request_id(), _query_count.get()
+
+
+@pytest.mark.parametrize(
+    "chain", [chain_that_raises, async_chain_that_raises], ids=["sync", "async"]
+)
+def test_a_chain_that_raises_leaves_no_line_and_nothing_bound(chain, caplog) -> None:
+    with caplog.at_level(logging.DEBUG, logger="fashionistar.request"):
+        assert bound_after_raising(chain) == (None, None)
+
+    assert not [record for record in caplog.records if record.name == "fashionistar.request"]

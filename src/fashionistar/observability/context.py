@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
@@ -50,9 +51,38 @@ def user_id_of(request: HttpRequest) -> str | None:
     return str(user.pk)
 
 
+RequestBinding = tuple[dict[str, Token[Any]], Token[HttpRequest | None]]
+"""What :func:`bind_request` bound, for :func:`unbind_request`."""
+
+
+def bind_request(request: HttpRequest, *, request_id: str) -> RequestBinding:
+    """Make the request and its id the context of every log line written until it is unbound.
+
+    Args:
+        request: The request.
+        request_id: Its id.
+
+    Returns:
+        What :func:`unbind_request` needs to put back exactly what was bound before (structlog's
+        ``bound_contextvars`` would read the whole context first to find it).
+    """
+    return bind_contextvars(**{REQUEST_ID: request_id}), _request.set(request)
+
+
+def unbind_request(binding: RequestBinding) -> None:
+    """Undo :func:`bind_request`.
+
+    Args:
+        binding: What it returned.
+    """
+    bound, token = binding
+    _request.reset(token)
+    reset_contextvars(**bound)
+
+
 @contextmanager
 def request_bound(request: HttpRequest, *, request_id: str) -> Iterator[None]:
-    """Make the request and its id the context of every log line written inside.
+    """Bind the request (:func:`bind_request`) for a block.
 
     Args:
         request: The request.
@@ -61,15 +91,11 @@ def request_bound(request: HttpRequest, *, request_id: str) -> Iterator[None]:
     Yields:
         Nothing; log lines written inside carry the id (and the user once known).
     """
-    # Tokens put back exactly what was bound before (structlog's bound_contextvars would read
-    # the whole context first to find it).
-    bound = bind_contextvars(**{REQUEST_ID: request_id})
-    token = _request.set(request)
+    binding = bind_request(request, request_id=request_id)
     try:
         yield
     finally:
-        _request.reset(token)
-        reset_contextvars(**bound)
+        unbind_request(binding)
 
 
 def current_request_id() -> str | None:

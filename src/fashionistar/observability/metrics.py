@@ -163,12 +163,18 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 class QueryCount:
-    """The number of SQL statements run in a block (see :func:`counting_queries`)."""
+    """The number of SQL statements run from its creation to :meth:`stop`, in any thread."""
 
-    __slots__ = ("count",)
+    __slots__ = ("_token", "count")
 
     def __init__(self) -> None:
+        """Start counting in this context (and the threads it hands work to)."""
         self.count = 0
+        self._token = _query_count.set(self)
+
+    def stop(self) -> None:
+        """Stop counting: ``count`` is final."""
+        _query_count.reset(self._token)
 
 
 _query_count: ContextVar[QueryCount | None] = ContextVar("fashionistar_queries", default=None)
@@ -177,7 +183,7 @@ _query_count: ContextVar[QueryCount | None] = ContextVar("fashionistar_queries",
 def count_query(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    """Count one statement in the current :func:`counting_queries` block, then run it.
+    """Count one statement in the current :class:`QueryCount`, if any, then run it.
 
     A Django execute wrapper. The count lives in a context variable, not on the connection:
     under ASGI the queries of a request run in a worker thread, whose connection is not the
@@ -209,21 +215,6 @@ def install_query_counter(sender: Any, connection: BaseDatabaseWrapper, **kwargs
     """
     if count_query not in connection.execute_wrappers:
         connection.execute_wrappers.append(count_query)
-
-
-@contextmanager
-def counting_queries() -> Iterator[QueryCount]:
-    """Count the SQL statements the block runs, in any thread it hands work to.
-
-    Yields:
-        The count, final when the block ends.
-    """
-    counter = QueryCount()
-    token = _query_count.set(counter)
-    try:
-        yield counter
-    finally:
-        _query_count.reset(token)
 
 
 def request_observe(

@@ -8,7 +8,7 @@ happens inside the view (DRF, Ninja), after the middleware that binds the reques
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
@@ -51,7 +51,7 @@ def user_id_of(request: HttpRequest) -> str | None:
     return str(user.pk)
 
 
-RequestBinding = tuple[dict[str, Token[Any]], Token[HttpRequest | None]]
+RequestBinding = tuple[Mapping[str, Token[Any]], Token[HttpRequest | None]]
 """What :func:`bind_request` bound, for :func:`unbind_request`."""
 
 

@@ -111,10 +111,11 @@ class _AroundMiddleware(HybridMiddleware):
         if self.is_async:
             return self.__acall__(request)
         begun = self.begin(request)
-        response = None
+        response: HttpResponseBase | None = None
         try:
-            response = self.get_response(request)
-            assert isinstance(response, HttpResponseBase)  # sync chain
+            answered = self.get_response(request)
+            assert isinstance(answered, HttpResponseBase)  # sync chain
+            response = answered
         finally:
             self.end(request, response, begun)
         return response
@@ -132,7 +133,7 @@ class _AroundMiddleware(HybridMiddleware):
             The response.
         """
         begun = self.begin(request)
-        response = None
+        response: HttpResponseBase | None = None
         try:
             pending = self.get_response(request)
             assert not isinstance(pending, HttpResponseBase)  # async chain

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 import structlog
@@ -149,6 +151,19 @@ def test_values_orjson_cannot_write_still_reach_the_line() -> None:
 
     assert '"big": 1180591620717411303424' in line
     assert '"thing": "frozenset({\'x\'})"' in line
+
+
+@pytest.mark.parametrize(
+    "created", [1_764_849_600.25, 1_764_849_600.999, 1_764_849_601.0, 1_764_849_600.5]
+)
+def test_the_timestamp_is_the_records_time_in_utc_to_the_millisecond(created) -> None:
+    record = a_record(msg="at a time")
+    record.created, record.msecs = created, int((created - int(created)) * 1000)
+
+    line = json.loads(json_formatter().format(record))
+
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert line["@timestamp"] == expected.replace("+00:00", "Z")
 
 
 def a_record(**fields: object) -> logging.LogRecord:

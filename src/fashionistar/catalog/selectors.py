@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from fashionistar.catalog.models import CURRENCIES, Product, Variant
 from fashionistar.kernel.errors import ApplicationError, NotFound
 from fashionistar.kernel.idempotency import canonical_fingerprint
-from fashionistar.observability.metrics import CATALOG_ANSWERS
+from fashionistar.observability.metrics import CATALOG_FROM_CACHE, CATALOG_FROM_DATABASE
 
 SORTS = {
     "name": ("name", "pk"),
@@ -223,7 +223,7 @@ def catalog_cached[T](
         The answer and its ETag.
     """
     if settings.CATALOG_CACHE_S <= 0:  # the cache is off
-        CATALOG_ANSWERS.labels(source="database").inc()
+        CATALOG_FROM_DATABASE.inc()
         return _answer(build())
     try:
         key, found = _cached_answer(kind, parts)
@@ -231,10 +231,10 @@ def catalog_cached[T](
         logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
         return _answer(build())
     if found is not None:
-        CATALOG_ANSWERS.labels(source="cache").inc()
+        CATALOG_FROM_CACHE.inc()
         cached: CatalogAnswer[T] = found
         return cached
-    CATALOG_ANSWERS.labels(source="database").inc()
+    CATALOG_FROM_DATABASE.inc()
     built = _answer(build())
     try:
         cache.set(key, built, settings.CATALOG_CACHE_S)
@@ -257,7 +257,7 @@ async def acatalog_cached[T](
         The answer and its ETag.
     """
     if settings.CATALOG_CACHE_S <= 0:
-        CATALOG_ANSWERS.labels(source="database").inc()
+        CATALOG_FROM_DATABASE.inc()
         return _answer(await build())
     try:
         key, found = await _acached_answer(kind, parts)
@@ -265,10 +265,10 @@ async def acatalog_cached[T](
         logger.warning("Catalog cache skipped: Redis did not answer", exc_info=True)
         return _answer(await build())
     if found is not None:
-        CATALOG_ANSWERS.labels(source="cache").inc()
+        CATALOG_FROM_CACHE.inc()
         cached: CatalogAnswer[T] = found
         return cached
-    CATALOG_ANSWERS.labels(source="database").inc()
+    CATALOG_FROM_DATABASE.inc()
     built = _answer(await build())
     try:
         await cache.aset(key, built, settings.CATALOG_CACHE_S)

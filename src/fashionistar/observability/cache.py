@@ -74,8 +74,10 @@ class MeteredRedisCache(RedisCache):
 
 def _counted_many(keys: list[Any], found: dict[Any, Any]) -> dict[Any, Any]:
     """Count each key found as a hit, each one missing as a miss."""
-    _hits.inc(len(found))
-    _misses.inc(len(keys) - len(found))
+    if found:
+        _hits.inc(len(found))
+    if len(found) < len(keys):
+        _misses.inc(len(keys) - len(found))
     return found
 
 

@@ -76,6 +76,8 @@ CATALOG_ANSWERS = Counter(
     ["source"],  # "cache" or "database"
     registry=REGISTRY,
 )
+CATALOG_FROM_CACHE = CATALOG_ANSWERS.labels(source="cache")
+CATALOG_FROM_DATABASE = CATALOG_ANSWERS.labels(source="database")
 TASK_DURATION = Histogram(
     "fashionistar_task_duration_seconds",
     "Run time of one task attempt, by queue.",
@@ -229,13 +231,23 @@ def request_observe(
         queries: SQL statements it ran.
     """
     match = request.resolver_match
-    method = request.method if request.method in KNOWN_METHODS else "other"
-    REQUEST_DURATION.labels(
-        route=match.route if match is not None else UNMATCHED_ROUTE,
-        method=method,
-        status=str(response.status_code),
+    _request_duration(
+        match.route if match is not None else UNMATCHED_ROUTE,
+        request.method if request.method in KNOWN_METHODS else "other",
+        response.status_code,
     ).observe(seconds)
     DB_QUERIES.observe(queries)
+
+
+@functools.cache
+def _request_duration(route: str, method: str, status: int) -> Histogram:
+    """The latency histogram of one route, method and status.
+
+    ``labels()`` checks the label names and takes a lock on every call; each combination's
+    child is looked up once instead. There are few: the URL patterns, the standard methods and
+    the statuses the shop answers.
+    """
+    return REQUEST_DURATION.labels(route, method, str(status))
 
 
 @contextmanager

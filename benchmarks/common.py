@@ -144,13 +144,33 @@ def seconds_spread(values: list[float]) -> str:
     return spread(values, unit=" s")
 
 
-def machine() -> dict[str, object]:
-    """Describe the machine the figures come from.
+def code_version() -> str:
+    """Name the code a figure was measured on: its commit, ``-dirty`` when it was changed.
 
     Returns:
-        Cores, CPU model, memory, OS, Python, and the load average when asked.
+        ``git describe --always --dirty``'s answer, or ``unknown`` outside a git checkout.
+    """
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return described.stdout.strip()
+
+
+def machine() -> dict[str, object]:
+    """Describe the machine the figures come from, and the code they measure.
+
+    Returns:
+        Cores, CPU model, memory, OS, Python, the load average, and the code's commit.
     """
     return {
+        "code": code_version(),
         "cores": os.cpu_count(),
         "cpu": _first_line_with("/proc/cpuinfo", "model name"),
         "memory": _first_line_with("/proc/meminfo", "MemTotal"),
@@ -209,7 +229,8 @@ def taken_on(
     )
     busy = "" if quiet else f" {BUSY}"
     return (
-        f"Taken {now_utc()}{took} on {about['cores']} cores ({about['cpu']}), Python "
+        f"Taken {now_utc()} of commit {about['code']}{took} on {about['cores']} cores "
+        f"({about['cpu']}), Python "
         f"{about['python']}; load average {load_before[0]} before, {load_average()[0]} after"
         f"{others}{stolen}{loop}.{busy}"
     )

@@ -299,7 +299,8 @@ def counted_on(*, elapsed_s: float) -> str:
         ["valgrind", "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     return (
-        f"Counted {datetime.now(UTC).isoformat(timespec='seconds')}, in {elapsed_s:.0f} s on "
+        f"Counted {datetime.now(UTC).isoformat(timespec='seconds')} of commit {about['code']}, "
+        f"in {elapsed_s:.0f} s on "
         f"{about['cores']} cores ({about['cpu']}), Python {about['python']}, {valgrind}; what "
         "else the machine runs does not change the counts."
     )

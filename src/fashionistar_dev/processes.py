@@ -56,7 +56,9 @@ def shop_server_args(
     The shop runs as two servers of one image, behind a router that sends ``/api/async/`` to
     the ASGI one: Django REST Framework, the admin and the pages under WSGI (``wsgi``, the
     image's default command), each worker with :data:`WSGI_THREADS` threads; django-ninja's
-    async API under ASGI (``asgi``) on uvloop, without WebSockets (the shop has none). Either
+    async API under ASGI on uvloop, without WebSockets (the shop has none) and without ASGI's
+    lifespan protocol (granian's ``asginl``: Django does not speak it, and granian would log a
+    warning at each worker's start). Either
     gives a worker 20 s to finish its requests after SIGTERM. The number of worker processes
     comes from ``GRANIAN_WORKERS`` (the image sets 1) or ``--workers``.
 
@@ -73,7 +75,7 @@ def shop_server_args(
     if interface == "wsgi":
         options = ["--interface", "wsgi", "--blocking-threads", str(WSGI_THREADS)]
     else:
-        options = ["--interface", "asgi", "--loop", "uvloop", "--no-ws"]
+        options = ["--interface", "asginl", "--loop", "uvloop", "--no-ws"]
     return [
         *options, "--host", host, "--port", str(port), "--workers-kill-timeout", "20",
         application or SHOP_APPLICATIONS[interface],

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fashionistar_dev.processes import Interface, free_port, shop_server_args
-from tests.processes import ROOT, wait_for
+from fashionistar_dev.processes import Interface, free_port, shop_server_args, shop_server_command
+from tests.processes import ROOT, wait_for, wait_until_up
 
 SLOW_APPLICATIONS: dict[Interface, str] = {
     "asgi": "tests.deploy.slow_app:application",
@@ -50,3 +50,23 @@ def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(
             server.wait()
     (answer,) = answers
     assert (answer.status_code, answer.text) == (200, "finished")
+
+
+def test_the_async_server_starts_the_shop_without_a_lifespan_warning(tmp_path: Path) -> None:
+    """Django does not speak ASGI's lifespan protocol: the command does not offer it."""
+    port, output = free_port(), tmp_path / "server.log"
+    with output.open("w") as written:
+        server = subprocess.Popen(
+            shop_server_command(interface="asgi", port=port),
+            cwd=ROOT,
+            stdout=written,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/livez")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    started = output.read_text()
+    assert "Started worker-1" in started
+    assert "Lifespan" not in started

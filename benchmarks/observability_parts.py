@@ -11,13 +11,15 @@ modules, spans exported over OTLP/HTTP to its collector, run here):
   CSP header, and tracing with the deploy files' sampler (``deploy/k8s/configmap.yaml``);
 - the same **without tracing** (no OTLP endpoint);
 - the same **without tracing nor log lines** (``LOGGING = {}``);
+- **no request traced** (the sampler's ratio at 0: every request pays the sampler's decision);
 - **every request traced** (the sampler's ratio at 1).
 
 The figure is the process's CPU time per request (every thread's: the log writer's and the
 span exporter's count too), after a warm-up; the timed requests' log lines are written and
 their spans exported before the clock stops. The set-ups run in turn in each round; the parts
 are worked out from the medians of the rounds: tracing as deployed (as deployed, less without
-tracing), one traced request (every request traced, less without tracing), the log lines
+tracing), one dropped request (no request traced, less without tracing), one traced request
+(every request traced, less without tracing), the log lines
 (without tracing, less without either), and the rest (without either, less off).
 
 With ``--instructions`` the figure is instead the number of instructions the process runs per
@@ -63,6 +65,7 @@ OFF = "off"
 DEPLOYED = f"as deployed (1 request in {ONE_IN} traced)"
 UNTRACED = "as deployed, without tracing"
 UNTRACED_UNLOGGED = "as deployed, without tracing nor log lines"
+NONE_TRACED = "as deployed, no request traced"
 ALL_TRACED = "as deployed, every request traced"
 
 
@@ -84,6 +87,7 @@ SET_UPS = {
     DEPLOYED: SetUp(SETTINGS_ON, SHIPPED_RATIO),
     UNTRACED: SetUp(SETTINGS_ON, None),
     UNTRACED_UNLOGGED: SetUp(SETTINGS_ON + "LOGGING = {}\n", None),
+    NONE_TRACED: SetUp(SETTINGS_ON, "0.0"),
     ALL_TRACED: SetUp(SETTINGS_ON, "1.0"),
 }
 
@@ -218,6 +222,7 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
     return {
         "everything, as deployed": medians[DEPLOYED] - medians[OFF],
         f"tracing, as deployed (1 request in {ONE_IN})": medians[DEPLOYED] - medians[UNTRACED],
+        "one dropped request": medians[NONE_TRACED] - medians[UNTRACED],
         "one traced request": medians[ALL_TRACED] - medians[UNTRACED],
         "the JSON log lines": medians[UNTRACED] - medians[UNTRACED_UNLOGGED],
         "the rest: request id, metrics, metered cache, CSP header": (

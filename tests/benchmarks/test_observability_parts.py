@@ -12,6 +12,7 @@ from observability_overhead import otlp_collector, shipped_sampler
 from observability_parts import (
     ALL_TRACED,
     DEPLOYED,
+    NONE_TRACED,
     OFF,
     SET_UPS,
     UNTRACED,
@@ -23,7 +24,14 @@ from observability_parts import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-MEDIANS = {OFF: 1.0, DEPLOYED: 1.4, UNTRACED: 1.25, UNTRACED_UNLOGGED: 1.1, ALL_TRACED: 2.0}
+MEDIANS = {
+    OFF: 1.0,
+    DEPLOYED: 1.4,
+    UNTRACED: 1.25,
+    UNTRACED_UNLOGGED: 1.1,
+    NONE_TRACED: 1.3,
+    ALL_TRACED: 2.0,
+}
 
 
 def test_each_part_is_the_difference_of_two_set_ups() -> None:
@@ -32,6 +40,7 @@ def test_each_part_is_the_difference_of_two_set_ups() -> None:
     assert found == {
         "everything, as deployed": MEDIANS[DEPLOYED] - MEDIANS[OFF],
         "tracing, as deployed (1 request in 10)": MEDIANS[DEPLOYED] - MEDIANS[UNTRACED],
+        "one dropped request": MEDIANS[NONE_TRACED] - MEDIANS[UNTRACED],
         "one traced request": MEDIANS[ALL_TRACED] - MEDIANS[UNTRACED],
         "the JSON log lines": MEDIANS[UNTRACED] - MEDIANS[UNTRACED_UNLOGGED],
         "the rest: request id, metrics, metered cache, CSP header": (
@@ -41,7 +50,7 @@ def test_each_part_is_the_difference_of_two_set_ups() -> None:
     separate = sum(
         cost
         for name, cost in found.items()
-        if name not in {"everything, as deployed", "one traced request"}
+        if name not in {"everything, as deployed", "one dropped request", "one traced request"}
     )
     assert abs(separate - found["everything, as deployed"]) < 1e-9
 
@@ -49,6 +58,7 @@ def test_each_part_is_the_difference_of_two_set_ups() -> None:
 def test_the_deployed_set_up_samples_as_the_deploy_files_do() -> None:
     assert SET_UPS[DEPLOYED].sampler_ratio == shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
     assert SET_UPS[UNTRACED].sampler_ratio is None
+    assert SET_UPS[NONE_TRACED].sampler_ratio == "0.0"
     assert SET_UPS[ALL_TRACED].sampler_ratio == "1.0"
     assert "LOGGING = {}" in SET_UPS[UNTRACED_UNLOGGED].settings
 

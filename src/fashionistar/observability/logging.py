@@ -120,9 +120,11 @@ def _to_ecs(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> E
     if isinstance(exc_info, tuple) and exc_info[0] is not None:
         line.update(_error_fields(exc_info))
     line.update(
-        (key, value)
-        for key, value in event_dict.items()
-        if key not in _DROPPED and value is not None
+        {
+            key: value
+            for key, value in event_dict.items()
+            if key not in _DROPPED and value is not None
+        }
     )
     return line
 

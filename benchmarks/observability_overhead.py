@@ -1,17 +1,17 @@
-"""Scenario ``observability``: what logging, tracing, metrics and CSP cost, in one run.
+"""Scenario ``observability``: what logging, tracing and metrics cost, in one run.
 
 Servers of the shop run side by side on the harness's stack (:mod:`common`: granian, the
 budget's worker processes, wrk with one thread on the same machine), all on the production
 settings, in pairs under the same kind of server:
 
 - **on**: as deployed. JSON access and Django log lines (to the server's stdout, here a file), the
-  request-id and metrics middleware (Prometheus multiprocess files), the CSP middleware, and
-  OpenTelemetry with the deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in
-  ten traced) exporting over OTLP/HTTP to a collector that this script runs (it counts what
-  arrives, by server and kind). The request's own span is the shop's tracing middleware's under
-  both kinds of server;
+  request-id and metrics middleware (Prometheus multiprocess files), and OpenTelemetry with the
+  deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in ten traced) exporting
+  over OTLP/HTTP to a collector that this script runs (it counts what arrives, by server and
+  kind). The request's own span is the shop's tracing middleware's under both kinds of server;
 - **off**: the same settings without the observability middleware, the metered cache, the
-  observability app, the ``LOGGING`` configuration, CSP, and with no OTLP endpoint.
+  observability app, the ``LOGGING`` configuration, and with no OTLP endpoint. Both send the
+  production settings' ``Content-Security-Policy`` header: it is security, not observability.
 
 All serve plain HTTP (``SECURE_SSL_REDIRECT`` off: wrk cannot say it came through a TLS proxy).
 The catalog list is loaded from both APIs under ASGI and from DRF under WSGI, alternating off
@@ -93,17 +93,11 @@ from fashionistar.project.settings_production import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "fashionistar.observability"]
-MIDDLEWARE = [
-    name
-    for name in MIDDLEWARE
-    if not name.startswith("fashionistar.observability.")
-    and name != "django.middleware.csp.ContentSecurityPolicyMiddleware"
-]
+MIDDLEWARE = [name for name in MIDDLEWARE if not name.startswith("fashionistar.observability.")]
 CACHES = {
     "default": {**CACHES["default"], "BACKEND": "fashionistar.kernel.redis_client.RedisCache"}
 }
 LOGGING = {}
-SECURE_CSP = {}
 """
 
 
@@ -422,7 +416,7 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     }
     bars(
         path,
-        title="Logging, tracing, metrics and CSP: off and on (dashed: the target)",
+        title="Logging, tracing and metrics: off and on (dashed: the target)",
         panels=panels,
         targets={"fewer requests/s with it on, %": TARGET.value},
         note=note,

@@ -6,9 +6,10 @@ is answered ``--requests`` times through the WSGI application, one request after
 process of its own for each set-up, on the production settings (:mod:`observability_overhead`'s
 modules, spans exported over OTLP/HTTP to its collector, run here):
 
-- **off**: none of it;
-- **as deployed**: JSON log lines, the request-id and metrics middleware, the metered cache, the
-  CSP header, and tracing with the deploy files' sampler (``deploy/k8s/configmap.yaml``);
+- **off**: none of it (every set-up sends the production settings' CSP header, which is
+  security, not observability);
+- **as deployed**: JSON log lines, the request-id and metrics middleware, the metered cache and
+  tracing with the deploy files' sampler (``deploy/k8s/configmap.yaml``);
 - the same **without tracing** (no OTLP endpoint);
 - the same **without tracing nor log lines** (``LOGGING = {}``);
 - **no request traced** (the sampler's ratio at 0: every request pays the sampler's decision);
@@ -225,9 +226,7 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
         "one dropped request": medians[NONE_TRACED] - medians[UNTRACED],
         "one traced request": medians[ALL_TRACED] - medians[UNTRACED],
         "the JSON log lines": medians[UNTRACED] - medians[UNTRACED_UNLOGGED],
-        "the rest: request id, metrics, metered cache, CSP header": (
-            medians[UNTRACED_UNLOGGED] - medians[OFF]
-        ),
+        "the rest: request id, metrics, metered cache": (medians[UNTRACED_UNLOGGED] - medians[OFF]),
     }
 
 

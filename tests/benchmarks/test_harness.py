@@ -357,17 +357,16 @@ def test_quick_run_writes_figures_tables_and_plots(tmp_path: Path) -> None:
     assert "cores" in (tmp_path / "run.md.txt").read_text()
 
 
-def test_observability_off_is_the_production_settings_without_it_nor_csp(monkeypatch) -> None:
+def test_observability_off_is_the_production_settings_without_it(monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "127.0.0.1")  # as the script's servers have it
     off: dict[str, object] = {}
     exec(observability_overhead.SETTINGS_OFF, off)  # the settings module the script writes
     production = importlib.import_module("fashionistar.project.settings_production")
 
-    assert off["SECURE_CSP"] == {}
+    assert off["SECURE_CSP"] == production.SECURE_CSP  # security, on in both
     assert off["MIDDLEWARE"] == [
-        name
-        for name in production.MIDDLEWARE
-        if not name.startswith("fashionistar.observability.") and ".csp." not in name
+        name for name in production.MIDDLEWARE if not name.startswith("fashionistar.observability.")
     ]
+    assert "django.middleware.csp.ContentSecurityPolicyMiddleware" in off["MIDDLEWARE"]
     assert "fashionistar.observability" not in off["INSTALLED_APPS"]
     assert off["LOGGING"] == {}

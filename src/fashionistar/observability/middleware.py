@@ -69,7 +69,7 @@ class HybridMiddleware:
             markcoroutinefunction(self)  # type: ignore[type-var]  # subclasses define __call__
 
 
-class _AroundMiddleware(HybridMiddleware):
+class AroundMiddleware(HybridMiddleware):
     """A middleware that runs :meth:`begin` before the rest of the chain and :meth:`end` after it.
 
     Two plain calls rather than a context manager: a generator-based one would cost each request
@@ -146,7 +146,7 @@ class _AroundMiddleware(HybridMiddleware):
 
 
 # --8<-- [start:request_id]
-class RequestIdMiddleware(_AroundMiddleware):
+class RequestIdMiddleware(AroundMiddleware):
     """Give each request an id, put it in every log line, and log one line when it ends.
 
     The id is the client's ``X-Request-ID`` when that is a safe token (1 to 64 characters of
@@ -210,7 +210,7 @@ class RequestIdMiddleware(_AroundMiddleware):
 # --8<-- [end:request_id]
 
 
-class MetricsMiddleware(_AroundMiddleware):
+class MetricsMiddleware(AroundMiddleware):
     """Record each request's latency (by URL pattern, method, status) and SQL statement count."""
 
     def begin(self, request: HttpRequest) -> tuple[float, QueryCount]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from contextvars import Token
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -17,7 +15,7 @@ from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.instrumentation.django.middleware.otel_middleware import (
-    _DjangoMiddleware,  # private, but the class DjangoInstrumentor inserts into MIDDLEWARE
+    _DjangoMiddleware,  # private, but the class DjangoInstrumentor configures
 )
 from opentelemetry.instrumentation.wsgi import wsgi_getter
 from opentelemetry.propagate import extract, get_global_textmap
@@ -44,16 +42,16 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.http import redact_query_parameters
 
-from fashionistar.kernel.middleware import OnTheLoop
 from fashionistar.observability.metrics import KNOWN_METHODS
+from fashionistar.observability.middleware import AroundMiddleware, GetResponse
 from fashionistar.observability.tracing import next_trace_id, provider
 
 
 # --8<-- [start:sampled_first]
-class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
-    """OpenTelemetry's Django middleware, which asks the sampler before it does any work.
+class TracingMiddleware(AroundMiddleware):
+    """The request's span, in place of OpenTelemetry's Django middleware: the sampler first.
 
-    OpenTelemetry's class builds a request's span in full (its attributes, its name from a
+    OpenTelemetry's middleware builds a request's span in full (its attributes, its name from a
     second URL lookup, the absolute URI three times, its timings) and only then learns from the
     sampler that the span is dropped: with one request in ten traced, nine in ten pay for a span
     no one sees. Here the sampler decides first, from the caller's ``traceparent`` and a trace
@@ -66,68 +64,108 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
     samplers decide from the trace id and the caller's context alone. (A sampler that draws at
     random on each call would keep fewer.)
 
-    The kept request's span is built here too, from what Django has already worked out: the
-    attributes of the HTTP semantic conventions (:func:`request_attributes`), its name and
-    ``http.route`` from the URL pattern Django resolved, its status and, for a 5xx, its
-    ``error.type``. OpenTelemetry's class would collect them anew from the WSGI environ or the
+    The kept request's span is built here too, from what Django has already worked out
+    (:class:`_Kept`). OpenTelemetry's class would collect it anew from the WSGI environ or the
     ASGI scope, resolve the URL a second time and set each attribute twice; it also offers
     hooks, captured headers and OpenTelemetry's own HTTP metrics, which the shop does not use
-    (its metrics are Prometheus's). The instrumentor still configures the class: its tracer and
-    its excluded URLs.
+    (its metrics are Prometheus's). Django's instrumentor still puts this class first in
+    ``MIDDLEWARE`` and configures it through OpenTelemetry's: the tracer and the excluded URLs.
 
-    The chain runs in the server's mode (sync under WSGI, async under ASGI, without a thread
-    hop: the hooks only handle spans); OpenTelemetry's own class is sync only.
+    It runs in the server's mode, sync under WSGI and async under ASGI, without a thread hop;
+    OpenTelemetry's own class is sync only. A cancelled request (under ASGI, a client that
+    left) still ends its span, in its own task.
     """
 
-    _environ_unsampled_key = "fashionistar.tracing.unsampled_context"
-    _kept_key = "fashionistar.tracing.kept"
-
-    __call__ = OnTheLoop.__call__
-
-    def __init__(self, get_response: Callable[..., Any]) -> None:
-        """Keep the rest of the chain, and the headers the propagator reads.
+    def __init__(self, get_response: GetResponse) -> None:
+        """Keep the rest of the chain, the provider, and the headers the propagator reads.
 
         Args:
             get_response: The rest of the chain.
         """
-        OnTheLoop.__init__(self, get_response)
+        super().__init__(get_response)
+        self._provider = provider()
         fields = get_global_textmap().fields  # traceparent, tracestate, baggage by default
         self._propagated_meta = frozenset(
             "HTTP_" + field.upper().replace("-", "_") for field in fields
         )
         self._propagated_headers = frozenset(field.lower().encode("latin-1") for field in fields)
 
-    def process_request(self, request: HttpRequest) -> None:
+    def begin(self, request: HttpRequest) -> _Kept | Token[Context]:
         """Start the request's span if the sampler keeps it, else make the context unsampled.
 
         Args:
             request: The request.
+
+        Returns:
+            The kept span, or the token of the unsampled context.
         """
         caller = self._callers_context(request)
+        parent = trace.get_current_span(caller).get_span_context()
+        ids = self._provider.id_generator
+        trace_id = parent.trace_id if parent.is_valid else ids.generate_trace_id()
         name = span_name(request)
-        trace_id, recorded = _sampled(caller, name=name)
-        if recorded and not self._excluded_urls.url_disabled(request.build_absolute_uri("?")):
+        sampled = self._provider.sampler.should_sample(caller, trace_id, name, SpanKind.SERVER)
+        if sampled.decision is not Decision.DROP and not self._excluded(request):
             with next_trace_id(trace_id):
-                span = cast(trace.Tracer, self._tracer).start_span(  # the instrumentor's
+                tracer = cast(trace.Tracer, _DjangoMiddleware._tracer)  # the instrumentor's
+                span = tracer.start_span(
                     name, caller, kind=SpanKind.SERVER, attributes=request_attributes(request)
                 )
-            token = context.attach(trace.set_span_in_context(span, caller))
-            request.META[self._kept_key] = _Kept(span, token)
-            return
+            kept = _Kept(span, context.attach(trace.set_span_in_context(span, caller)))
+            request.META[_KEPT] = kept  # for process_exception
+            return kept
         unsampled = NonRecordingSpan(
             SpanContext(
                 trace_id=trace_id,
-                span_id=provider().id_generator.generate_span_id(),
+                span_id=ids.generate_span_id(),
                 is_remote=False,
-                trace_flags=TraceFlags(TraceFlags.DEFAULT),
-                trace_state=trace.get_current_span(caller).get_span_context().trace_state,
+                trace_flags=_UNSAMPLED,
+                trace_state=parent.trace_state,
             )
         )
         # Nothing inside records a span: the instrumentations of psycopg, Redis and httpx skip
         # their work outright, rather than each making a span only to drop it.
-        dropped = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, caller)
-        token = context.attach(trace.set_span_in_context(unsampled, dropped))
-        request.META[self._environ_unsampled_key] = token
+        suppressed = (
+            _SUPPRESSED
+            if caller is _NO_CALLER
+            else context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, caller)
+        )
+        return context.attach(trace.set_span_in_context(unsampled, suppressed))
+
+    def end(
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase | None,
+        begun: _Kept | Token[Context],
+    ) -> None:
+        """End a kept request's span, named after its URL pattern, or leave the unsampled context.
+
+        Args:
+            request: The request.
+            response: The response (``None``: the client left first).
+            begun: What :meth:`begin` returned.
+        """
+        if not isinstance(begun, _Kept):
+            context.detach(begun)
+            return
+        del request.META[_KEPT]
+        route = getattr(request.resolver_match, "route", None)
+        if route:
+            begun.span.set_attribute(HTTP_ROUTE, route)
+            begun.span.update_name(span_name(request, route=route))
+        begun.end(None if response is None else response.status_code)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Record what the view raised on a kept request's span.
+
+        Args:
+            request: The request.
+            exception: What the view raised.
+        """
+        kept: _Kept | None = request.META.get(_KEPT)
+        if kept is not None:
+            kept.span.record_exception(exception)
+            kept.error_type = f"{type(exception).__module__}.{type(exception).__qualname__}"
 
     def _callers_context(self, request: HttpRequest) -> Context:
         """Read the caller's trace context from the request's headers.
@@ -139,7 +177,7 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
             request: The request.
 
         Returns:
-            The caller's context (empty when the request carries none).
+            The caller's context (:data:`_NO_CALLER` when the request carries none).
         """
         if isinstance(request, ASGIRequest):
             scope = cast(dict[str, Any], request.scope)  # OpenTelemetry's getter reads a dict
@@ -147,98 +185,23 @@ class TracingMiddleware(_DjangoMiddleware, OnTheLoop):
                 return extract(scope, getter=asgi_getter)
         elif not self._propagated_meta.isdisjoint(request.META):
             return extract(request.META, getter=wsgi_getter)
-        return Context()
+        return _NO_CALLER
 
-    def process_view(
-        self, request: HttpRequest, view_func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> None:
-        """Name a kept request's span after the URL pattern Django resolved.
-
-        Args:
-            request: The request.
-            view_func: The view.
-            *args: Its positional arguments.
-            **kwargs: Its keyword arguments.
-        """
-        kept: _Kept | None = request.META.get(self._kept_key)
-        route = getattr(request.resolver_match, "route", None)
-        if kept is not None and route:
-            kept.span.set_attribute(HTTP_ROUTE, route)
-            kept.span.update_name(span_name(request, route=route))
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        """Record what the view raised on a kept request's span.
-
-        Args:
-            request: The request.
-            exception: What the view raised.
-        """
-        kept: _Kept | None = request.META.get(self._kept_key)
-        if kept is not None:
-            kept.span.record_exception(exception)
-            kept.error_type = f"{type(exception).__module__}.{type(exception).__qualname__}"
-
-    def process_response(
-        self, request: HttpRequest, response: HttpResponseBase
-    ) -> HttpResponseBase:
-        """End a kept request's span, or leave a dropped one's context.
-
-        Args:
-            request: The request.
-            response: The response.
-
-        Returns:
-            The response.
-        """
-        token = request.META.pop(self._environ_unsampled_key, None)
-        if token is not None:
-            context.detach(token)
-            return response
-        kept: _Kept | None = request.META.pop(self._kept_key, None)
-        if kept is not None:
-            kept.end(response.status_code)
-        return response
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        """Run the chain; if the request is cancelled, end its span in its own task.
-
-        When the client leaves mid-request, Django cancels the chain and ``process_response``
-        never runs: the span would stay the current one until the garbage collector detached its
-        context from another one ("Failed to detach context", logged as an error).
-
-        Args:
-            request: The request.
-
-        Returns:
-            The response.
-        """
-        try:
-            return await super().__acall__(request)
-        except asyncio.CancelledError:
-            kept: _Kept | None = request.META.pop(self._kept_key, None)
-            if kept is not None:
-                kept.end(None)
-            token = request.META.pop(self._environ_unsampled_key, None)
-            if token is not None:
-                context.detach(token)
-            raise
+    @staticmethod
+    def _excluded(request: HttpRequest) -> bool:
+        excluded_urls = _DjangoMiddleware._excluded_urls  # the instrumentor's
+        return bool(excluded_urls.url_disabled(request.build_absolute_uri("?")))
 
 
-def _sampled(caller: context.Context, *, name: str) -> tuple[int, bool]:
-    """Ask the provider's sampler about a request span under the caller's context.
+_KEPT = "fashionistar.tracing.kept"
+"""The key of a kept request's span in ``request.META``, for ``process_exception``."""
 
-    Args:
-        caller: The context from the request's headers.
-        name: A name for the sampler (the span's own is known later).
+_NO_CALLER = Context()
+"""The caller's context of a request that carries none (never changed: contexts are copied)."""
 
-    Returns:
-        The request's trace id (the caller's, or a new one), and whether it is recorded.
-    """
-    sdk_provider = provider()
-    parent = trace.get_current_span(caller).get_span_context()
-    trace_id = parent.trace_id if parent.is_valid else sdk_provider.id_generator.generate_trace_id()
-    decision = sdk_provider.sampler.should_sample(caller, trace_id, name, SpanKind.SERVER).decision
-    return trace_id, decision is not Decision.DROP
+_SUPPRESSED = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, _NO_CALLER)
+
+_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
 
 # --8<-- [end:sampled_first]

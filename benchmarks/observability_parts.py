@@ -4,7 +4,8 @@
 says which part the cost comes from. The DRF product list (from the catalog cache, as served)
 is answered ``--requests`` times through the WSGI application, one request after another, in a
 process of its own for each set-up, on the production settings (:mod:`observability_overhead`'s
-modules, spans exported over OTLP/HTTP to its collector, run here):
+modules, spans exported over OTLP/HTTP to its collector, run here), with Prometheus' samples in
+shared files (``PROMETHEUS_MULTIPROC_DIR``, new for each set-up) as the deploy files keep them:
 
 - **off**: none of it (every set-up sends the production settings' CSP header, which is
   security, not observability);
@@ -161,6 +162,7 @@ def cpu_ms_per_request(
     module = f"parts_settings_{hashlib.sha256(set_up.settings.encode()).hexdigest()[:12]}"
     (folder / f"{module}.py").write_text(set_up.settings)
     result = folder / "result.json"
+    metrics = Path(tempfile.mkdtemp(prefix="metrics-", dir=folder))  # empty, as a pod starts
     child = {
         **{k: v for k, v in env.items() if not k.startswith("OTEL_")},
         "DJANGO_SETTINGS_MODULE": module,
@@ -169,6 +171,7 @@ def cpu_ms_per_request(
         "PYTHONPATH": os.pathsep.join([str(folder), str(HERE), str(ROOT / "src")]),
         "PARTS_REQUESTS": str(requests),
         "PARTS_RESULT": str(result),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),  # as deployed: samples in shared files
     }
     if set_up.sampler_ratio is not None:
         child |= {
@@ -275,7 +278,8 @@ def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = Fa
     )
     return (
         f"{set_ups}\n\n{by_part}\n\nThe DRF product list from the catalog cache, through the "
-        f"WSGI application in one process per set-up, {requests:,} requests per round after a "
+        f"WSGI application in one process per set-up (Prometheus' samples in shared files, as "
+        f"deployed), {requests:,} requests per round after a "
         f"warm-up, {rounds} round{plural}, their log lines written and spans sent; {how}. The "
         f"parts are differences of {'those counts' if counting else 'those medians'}."
     )

@@ -16,11 +16,13 @@ from django.db import connection, transaction
 from django.test import RequestFactory
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk import resources
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
 from fashionistar.observability.context import request_bound
 from fashionistar.observability.shutdown import flush
-from fashionistar.observability.tracing import memory_exporter, traced
+from fashionistar.observability.tracing import memory_exporter, provider, traced
 from fashionistar.tasks.worker import drain
 from tests.api_support import call
 from tests.factories import make_product, make_user, variant_of
@@ -264,3 +266,17 @@ def test_flush_is_harmless_in_a_process_that_goes_on(log_lines) -> None:
     logging.getLogger("tests.flush").warning("and more")
     assert [line["message"] for line in log_lines()] == ["last words", "and more"]
     assert [span.name for span in exporter.get_finished_spans()] == ["before exit"]
+
+
+def test_the_resource_is_hashed_without_serialising_it_again(monkeypatch) -> None:
+    resource = provider().resource
+    same = Resource(resource.attributes, resource.schema_url)
+    expected = hash(same)
+
+    def serialised(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the resource was serialised to be hashed")
+
+    monkeypatch.setattr(resources, "dumps", serialised)
+
+    assert resource == same
+    assert hash(resource) == expected  # equal resources hash alike, as dictionary keys must

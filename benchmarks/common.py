@@ -145,22 +145,27 @@ def seconds_spread(values: list[float]) -> str:
 
 
 def code_version() -> str:
-    """Name the code a figure was measured on: its commit, ``-dirty`` when it was changed.
+    """Name the code a figure was measured on: its commit, ``-dirty`` when the code was changed.
+
+    Changes under ``docs/`` do not count: a run of several scripts rewrites the figure files
+    there as it goes, and the code the next script measures is the same.
 
     Returns:
-        ``git describe --always --dirty``'s answer, or ``unknown`` outside a git checkout.
+        The abbreviated commit, ``-dirty`` appended when a tracked file outside ``docs/``
+        differs from it; ``unknown`` outside a git checkout.
     """
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        commit = git("rev-parse", "--short=7", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return described.stdout.strip()
+    return f"{commit}-dirty" if changed else commit
 
 
 def machine() -> dict[str, object]:

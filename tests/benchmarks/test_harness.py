@@ -172,6 +172,27 @@ def test_a_figure_file_taken_on_a_busy_machine_says_so() -> None:
     assert "other processes used 0.01 cores" in quiet
 
 
+def test_a_figure_file_names_its_commit_dirty_only_when_the_code_changed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("docs/figures.md.txt", "src/shop.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("before\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "start")
+    monkeypatch.setattr(common, "ROOT", tmp_path)
+    commit = common.code_version()
+
+    (tmp_path / "docs/figures.md.txt").write_text("a figure just written\n")
+    assert common.code_version() == commit  # the files a run writes as it goes
+    (tmp_path / "src/shop.py").write_text("changed\n")
+    assert common.code_version() == f"{commit}-dirty"
+
+
 def test_a_figure_file_says_how_much_cpu_time_the_hypervisor_held_back() -> None:
     line = taken_on(load_before=[0.1, 0.2, 0.3], quiet=True, other_cores=0.01, stolen_share=0.034)
     assert "the hypervisor held back 3.4% of the CPUs' time (steal)" in line

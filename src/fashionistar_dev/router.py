@@ -10,6 +10,7 @@ stderr, so ``make serve`` and the tests run the very block Compose runs.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
 from fashionistar_dev.processes import free_ports, shop_server_command
@@ -97,6 +98,18 @@ def router_command(nginx: str, config: Path) -> list[str]:
         The command line (``-e stderr``: nginx logs there before it has read the file, too).
     """
     return [nginx, "-e", "stderr", "-p", str(config.parent), "-c", str(config)]
+
+
+def listening_port(command: Sequence[str]) -> int:
+    """Return the port a server command of :func:`routed_shop_commands` listens on.
+
+    Args:
+        command: The command line (its ``--port``).
+
+    Returns:
+        The port.
+    """
+    return int(command[list(command).index("--port") + 1])
 
 
 def routed_shop_commands(*, folder: Path, port: int, workers: int = 1) -> dict[str, list[str]]:

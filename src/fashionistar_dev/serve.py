@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -42,7 +43,7 @@ from fashionistar_dev.processes import (
     stopped_by_signals,
     wait_ready,
 )
-from fashionistar_dev.router import routed_shop_commands
+from fashionistar_dev.router import listening_port, routed_shop_commands
 from fashionistar_dev.stack import running_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -209,11 +210,11 @@ def wait_answering(
         smtp_port: Port of the mail sink.
     """
     by_name = {server.name: server for server in servers}
-    wait_ready(
-        by_name["mail"],
-        lambda: socket.create_connection(("127.0.0.1", smtp_port), timeout=2).close(),
-        timeout=START_TIMEOUT_S,
-    )
+    wait_ready(by_name["mail"], functools.partial(accepts, smtp_port), timeout=START_TIMEOUT_S)
+    for name in ("shop-wsgi", "shop-asgi"):
+        # Their own ports first: until they listen, the router logs an error for each probe.
+        port = listening_port(cast(list[str], by_name[name].process.args))
+        wait_ready(by_name[name], functools.partial(accepts, port), timeout=START_TIMEOUT_S)
     checks = (
         ("shop", app_port, "/livez"),
         ("shop", app_port, "/api/async/docs"),
@@ -226,6 +227,15 @@ def wait_answering(
             timeout=START_TIMEOUT_S,
             errors=(httpx.HTTPError,),
         )
+
+
+def accepts(port: int) -> None:
+    """Raise unless something accepts connections on a loopback port.
+
+    Args:
+        port: The port.
+    """
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def answers(url: str) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fashionistar_dev.processes import ASYNC_API_PREFIX, free_port
+from fashionistar_dev.processes import ASYNC_API_PREFIX, free_port, shop_server_command
 from fashionistar_dev.router import (
     ROUTER_TEMPLATE,
+    listening_port,
     render_server_block,
     router_command,
     router_config,
@@ -125,3 +126,9 @@ def test_nginx_accepts_the_block_as_compose_renders_it(tmp_path: Path) -> None:
         [*router_command(ensure_binaries().nginx, config), "-t"], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_a_server_command_names_the_port_it_listens_on() -> None:
+    command = shop_server_command(interface="wsgi", port=8123)
+
+    assert listening_port(command) == 8123

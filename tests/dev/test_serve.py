@@ -120,6 +120,12 @@ def test_serve_starts_from_a_clone_only_its_owner_may_enter(served: Served) -> N
         assert postgres_data.parent.stat().st_uid != 0
 
 
+def test_the_router_never_finds_a_server_not_listening(served: Served) -> None:
+    # serve waits for each server's own port before it asks through the router, which would
+    # log "connect() failed" for every probe that reached a server still starting.
+    assert "connect() failed" not in served.output()
+
+
 def test_the_home_page_says_what_the_shop_is_and_where_to_go(served: Served) -> None:
     page = httpx.get(f"{served.app}/", timeout=10)
     assert page.status_code == 200

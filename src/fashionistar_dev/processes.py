@@ -316,6 +316,15 @@ STARTING_ERRORS: tuple[type[Exception], ...] = (OSError, psycopg.Error, redis.Re
 """What a server's probe raises while it is still starting."""
 
 
+def accepts(port: int) -> None:
+    """Raise unless something accepts connections on a loopback port.
+
+    Args:
+        port: The port.
+    """
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
 def wait_ready(
     service: Service,
     probe: Callable[[], object],

@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from fashionistar_dev.demo import (
 )
 from fashionistar_dev.processes import (
     Service,
+    accepts,
     job_leader_gone,
     spawn_service,
     stopped_by_signals,
@@ -227,15 +227,6 @@ def wait_answering(
             timeout=START_TIMEOUT_S,
             errors=(httpx.HTTPError,),
         )
-
-
-def accepts(port: int) -> None:
-    """Raise unless something accepts connections on a loopback port.
-
-    Args:
-        port: The port.
-    """
-    socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def answers(url: str) -> None:

@@ -9,10 +9,10 @@ children get a parent-death signal, so even a parent killed with SIGKILL leaves 
 
 from __future__ import annotations
 
+import functools
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +26,7 @@ import redis
 
 from fashionistar_dev.processes import (
     Service,
+    accepts,
     chown_to,
     free_ports,
     service_dir,
@@ -64,7 +65,7 @@ def start_partners(*, root: Path, user: pwd.struct_passwd | None, port: int) -> 
         stop_signal=signal.SIGTERM,
         as_service_user=False,
     )
-    wait_ready(service, lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close())
+    wait_ready(service, functools.partial(accepts, port))
     return service
 
 

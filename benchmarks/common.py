@@ -393,6 +393,14 @@ class Watch:
         self.stolen_share: float | None = None
         self.elapsed_s: float | None = None
 
+    def probe(self) -> None:
+        """Time the loop again between two parts of a run, when this watch times it at all.
+
+        Timing it only at the ends misses a core that slowed down in between and came back.
+        """
+        if self.cpu_ms and self.other_cores is None:
+            self.cpu_ms += cpu_probe()
+
     def stop(self) -> Watch:
         """Read how much other work ran since the start (the first call only counts).
 
@@ -978,6 +986,40 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     cell["error_kinds"] = dict(kinds)
     cell["repeats"] = {key: [run[key] for run in runs] for key in REPEATED}
     return cell
+
+
+def merged(slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """One round's figures from several :func:`wrk` runs of the same server and URL.
+
+    Args:
+        slices: What :func:`wrk` returned for each (not empty).
+
+    Returns:
+        The same keys: requests, seconds, errors and CPU seconds added up; requests/s and the
+        mean latency over them all; the percentiles of the slowest slice (percentiles of
+        separate runs do not add up).
+    """
+    requests = sum(run["requests"] for run in slices)
+    # wrk's own duration, which "seconds" keeps only to two decimals.
+    seconds = sum(
+        run["requests"] / run["requests_per_s"] if run["requests_per_s"] else run["seconds"]
+        for run in slices
+    )
+    kinds: Counter[str] = Counter()
+    for run in slices:
+        kinds.update(run.get("error_kinds", {}))
+    return {
+        "connections": slices[0]["connections"],
+        "seconds": round(seconds, 2),
+        "requests": requests,
+        "requests_per_s": requests / seconds,
+        **{key: max(run[key] for run in slices) for key in ("p50_ms", "p95_ms", "p99_ms")},
+        "mean_ms": sum(run["mean_ms"] * run["requests"] for run in slices) / max(requests, 1),
+        "errors": sum(run["errors"] for run in slices),
+        "error_kinds": dict(kinds),
+        "client_cpu_s": round(sum(run["client_cpu_s"] for run in slices), 2),
+        "server_cpu_s": round(sum(run["server_cpu_s"] for run in slices), 2),
+    }
 
 
 def demo_fixtures(base_url: str) -> tuple[str, list[int]]:

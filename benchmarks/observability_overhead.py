@@ -14,11 +14,11 @@ settings, in pairs under the same kind of server:
   production settings' ``Content-Security-Policy`` header: it is security, not observability.
 
 All serve plain HTTP (``SECURE_SSL_REDIRECT`` off: wrk cannot say it came through a TLS proxy).
-The catalog list is loaded from both APIs under ASGI and from DRF under WSGI, alternating off
-and on in each round so that drift on the shared machine hits both; the overhead is worked out
-round by round. Beside them, bare Django's list under the same kind of server
-(:meth:`common.Bench.bare`). The servers' CPU time per request is shown too: other work on the
-machine disturbs it less than requests/s.
+The catalog list is loaded from both APIs under ASGI and from DRF under WSGI; each round loads
+off and on in mirrored slices (off, on, on, off, then on, off, off, on) so that drift on the
+shared machine hits both; the overhead is worked out round by round. Beside them, bare Django's
+list under the same kind of server (:meth:`common.Bench.bare`). The servers' CPU time per
+request is shown too: other work on the machine disturbs it less than requests/s.
 
 Part of ``run_all.py``; alone::
 
@@ -50,6 +50,7 @@ from common import (
     Progress,
     Watch,
     bench_stack,
+    merged,
     running_bench,
     summarise,
     wrk,
@@ -189,7 +190,11 @@ def server_for(
 def measure(
     bench: Bench, servers: dict[tuple[str, str], AppServer]
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Load each row's path from its off and on servers, alternating which goes first.
+    """Load each row's path from its off and on servers in mirrored slices.
+
+    A round loads each server twice, for half the budget's seconds each time, in the order
+    off, on, on, off (on, off, off, on in the next round): a machine that speeds up or slows
+    down steadily during the round costs both servers the same.
 
     Args:
         bench: The harness (budget and progress).
@@ -201,15 +206,20 @@ def measure(
     budget = bench.budget
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {row: {"off": [], "on": []} for row in ROWS}
     for number in range(budget.rounds):
-        order = ("off", "on") if number % 2 == 0 else ("on", "off")
+        first, second = ("off", "on") if number % 2 == 0 else ("on", "off")
         for row, (interface, path) in ROWS.items():
-            for config in order:
+            slices: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+            for config in (first, second, second, first):
                 server = servers[interface, config]
                 url = f"{server.url}{path}"
                 options = {"connections": budget.connections, "token": bench.token}
-                if budget.warmup:
+                if budget.warmup and not slices[config]:
                     wrk(url, seconds=budget.warmup, **options)
-                figures = wrk(url, seconds=budget.seconds, watch=server.worker_pids(), **options)
+                slices[config].append(
+                    wrk(url, seconds=budget.seconds / 2, watch=server.worker_pids(), **options)
+                )
+            for config, pair in slices.items():
+                figures = merged(pair)
                 runs[row][config].append(figures)
                 bench.progress.say(
                     NAME,
@@ -390,7 +400,7 @@ def markdown(figures: dict[str, Any]) -> str:
     return (
         table(header, rows)
         + "\n\nThe median of the rounds (lowest to highest); the overhead is worked out round "
-        "by round, the two servers of a round loaded minutes apart at most. *÷ bare list*: "
+        "by round, from each server's two slices of the round. *÷ bare list*: "
         "requests/s over those of bare Django's list under the same kind of server, measured in "
         "the same run. Spans received by the collector from the servers with it on: "
         + "; ".join(spans)

@@ -2,7 +2,8 @@
 
 One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per scenario):
 
-1. it waits for the machine to be quiet (:class:`common.Watch`; not in quick mode);
+1. it waits for the machine to be quiet (:class:`common.Watch`; not in quick mode), and times
+   a fixed loop again after each scenario: a core that slowed down meanwhile marks the run busy;
 2. a throwaway native stack (PostgreSQL, PgBouncer, Redis), migrated, with the demo catalog;
 3. the fake partners (card gateway, shipping, fraud) in their own process, answering after
    ``--partner-latency-ms``;
@@ -74,11 +75,12 @@ CONDITIONS = (
 BUSY_NOTE = "taken on a busy machine: not comparable"
 
 
-def http_scenarios(bench: Bench) -> dict[str, Any]:
+def http_scenarios(bench: Bench, *, watch: Watch) -> dict[str, Any]:
     """Run the scenarios that load app servers; the shop's SQL timings come when it stops.
 
     Args:
         bench: The harness, its server running.
+        watch: Times the loop after each scenario (:meth:`common.Watch.probe`).
 
     Returns:
         Figures by scenario.
@@ -90,16 +92,20 @@ def http_scenarios(bench: Bench) -> dict[str, Any]:
             results[module.NAME] = baselines.run(bench, catalog=results[apis.NAME]["cpu"])
         else:
             results[module.NAME] = module.run(bench)
+        watch.probe()
     return results
 
 
-def measure(*, budget: Budget, partner_latency_ms: int, progress: Progress) -> dict[str, Any]:
+def measure(
+    *, budget: Budget, partner_latency_ms: int, progress: Progress, watch: Watch
+) -> dict[str, Any]:
     """Start everything, run every scenario, stop everything.
 
     Args:
         budget: How long to measure.
         partner_latency_ms: How long the fake partners take to answer.
         progress: Where to report.
+        watch: Whether the machine stays quiet, probed between scenarios.
 
     Returns:
         Figures by scenario.
@@ -108,7 +114,7 @@ def measure(*, budget: Budget, partner_latency_ms: int, progress: Progress) -> d
         with running_bench(
             env, budget=budget, partner_latency_ms=partner_latency_ms, progress=progress
         ) as bench:
-            results = http_scenarios(bench)
+            results = http_scenarios(bench, watch=watch)
         baselines.add_query_times(results[baselines.NAME], bench.query_times)
         results[tasks_throughput.NAME] = tasks_throughput.run(
             env=env,
@@ -178,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     about = machine()
     taken_at = now_utc()
     budget = QUICK if args.quick else FULL
-    results = measure(budget=budget, partner_latency_ms=args.partner_latency_ms, progress=progress)
+    results = measure(
+        budget=budget, partner_latency_ms=args.partner_latency_ms, progress=progress, watch=watch
+    )
     watch.stop()
     header = {
         "taken_at": taken_at,

@@ -6,6 +6,7 @@ the results, tables and plots were written: speed is never asserted in a test.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -26,6 +27,7 @@ from common import (
     FULL,
     QUICK,
     Watch,
+    merged,
     own_tree_ticks,
     seconds_spread,
     spread,
@@ -140,6 +142,22 @@ def test_a_cell_keeps_the_medians_the_totals_and_every_round() -> None:
     assert cell["repeats"]["p95_ms"] == [50, 30, 40]
 
 
+def test_a_round_of_slices_adds_up_requests_and_keeps_the_slowest_percentiles() -> None:
+    fast, slow = wrk_run(300, 30, errors=1), wrk_run(100, 50)
+    fast["seconds"], slow["seconds"] = 3.0, 3.0
+    fast["requests"], slow["requests"] = 900, 300
+
+    round_ = merged([fast, slow])
+
+    assert round_["requests"] == 1200
+    assert round_["seconds"] == 6.0
+    assert round_["requests_per_s"] == pytest.approx(200)
+    assert round_["p95_ms"] == 50
+    assert round_["mean_ms"] == pytest.approx((15 * 900 + 25 * 300) / 1200)
+    assert (round_["errors"], round_["error_kinds"]) == (1, {"status": 1})
+    assert round_["server_cpu_s"] == 20.0
+
+
 def test_load_tables_show_bare_django_first_and_each_run_over_its_list() -> None:
     bare = {
         "label": "bare Django, ASGI, 16 connections",
@@ -233,6 +251,31 @@ def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
     assert (BUSY in line) is not quiet
 
 
+def test_a_watch_marks_its_files_busy_when_the_core_slowed_between_its_ends(monkeypatch) -> None:
+    steady, slow = [30.0] * 20, [45.0] * 20
+    probes = iter([steady, slow, steady])
+    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
+    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(next(probes)))
+    monkeypatch.setattr(common, "cpu_probe", lambda: list(next(probes)))
+    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
+    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
+    watch = Watch()
+
+    watch.probe()  # between two scenarios
+
+    assert not watch.quiet
+    assert len(watch.cpu_ms) == 60
+    watch.probe()  # once stopped, nothing more is timed
+    assert len(watch.cpu_ms) == 60
+
+
+def test_a_watch_that_does_not_time_the_loop_does_not_probe_it(monkeypatch) -> None:
+    monkeypatch.setattr(common, "cpu_probe", lambda: pytest.fail("probed"))
+    watch = Watch(wait=False)
+    watch.probe()
+    assert watch.cpu_ms == []
+
+
 def test_a_watch_waits_for_a_steady_core_as_long_as_it_may(monkeypatch) -> None:
     unsteady, steady = [30.0] * 10 + [45.0] * 10, [30.0] * 20
     probes = iter([unsteady, unsteady, steady, unsteady, steady])
@@ -294,6 +337,41 @@ def test_the_observability_overhead_is_worked_out_round_by_round() -> None:
         0.0,
         25.0,
     ]
+
+
+def test_each_round_loads_off_and_on_in_mirrored_slices(monkeypatch) -> None:
+    loads: list[tuple[str, float, bool]] = []
+
+    def fake_wrk(url: str, *, seconds: float, watch: list[int] | None = None, **_options):
+        loads.append((url, seconds, watch is not None))
+        return wrk_run(100, 10)
+
+    class Server:
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+        def worker_pids(self) -> list[int]:
+            return [1]
+
+    class Harness:
+        budget = dataclasses.replace(FULL, rounds=2)
+        token = "token"
+        progress = common.Progress()
+
+    monkeypatch.setattr(observability_overhead, "wrk", fake_wrk)
+    monkeypatch.setattr(observability_overhead, "ROWS", {"list": ("wsgi", "/list")})
+    servers = {("wsgi", config): Server(config) for config in ("off", "on")}
+
+    runs = observability_overhead.measure(Harness(), servers)  # type: ignore[arg-type]
+
+    half, warm = FULL.seconds / 2, FULL.warmup
+    first_round = [("off", warm, False), ("off", half, True), ("on", warm, False)]
+    first_round += [("on", half, True), ("on", half, True), ("off", half, True)]
+    second_round = [("on", warm, False), ("on", half, True), ("off", warm, False)]
+    second_round += [("off", half, True), ("off", half, True), ("on", half, True)]
+    assert loads == [(f"{url}/list", s, w) for url, s, w in first_round + second_round]
+    assert [len(runs["list"][config]) for config in ("off", "on")] == [2, 2]
+    assert runs["list"]["on"][0]["requests"] == 2 * 600  # both slices of the round
 
 
 def numbers(tree: object) -> list[float]:

@@ -6,7 +6,7 @@ settings, in pairs under the same kind of server:
 
 - **on**: as deployed. JSON access and Django log lines (to the server's stdout, here a file), the
   request-id and metrics middleware (Prometheus multiprocess files), and OpenTelemetry with the
-  deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in ten traced) exporting
+  deploy files' sampler (``deploy/k8s/configmap.yaml``: one request in twenty traced) exporting
   over OTLP/HTTP to a collector that this script runs (it counts what arrives, by server and
   kind). The request's own span is the shop's tracing middleware's under both kinds of server;
 - **off**: the same settings without the observability middleware, the metered cache, the

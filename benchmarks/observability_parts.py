@@ -233,6 +233,36 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
     }
 
 
+RATIOS = (1.0, 0.1, 0.05, 0.02, 0.01, 0.0)
+"""The sampler ratios :func:`at_ratios` works the cost out for."""
+
+
+def at_ratios(medians: dict[str, float]) -> dict[float, float]:
+    """Work out what everything costs at other sampler ratios, from the set-ups' medians.
+
+    At a ratio r every request pays for the sampler's decision (no request traced) and r of
+    them for their spans (every request traced, less no request traced).
+
+    Args:
+        medians: CPU milliseconds (or instructions) per request, by set-up.
+
+    Returns:
+        The cost over off per request, by ratio (:data:`RATIOS` and the deploy files').
+    """
+    dropped = medians[NONE_TRACED] - medians[OFF]
+    traced = medians[ALL_TRACED] - medians[NONE_TRACED]
+    ratios = sorted({*RATIOS, float(SHIPPED_RATIO)}, reverse=True)
+    return {ratio: dropped + ratio * traced for ratio in ratios}
+
+
+def _one_in(ratio: float) -> str:
+    if ratio == 0:
+        return "none"
+    if ratio == 1:
+        return "every request"
+    return f"1 in {round(1 / ratio)}"
+
+
 def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = False) -> str:
     """The set-ups' table and the parts' table.
 
@@ -268,6 +298,18 @@ def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = Fa
             for name, cost in parts(medians).items()
         ],
     )
+    shipped = float(SHIPPED_RATIO)
+    by_ratio = table(
+        ["requests traced", f"everything, {unit}", "share of the list's with it off"],
+        [
+            [
+                _one_in(ratio) + (" (the deploy files)" if ratio == shipped else ""),
+                shown(cost),
+                f"{fmt(100 * cost / medians[OFF])}%",
+            ]
+            for ratio, cost in at_ratios(medians).items()
+        ],
+    )
     plural = "s" if rounds > 1 else ""
     how = (
         "instructions the whole process (every thread) ran per request, counted by valgrind's "
@@ -281,7 +323,11 @@ def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = Fa
         f"WSGI application in one process per set-up (Prometheus' samples in shared files, as "
         f"deployed), {requests:,} requests per round after a "
         f"warm-up, {rounds} round{plural}, their log lines written and spans sent; {how}. The "
-        f"parts are differences of {'those counts' if counting else 'those medians'}."
+        f"parts are differences of {'those counts' if counting else 'those medians'}.\n\n"
+        f"What everything would cost at other sampler ratios, worked out from the same "
+        f"{'counts' if counting else 'medians'} (every request pays for the sampler's decision, "
+        f"as with no request traced; the traced share pays for its spans, as with every request "
+        f"traced), not measured at each ratio:\n\n{by_ratio}"
     )
 
 

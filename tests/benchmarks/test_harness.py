@@ -396,7 +396,7 @@ def test_the_observability_servers_sample_as_the_deploy_files_do() -> None:
 
     assert sampler == {
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "OTEL_TRACES_SAMPLER_ARG": "0.05",
     }
     assert {name: web[name] for name in sampler} == sampler
 

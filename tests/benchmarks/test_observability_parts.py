@@ -14,9 +14,11 @@ from observability_parts import (
     DEPLOYED,
     NONE_TRACED,
     OFF,
+    ONE_IN,
     SET_UPS,
     UNTRACED,
     UNTRACED_UNLOGGED,
+    at_ratios,
     cpu_ms_per_request,
     instructions_in,
     markdown,
@@ -39,7 +41,7 @@ def test_each_part_is_the_difference_of_two_set_ups() -> None:
 
     assert found == {
         "everything, as deployed": MEDIANS[DEPLOYED] - MEDIANS[OFF],
-        "tracing, as deployed (1 request in 10)": MEDIANS[DEPLOYED] - MEDIANS[UNTRACED],
+        f"tracing, as deployed (1 request in {ONE_IN})": MEDIANS[DEPLOYED] - MEDIANS[UNTRACED],
         "one dropped request": MEDIANS[NONE_TRACED] - MEDIANS[UNTRACED],
         "one traced request": MEDIANS[ALL_TRACED] - MEDIANS[UNTRACED],
         "the JSON log lines": MEDIANS[UNTRACED] - MEDIANS[UNTRACED_UNLOGGED],
@@ -53,8 +55,18 @@ def test_each_part_is_the_difference_of_two_set_ups() -> None:
     assert abs(separate - found["everything, as deployed"]) < 1e-9
 
 
+def test_the_cost_at_a_ratio_is_the_decision_for_all_and_the_spans_for_the_share_traced() -> None:
+    costs = at_ratios(MEDIANS)
+
+    assert costs[1.0] == pytest.approx(MEDIANS[ALL_TRACED] - MEDIANS[OFF])
+    assert costs[0.0] == pytest.approx(MEDIANS[NONE_TRACED] - MEDIANS[OFF])
+    assert costs[0.1] == pytest.approx(0.3 + 0.1 * 0.7)
+    assert float(shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"]) in costs
+    assert list(costs) == sorted(costs, reverse=True)
+
+
 def test_the_deployed_set_up_samples_as_the_deploy_files_do() -> None:
-    assert SET_UPS[DEPLOYED].sampler_ratio == shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+    assert SET_UPS[DEPLOYED].sampler_ratio == shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"] == "0.05"
     assert SET_UPS[UNTRACED].sampler_ratio is None
     assert SET_UPS[NONE_TRACED].sampler_ratio == "0.0"
     assert SET_UPS[ALL_TRACED].sampler_ratio == "1.0"
@@ -70,6 +82,10 @@ def test_the_tables_show_each_rounds_range_and_each_part() -> None:
     assert f"| {ALL_TRACED} | 2.000 (1.900 to 2.100) | x2.00 |" in text
     assert "| the JSON log lines | 0.150 | 15.0% |" in text
     assert "3,000 requests per round after a warm-up, 3 rounds" in text
+    assert "| every request | 1.000 | 100.0% |" in text
+    assert "| 1 in 100 | 0.307 | 30.7% |" in text
+    ratio = float(shipped_sampler()["OTEL_TRACES_SAMPLER_ARG"])
+    assert f"| 1 in {round(1 / ratio)} (the deploy files) |" in text
 
 
 def test_a_quick_run_writes_both_tables(tmp_path: Path) -> None:

@@ -53,11 +53,11 @@ class TracingMiddleware(AroundMiddleware):
 
     OpenTelemetry's middleware builds a request's span in full (its attributes, its name from a
     second URL lookup, the absolute URI three times, its timings) and only then learns from the
-    sampler that the span is dropped: with one request in ten traced, nine in ten pay for a span
-    no one sees. Here the sampler decides first, from the caller's ``traceparent`` and a trace
-    id drawn for the request. A dropped request, or one whose path is excluded, runs under a
-    non-recording span with that trace id and with instrumentation suppressed: its SQL, Redis
-    and HTTP calls make no span at all, and so its calls to other services carry no
+    sampler that the span is dropped: with one request in twenty traced, nineteen in twenty pay
+    for a span no one sees. Here the sampler decides first, from the caller's ``traceparent``
+    and a trace id drawn for the request. A dropped request, or one whose path is excluded,
+    runs under a non-recording span with that trace id and with instrumentation suppressed: its
+    SQL, Redis and HTTP calls make no span at all, and so its calls to other services carry no
     ``traceparent`` (a service downstream decides for itself). Its log lines still carry a
     ``trace.id``, and the tasks it enqueues carry its trace, unsampled. A kept one gets a span
     with the same trace id, so that the sampler, asked again, says the same: OpenTelemetry's

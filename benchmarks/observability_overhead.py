@@ -265,9 +265,11 @@ def run(bench: Bench) -> dict[str, Any]:
 
     Returns:
         ``{"rows": {row: {"off": cell, "on": cell, "overhead_pct": [...], "cpu_ms": {...},
-        "bare": ...}}, "spans": {service: {kind: n}}, "requests": {service: n}}``.
+        "bare": ...}}, "spans": {service: {kind: n}}, "requests": {service: n}, "sampler":
+        {variable: value}}``.
     """
     bare = {interface: bench.bare(interface, bench.budget.connections) for interface in SERVICES}
+    sampler = shipped_sampler()
     folder = Path(tempfile.mkdtemp(prefix="fashionistar-overhead-"))
     Collector.bodies.clear()
     servers: dict[tuple[str, str], AppServer] = {}
@@ -282,7 +284,7 @@ def run(bench: Bench) -> dict[str, Any]:
                 name=f"bench_observability_on_{kind}",
                 OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
                 OTEL_SERVICE_NAME=service,
-                **shipped_sampler(),
+                **sampler,
             )
             servers[interface, "off"] = server_for(
                 bench,
@@ -316,7 +318,7 @@ def run(bench: Bench) -> dict[str, Any]:
             },
             "bare": bare[interface],
         }
-    return {"rows": rows, "spans": spans, "requests": dict(requests)}
+    return {"rows": rows, "spans": spans, "requests": dict(requests), "sampler": sampler}
 
 
 def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
@@ -345,6 +347,20 @@ def verdicts(figures: dict[str, Any], *, quiet: bool) -> list[Verdict]:
         quiet=quiet,
     )
     return [Verdict(CLAIM, measured, word, "", NAME)]
+
+
+def sampled(sampler: dict[str, str]) -> str:
+    """Say which share of requests a sampler traces.
+
+    Args:
+        sampler: ``OTEL_TRACES_SAMPLER`` and its argument.
+
+    Returns:
+        For example ``parentbased_traceidratio, 1 request in 20 traced``.
+    """
+    ratio = float(sampler["OTEL_TRACES_SAMPLER_ARG"])
+    share = "no request" if ratio == 0 else f"1 request in {fmt(1 / ratio, 0)}"
+    return f"{sampler['OTEL_TRACES_SAMPLER']}, {share} traced"
 
 
 def markdown(figures: dict[str, Any]) -> str:
@@ -402,7 +418,8 @@ def markdown(figures: dict[str, Any]) -> str:
         + "\n\nThe median of the rounds (lowest to highest); the overhead is worked out round "
         "by round, from each server's two slices of the round. *÷ bare list*: "
         "requests/s over those of bare Django's list under the same kind of server, measured in "
-        "the same run. Spans received by the collector from the servers with it on: "
+        f"the same run. The servers with it on sampled as the deploy files do "
+        f"({sampled(figures['sampler'])}). Spans received by the collector from them: "
         + "; ".join(spans)
         + "."
     )

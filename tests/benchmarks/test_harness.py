@@ -374,6 +374,15 @@ def test_each_round_loads_off_and_on_in_mirrored_slices(monkeypatch) -> None:
     assert runs["list"]["on"][0]["requests"] == 2 * 600  # both slices of the round
 
 
+def test_the_observability_table_says_which_share_of_requests_was_traced() -> None:
+    sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.05"}
+    assert observability_overhead.sampled(sampler) == (
+        "parentbased_traceidratio, 1 request in 20 traced"
+    )
+    none = {**sampler, "OTEL_TRACES_SAMPLER_ARG": "0"}
+    assert observability_overhead.sampled(none) == "parentbased_traceidratio, no request traced"
+
+
 def numbers(tree: object) -> list[float]:
     """Every number in a JSON tree."""
     if isinstance(tree, dict):

@@ -291,8 +291,9 @@ def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = Fa
             for name, values in runs.items()
         ],
     )
+    share = f"share of the list's {'instructions' if counting else 'CPU'} with it off"
     by_part = table(
-        ["part", unit, f"share of the list's {'instructions' if counting else 'CPU'} with it off"],
+        ["part", unit, share],
         [
             [name, shown(cost), f"{fmt(100 * cost / medians[OFF])}%"]
             for name, cost in parts(medians).items()
@@ -300,7 +301,7 @@ def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = Fa
     )
     shipped = float(SHIPPED_RATIO)
     by_ratio = table(
-        ["requests traced", f"everything, {unit}", "share of the list's with it off"],
+        ["requests traced", f"everything, {unit}", share],
         [
             [
                 _one_in(ratio) + (" (the deploy files)" if ratio == shipped else ""),

@@ -21,6 +21,7 @@ import apis
 import common
 import observability_overhead
 import pytest
+import run_all
 import yaml
 from common import (
     BUSY,
@@ -269,6 +270,30 @@ def test_a_watch_marks_its_files_busy_when_the_core_slowed_between_its_ends(monk
     assert len(watch.cpu_ms) == 60
 
 
+def test_a_full_run_times_the_loop_after_each_scenario(monkeypatch) -> None:
+    steps: list[str] = []
+
+    class Scenario:
+        NAME = "scenario"
+
+        @staticmethod
+        def run(bench: object) -> dict[str, object]:
+            steps.append("measure")
+            return {}
+
+    class Probed:
+        def probe(self) -> None:
+            steps.append("time the loop")
+
+    class Harness:
+        progress = common.Progress()
+
+    monkeypatch.setattr(run_all, "HTTP_SCENARIOS", [Scenario, Scenario])
+    run_all.http_scenarios(Harness(), watch=Probed())  # type: ignore[arg-type]
+
+    assert steps == ["measure", "time the loop"] * 2
+
+
 def test_a_watch_that_does_not_time_the_loop_does_not_probe_it(monkeypatch) -> None:
     monkeypatch.setattr(common, "cpu_probe", lambda: pytest.fail("probed"))
     watch = Watch(wait=False)
@@ -392,11 +417,6 @@ def numbers(tree: object) -> list[float]:
     return [float(tree)] if isinstance(tree, Number) and not isinstance(tree, bool) else []
 
 
-@pytest.mark.skipif(
-    not os.environ.get("FASHIONISTAR_BENCH_SMOKE"),
-    reason="every scenario beside bare Django in three rounds takes minutes: set "
-    "FASHIONISTAR_BENCH_SMOKE=1 (make bench QUICK=1 runs the same harness)",
-)
 def test_the_observability_servers_sample_as_the_deploy_files_do() -> None:
     compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
     web = compose["services"]["app"]["environment"]
@@ -410,6 +430,11 @@ def test_the_observability_servers_sample_as_the_deploy_files_do() -> None:
     assert {name: web[name] for name in sampler} == sampler
 
 
+@pytest.mark.skipif(
+    not os.environ.get("FASHIONISTAR_BENCH_SMOKE"),
+    reason="every scenario beside bare Django in three rounds takes minutes: set "
+    "FASHIONISTAR_BENCH_SMOKE=1 (make bench QUICK=1 runs the same harness)",
+)
 def test_quick_run_writes_figures_tables_and_plots(tmp_path: Path) -> None:
     completed = subprocess.run(
         [

@@ -206,7 +206,8 @@ def taken_on(
         elapsed_s: How long the script measured, when known.
         stolen_share: The share of the CPUs' time the hypervisor gave to other machines
             meanwhile (:class:`Watch`), when known.
-        cpu_ms: :func:`cpu_probe`'s timings before and after measuring, when taken.
+        cpu_ms: :func:`cpu_probe`'s timings before, during (:meth:`Watch.probe`) and after
+            measuring, when taken.
 
     Returns:
         One sentence: date, cores, CPU, Python, how long, load average before and after, the
@@ -228,7 +229,7 @@ def taken_on(
     loop = (
         f"; a fixed Python loop took {statistics.median(cpu_ms):.0f} ms of CPU "
         f"({percentile(cpu_ms, 0.1):.0f} to {percentile(cpu_ms, 0.9):.0f} from the 10th to the "
-        f"90th percentile of {len(cpu_ms)} timings, before and after)"
+        f"90th percentile of {len(cpu_ms)} timings, from start to end)"
         if cpu_ms
         else ""
     )

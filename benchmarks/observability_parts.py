@@ -117,6 +117,7 @@ if counting:  # see the module's docstring: the log writer's timer, as the span 
     _Writer.INTERVAL_S = 3600.0
 token, _ = Token.objects.get_or_create(user=User.objects.get(username=DEMO_USERNAME))
 count = int(os.environ["PARTS_REQUESTS"])
+warmup = int(os.environ["PARTS_WARMUP"])
 
 
 def written_and_sent():
@@ -125,7 +126,7 @@ def written_and_sent():
     getattr(trace.get_tracer_provider(), "force_flush", lambda: None)()  # spans are sent
 
 
-for _ in range(max(20 if counting else 100, count // 10)):
+for _ in range(warmup):
     wsgi_get(application, DRF_LIST, token.key)
 written_and_sent()  # the first export's set-up (imports, connection) is not counted
 if counting:
@@ -151,6 +152,7 @@ def cpu_ms_per_request(
     endpoint: str,
     folder: Path,
     requests: int,
+    warmup: int | None = None,
     counting: bool = False,
 ) -> float:
     """Answer the list ``requests`` times in a new process of the shop set up this way.
@@ -161,6 +163,8 @@ def cpu_ms_per_request(
         endpoint: The OTLP collector's URL.
         folder: Where to write the settings module and the result.
         requests: How many requests to time.
+        warmup: How many requests to answer before, untimed: by default a tenth of
+            ``requests``, at least 100 (20 counting, where each is slower).
         counting: Count the requests' instructions under callgrind instead (:data:`CALLGRIND`).
 
     Returns:
@@ -177,6 +181,9 @@ def cpu_ms_per_request(
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": os.pathsep.join([str(folder), str(HERE), str(ROOT / "src")]),
         "PARTS_REQUESTS": str(requests),
+        "PARTS_WARMUP": str(
+            max(20 if counting else 100, requests // 10) if warmup is None else warmup
+        ),
         "PARTS_RESULT": str(result),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),  # as deployed: samples in shared files
     }
@@ -388,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counting: bool = args.instructions
     if args.quick:
-        requests = 20 if counting else 200
+        requests = 20 if counting else 50
     else:
         requests = args.requests or (1000 if counting else 3000)
     rounds = 1 if args.quick or counting else args.rounds
@@ -409,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                         endpoint=endpoint,
                         folder=Path(folder),
                         requests=requests,
+                        warmup=10 if args.quick else None,
                         counting=counting,
                     )
                 )

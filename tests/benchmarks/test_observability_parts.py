@@ -140,7 +140,13 @@ def test_a_dump_without_a_count_is_refused(tmp_path: Path) -> None:
 def test_the_shop_answers_under_callgrind_and_its_requests_are_counted(tmp_path: Path) -> None:
     with prepared_stack(demo_stock=10) as env, otlp_collector() as endpoint:
         per_request = cpu_ms_per_request(
-            SET_UPS[OFF], env=env, endpoint=endpoint, folder=tmp_path, requests=5, counting=True
+            SET_UPS[OFF],
+            env=env,
+            endpoint=endpoint,
+            folder=tmp_path,
+            requests=5,
+            warmup=2,
+            counting=True,
         )
 
     # The warm-up and Django's start are not counted: a request is millions, not billions.

@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.site.devtools import Browser
 
 PRINCIPLE = "principles/03-asyncio-gather/"
+MERMAID_SCRIPT = "assets/javascripts/vendor/mermaid-11.17.2.min.js"
 OUTSIDE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+""")
 
 
@@ -28,6 +29,14 @@ def test_the_site_loads_nothing_from_elsewhere(built_site: Path) -> None:
     assert outside == set()
     head = (built_site / "architecture" / "index.html").read_text()
     assert 'src="../assets/javascripts/vendor/mermaid-11.17.2.min.js"' in head
+
+
+def test_only_the_pages_that_draw_a_diagram_load_mermaid(built_site: Path) -> None:
+    pages = {page: page.read_text() for page in built_site.rglob("index.html")}
+    loading = {page for page, text in pages.items() if MERMAID_SCRIPT in text}
+    drawing = {page for page, text in pages.items() if '<pre class="mermaid">' in text}
+    assert loading == drawing
+    assert len(drawing) >= 6
 
 
 SEARCH = """

@@ -45,4 +45,6 @@ def test_zensical_builds_the_same_pages_strictly(built_site: Path, zensical_site
     assert pages(site) == pages(built_site)
     page = (site / "how-docs-are-tested" / "index.html").read_text()
     assert "evaluate_python" in page  # code included from src/ with pymdownx.snippets
+    # The theme's overrides (custom_dir) apply too: Mermaid on the diagram's page only.
     assert "vendor/mermaid-11.17.2.min.js" in (site / "architecture" / "index.html").read_text()
+    assert "vendor/mermaid-11.17.2.min.js" not in (site / "index.html").read_text()

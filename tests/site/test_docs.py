@@ -261,7 +261,7 @@ def build_site(site_root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_renamed_snippet_section_fails_the_build(tmp_path: Path) -> None:
-    for name in ("docs", "src", "deploy"):
+    for name in ("docs", "overrides", "src", "deploy"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("mkdocs.yml", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path)

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.test import TransactionTestCase
 
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.router import routed_shop_commands
@@ -215,6 +217,50 @@ def fresh_catalog_cache() -> None:
     from fashionistar.catalog.services import catalog_changed
 
     catalog_changed()
+
+
+KEPT_TABLES = frozenset({"django_content_type", "auth_permission"})
+"""What migrate writes itself (post_migrate's content types and permissions): no test adds to it."""
+
+
+def delete_every_row(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Delete the rows of every model's table but :data:`KEPT_TABLES`, in one transaction.
+
+    The foreign keys Django creates on PostgreSQL are checked at the commit, when every table is
+    empty: the tables' order does not matter.
+
+    Args:
+        using: The database's alias.
+    """
+    connection = connections[using]
+    names = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    emptied = sorted(set(names) - KEPT_TABLES)
+    statements = [f"DELETE FROM {connection.ops.quote_name(name)}" for name in emptied]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("; ".join(statements))  # one round trip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def transactional_tests_delete_their_rows() -> Iterator[None]:
+    """End each transactional test with :func:`delete_every_row` instead of Django's flush.
+
+    The flush truncates every table, then runs the post_migrate handlers, which write every
+    content type and permission again: several times the cost of deleting the few rows a test
+    wrote, a thousand times a run. The catalog's own post_migrate handler is not missed:
+    :func:`fresh_catalog_cache` moves the catalog on before every test.
+    """
+    flush = TransactionTestCase._fixture_teardown
+
+    def teardown(test_case: TransactionTestCase) -> None:
+        if test_case.available_apps is not None or test_case.serialized_rollback:
+            flush(test_case)  # what those need the flush for is left to it
+            return
+        for alias in test_case._databases_names(include_mirrors=False):
+            delete_every_row(using=alias)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransactionTestCase, "_fixture_teardown", teardown)
+        yield
 
 
 @pytest.fixture

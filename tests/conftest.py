@@ -219,6 +219,7 @@ def fresh_catalog_cache() -> None:
     catalog_changed()
 
 
+# --8<-- [start:delete_every_row]
 KEPT_TABLES = frozenset({"django_content_type", "auth_permission"})
 """What migrate writes itself (post_migrate's content types and permissions): no test adds to it."""
 
@@ -238,6 +239,9 @@ def delete_every_row(*, using: str = DEFAULT_DB_ALIAS) -> None:
     statements = [f"DELETE FROM {connection.ops.quote_name(name)}" for name in emptied]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("; ".join(statements))  # one round trip
+
+
+# --8<-- [end:delete_every_row]
 
 
 @pytest.fixture(scope="session", autouse=True)

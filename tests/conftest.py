@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.test import TransactionTestCase
 
 from fashionistar_dev.processes import free_port
 from fashionistar_dev.router import routed_shop_commands
 from fashionistar_dev.stack.binaries import apt_install
+from fashionistar_dev.testing.database import delete_every_row
 from tests.middleware_chain import thread_hops  # noqa: F401  # a fixture
 from tests.processes import spawn, stop
 from tests.production import (
@@ -217,31 +217,6 @@ def fresh_catalog_cache() -> None:
     from fashionistar.catalog.services import catalog_changed
 
     catalog_changed()
-
-
-# --8<-- [start:delete_every_row]
-KEPT_TABLES = frozenset({"django_content_type", "auth_permission"})
-"""What migrate writes itself (post_migrate's content types and permissions): no test adds to it."""
-
-
-def delete_every_row(*, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Delete the rows of every model's table but :data:`KEPT_TABLES`, in one transaction.
-
-    The foreign keys Django creates on PostgreSQL are checked at the commit, when every table is
-    empty: the tables' order does not matter.
-
-    Args:
-        using: The database's alias.
-    """
-    connection = connections[using]
-    names = connection.introspection.django_table_names(only_existing=True, include_views=False)
-    emptied = sorted(set(names) - KEPT_TABLES)
-    statements = [f"DELETE FROM {connection.ops.quote_name(name)}" for name in emptied]
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("; ".join(statements))  # one round trip
-
-
-# --8<-- [end:delete_every_row]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,4 @@
-"""The shared fixtures keep their word: a transactional test leaves no row behind."""
+"""A transactional test leaves no row behind but what migrate wrote itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import TransactionTestCase
 
 from fashionistar.orders.services import OrderItem, order_place
-from tests.conftest import KEPT_TABLES
+from fashionistar_dev.testing.database import KEPT_TABLES
 from tests.factories import make_product, make_user, variant_of
 
 

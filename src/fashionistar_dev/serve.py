@@ -134,7 +134,18 @@ def serve_commands(
         "shop-wsgi": shop["shop-wsgi"],
         "shop-asgi": shop["shop-asgi"],
         "shop": shop["router"],
-        "docs": [python, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{docs_port}"],
+        # The theme's overrides are watched too: by itself, mkdocs serve watches the docs and
+        # mkdocs.yml only.
+        "docs": [
+            python,
+            "-m",
+            "mkdocs",
+            "serve",
+            "--dev-addr",
+            f"127.0.0.1:{docs_port}",
+            "--watch",
+            str(PROJECT_DIR / "overrides"),
+        ],
     }
 
 

@@ -126,6 +126,12 @@ def test_the_router_never_finds_a_server_not_listening(served: Served) -> None:
     assert "connect() failed" not in served.output()
 
 
+def test_the_docs_reload_when_the_theme_overrides_change(served: Served) -> None:
+    watching = re.search(r"Watching paths for changes: (.+)$", served.output(), re.MULTILINE)
+    assert watching, served.output()[-3000:]
+    assert "'overrides'" in watching[1].split(", ")  # relative to the clone
+
+
 def test_the_home_page_says_what_the_shop_is_and_where_to_go(served: Served) -> None:
     page = httpx.get(f"{served.app}/", timeout=10)
     assert page.status_code == 200

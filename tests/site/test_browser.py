@@ -28,7 +28,7 @@ def test_the_site_loads_nothing_from_elsewhere(built_site: Path) -> None:
     outside = {match for page in pages for match in OUTSIDE.findall(page.read_text())}
     assert outside == set()
     head = (built_site / "architecture" / "index.html").read_text()
-    assert 'src="../assets/javascripts/vendor/mermaid-11.17.2.min.js"' in head
+    assert f'src="../{MERMAID_SCRIPT}"' in head
 
 
 def test_only_the_pages_that_draw_a_diagram_load_mermaid(built_site: Path) -> None:

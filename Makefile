@@ -66,6 +66,8 @@ figures: bench
 	$(RUN) python benchmarks/profile_request.py --markdown docs/assets/benchmarks/profile.md.txt
 	$(RUN) python benchmarks/observability_parts.py \
 		--markdown docs/assets/benchmarks/observability-parts.md.txt
+	$(RUN) python benchmarks/observability_parts.py --interface asgi \
+		--markdown docs/assets/benchmarks/observability-parts-asgi.md.txt
 	$(RUN) python benchmarks/observability_parts.py --instructions \
 		--markdown docs/assets/benchmarks/observability-parts-instructions.md.txt
 	$(RUN) python benchmarks/first_run.py --markdown docs/assets/first-run.md.txt

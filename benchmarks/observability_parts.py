@@ -1,11 +1,13 @@
 """What each part of the observability costs a request: CPU time, part by part.
 
 :mod:`observability_overhead` says how many requests/s all of it together costs; this script
-says which part the cost comes from. The DRF product list (from the catalog cache, as served)
-is answered ``--requests`` times through the WSGI application, one request after another, in a
-process of its own for each set-up, on the production settings (:mod:`observability_overhead`'s
-modules, spans exported over OTLP/HTTP to its collector, run here), with Prometheus' samples in
-shared files (``PROMETHEUS_MULTIPROC_DIR``, new for each set-up) as the deploy files keep them:
+says which part the cost comes from. The product list (from the catalog cache, as served) is
+answered ``--requests`` times, one request after another, in a process of its own for each set-up:
+DRF's through the WSGI application, or with ``--interface asgi`` Ninja's through the ASGI
+application on an event loop, each as the deploy files serve it. Each process runs on the
+production settings (:mod:`observability_overhead`'s modules, spans exported over OTLP/HTTP to
+its collector, run here), with Prometheus' samples in shared files (``PROMETHEUS_MULTIPROC_DIR``,
+new for each set-up) as the deploy files keep them:
 
 - **off**: none of it (every set-up sends the production settings' CSP header, which is
   security, not observability);
@@ -40,7 +42,7 @@ batch's fixed cost (the HTTP request) than a loaded server's does.
 Usage::
 
     uv run python benchmarks/observability_parts.py [--requests 3000] [--rounds 3] [--quick]
-        [--instructions] [--markdown FILE]
+        [--instructions] [--interface {wsgi,asgi}] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -97,16 +99,15 @@ SET_UPS = {
 }
 
 CHILD = """
-import json, logging, os, subprocess, sys, time
+import asyncio, json, logging, os, subprocess, sys, time
 import django
 
 django.setup()
 from opentelemetry import trace
-from profile_request import DRF_LIST, wsgi_get
+from profile_request import DRF_LIST, NINJA_LIST, asgi_get, wsgi_get
 from rest_framework.authtoken.models import Token
 
 from fashionistar.accounts.models import User
-from fashionistar.project.wsgi import application
 from fashionistar_dev.demo import DEMO_USERNAME
 
 counting = os.environ.get("PARTS_COUNTING") == "1"
@@ -116,6 +117,20 @@ if counting:  # see the module's docstring: the log writer's timer, as the span 
 
     _Writer.INTERVAL_S = 3600.0
 token, _ = Token.objects.get_or_create(user=User.objects.get(username=DEMO_USERNAME))
+if os.environ["PARTS_INTERFACE"] == "asgi":
+    from fashionistar.project.asgi import application
+
+    loop = asyncio.new_event_loop()
+
+    def answer():
+        return loop.run_until_complete(asgi_get(application, NINJA_LIST, token.key))
+else:
+    from fashionistar.project.wsgi import application
+
+    def answer():
+        return wsgi_get(application, DRF_LIST, token.key)
+
+
 count = int(os.environ["PARTS_REQUESTS"])
 warmup = int(os.environ["PARTS_WARMUP"])
 
@@ -127,13 +142,13 @@ def written_and_sent():
 
 
 for _ in range(warmup):
-    wsgi_get(application, DRF_LIST, token.key)
+    answer()
 written_and_sent()  # the first export's set-up (imports, connection) is not counted
 if counting:
     subprocess.run([*callgrind, "--instr=on"], check=True, stdout=subprocess.DEVNULL)
 started = time.process_time()
 for _ in range(count):
-    if wsgi_get(application, DRF_LIST, token.key) != 200:
+    if answer() != 200:
         raise SystemExit("the list did not answer 200")
 written_and_sent()
 cpu_ms = (time.process_time() - started) / count * 1000
@@ -154,6 +169,7 @@ def cpu_ms_per_request(
     requests: int,
     warmup: int | None = None,
     counting: bool = False,
+    interface: str = "wsgi",
 ) -> float:
     """Answer the list ``requests`` times in a new process of the shop set up this way.
 
@@ -166,6 +182,8 @@ def cpu_ms_per_request(
         warmup: How many requests to answer before, untimed: by default a tenth of
             ``requests``, at least 100 (20 counting, where each is slower).
         counting: Count the requests' instructions under callgrind instead (:data:`CALLGRIND`).
+        interface: ``wsgi`` (DRF's list through the WSGI application) or ``asgi`` (Ninja's
+            through the ASGI application).
 
     Returns:
         The process's CPU milliseconds per request (or, counting, instructions per request).
@@ -185,6 +203,7 @@ def cpu_ms_per_request(
             max(20 if counting else 100, requests // 10) if warmup is None else warmup
         ),
         "PARTS_RESULT": str(result),
+        "PARTS_INTERFACE": interface,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),  # as deployed: samples in shared files
     }
     if set_up.sampler_ratio is not None:
@@ -247,6 +266,13 @@ def parts(medians: dict[str, float]) -> dict[str, float]:
     }
 
 
+SERVED = {
+    "wsgi": "The DRF product list from the catalog cache, through the WSGI application",
+    "asgi": "The Ninja product list from the catalog cache, through the ASGI application on an "
+    "event loop",
+}
+"""What each ``--interface`` answers, as the tables' text says it."""
+
 RATIOS = (1.0, 0.1, 0.05, 0.02, 0.01, 0.0)
 """The sampler ratios :func:`at_ratios` works the cost out for."""
 
@@ -277,13 +303,20 @@ def _one_in(ratio: float) -> str:
     return f"1 in {round(1 / ratio)}"
 
 
-def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = False) -> str:
+def markdown(
+    runs: dict[str, list[float]],
+    *,
+    requests: int,
+    counting: bool = False,
+    interface: str = "wsgi",
+) -> str:
     """The set-ups' table and the parts' table.
 
     Args:
         runs: CPU milliseconds (or, counting, instructions) per request of each round, by set-up.
         requests: Requests per round.
         counting: Whether the figures are instruction counts.
+        interface: ``wsgi`` or ``asgi``: which list, through which application.
 
     Returns:
         Markdown.
@@ -334,9 +367,9 @@ def markdown(runs: dict[str, list[float]], *, requests: int, counting: bool = Fa
         "rounds (lowest to highest)"
     )
     return (
-        f"{set_ups}\n\n{by_part}\n\nThe DRF product list from the catalog cache, through the "
-        f"WSGI application in one process per set-up (Prometheus' samples in shared files, as "
-        f"deployed), {requests:,} requests per round after a "
+        f"{set_ups}\n\n{by_part}\n\n{SERVED[interface]} in one process per set-up "
+        f"(Prometheus' samples in shared files, as deployed), {requests:,} requests per round "
+        f"after a "
         f"warm-up, {rounds} round{plural}, their log lines written and spans sent; {how}. The "
         f"parts are differences of {'those counts' if counting else 'those medians'}.\n\n"
         f"What everything would cost at other sampler ratios, worked out from the same "
@@ -391,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions (valgrind's callgrind)"
     )
+    parser.add_argument(
+        "--interface",
+        choices=sorted(SERVED),
+        default="wsgi",
+        help="DRF's list through the WSGI application (default) or Ninja's through the ASGI one",
+    )
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     counting: bool = args.instructions
@@ -418,12 +457,14 @@ def main(argv: list[str] | None = None) -> int:
                         requests=requests,
                         warmup=10 if args.quick else None,
                         counting=counting,
+                        interface=args.interface,
                     )
                 )
     first_line = (
         counted_on(elapsed_s=time.monotonic() - started) if watch is None else watch.taken_on()
     )
-    text = f"{first_line}\n\n{markdown(runs, requests=requests, counting=counting)}\n"
+    tables = markdown(runs, requests=requests, counting=counting, interface=args.interface)
+    text = f"{first_line}\n\n{tables}\n"
     print(text)
     if args.markdown:
         args.markdown.write_text(text)

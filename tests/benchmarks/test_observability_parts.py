@@ -15,6 +15,7 @@ from observability_parts import (
     NONE_TRACED,
     OFF,
     ONE_IN,
+    SERVED,
     SET_UPS,
     UNTRACED,
     UNTRACED_UNLOGGED,
@@ -88,11 +89,20 @@ def test_the_tables_show_each_rounds_range_and_each_part() -> None:
     assert f"| 1 in {round(1 / ratio)} (the deploy files) |" in text
 
 
-def test_a_quick_run_writes_both_tables(tmp_path: Path) -> None:
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_a_quick_run_writes_both_tables(interface: str, tmp_path: Path) -> None:
     written = tmp_path / "parts.md.txt"
 
     completed = subprocess.run(
-        [sys.executable, "observability_parts.py", "--quick", "--markdown", str(written)],
+        [
+            sys.executable,
+            "observability_parts.py",
+            "--quick",
+            "--interface",
+            interface,
+            "--markdown",
+            str(written),
+        ],
         cwd=ROOT / "benchmarks",
         capture_output=True,
         text=True,
@@ -108,6 +118,7 @@ def test_a_quick_run_writes_both_tables(tmp_path: Path) -> None:
     for name in parts(MEDIANS):
         assert f"| {name} | " in text
     assert "1 round, their log lines written and spans sent;" in text
+    assert f"{SERVED[interface]} in one process per set-up" in text
 
 
 def test_counted_tables_show_thousands_of_instructions_and_no_range() -> None:

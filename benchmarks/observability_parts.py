@@ -369,8 +369,8 @@ def markdown(
     return (
         f"{set_ups}\n\n{by_part}\n\n{SERVED[interface]} in one process per set-up "
         f"(Prometheus' samples in shared files, as deployed), {requests:,} requests per round "
-        f"after a "
-        f"warm-up, {rounds} round{plural}, their log lines written and spans sent; {how}. The "
+        f"after a warm-up, {rounds} round{plural}, their log lines written and spans sent; "
+        f"{how}. The "
         f"parts are differences of {'those counts' if counting else 'those medians'}.\n\n"
         f"What everything would cost at other sampler ratios, worked out from the same "
         f"{'counts' if counting else 'medians'} (every request pays for the sampler's decision, "

@@ -52,7 +52,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.tasks import task_backends
-from redis.client import Pipeline
+from redis.client import Pipeline, PubSub
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import StopRequested
@@ -75,6 +75,34 @@ SCHEDULER_STOP_S = 5.0
 BEAT_SLACK_S = 1.0
 """A worker's registration may lapse this much earlier than RQ's own beats would keep it, and
 a suspension reach it this much later."""
+
+
+# --8<-- [start:command_channel]
+class _CommandChannel(PubSub):
+    """A worker's command channel, which its listening thread and the worker close in turn.
+
+    The thread closes the channel once it sees its stop; the worker, leaving, wakes it with
+    UNSUBSCRIBE. A stop that came before the thread first waited for a message let the two meet
+    on one socket, and UNSUBSCRIBE went to a socket being closed (broken pipe, bad file
+    descriptor). The lock keeps them apart; a channel the thread has closed is left alone.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._socket_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._socket_lock:
+            super().close()
+
+    def wake_listener(self) -> None:
+        """Send UNSUBSCRIBE, whose reply wakes the listening thread, unless it closed already."""
+        with self._socket_lock:
+            if self.connection is not None:
+                self.unsubscribe()
+
+
+# --8<-- [end:command_channel]
 
 
 class _RoundTrips:
@@ -200,20 +228,33 @@ class _TaskWorker(_RoundTrips):
             process.join()
             scheduler.release_locks()
 
+    def subscribe(self) -> None:
+        """Listen for commands (shutdown, stop a job) as RQ does, on a :class:`_CommandChannel`."""
+        rq_worker: Any = self
+        rq_worker.log.info("subscribing to channel %s", rq_worker.pubsub_channel_name)
+        channel = _CommandChannel(rq_worker.connection.connection_pool)
+        channel.subscribe(**{rq_worker.pubsub_channel_name: rq_worker.handle_payload})
+        rq_worker.pubsub = channel
+        rq_worker.pubsub_thread = channel.run_in_thread(
+            sleep_time=60, daemon=True, exception_handler=rq_worker._pubsub_exception_handler
+        )
+
     def unsubscribe(self) -> None:
         """Leave the worker's command channel and end its listening thread without a wait.
 
         RQ sends UNSUBSCRIBE, then stops the thread. The reply wakes the thread, which, not
         yet told to stop, waits up to 60 s for a new subscription; since redis-py 8.2,
         ``PubSubWorkerThread.stop()`` joins the thread, so a stop often took that long. Told to
-        stop first, the thread ends on the reply.
+        stop first, the thread ends on the reply, and the channel keeps the two from racing.
         """
-        if self.pubsub_thread is None:  # type: ignore[attr-defined]
+        rq_worker: Any = self
+        listener, channel = rq_worker.pubsub_thread, rq_worker.pubsub
+        if listener is None:
             return
-        self.pubsub_thread.stop(timeout=0)  # type: ignore[attr-defined]
-        self.pubsub.unsubscribe()  # type: ignore[attr-defined]
-        self.pubsub_thread.join(timeout=1)  # type: ignore[attr-defined]
-        self.pubsub.close()  # type: ignore[attr-defined]
+        listener.stop(timeout=0)
+        channel.wake_listener()
+        listener.join(timeout=1)
+        channel.close()
 
     def run_maintenance_tasks(self) -> None:
         if self._stop_requested:

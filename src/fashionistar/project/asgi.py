@@ -24,3 +24,7 @@ application: Any = ASGIHandler()
 from fashionistar.project.static import asgi_with_static_files  # noqa: E402 - after setup
 
 application = asgi_with_static_files(application)
+
+from fashionistar.project.heap import freeze_startup_heap  # noqa: E402 - after setup
+
+freeze_startup_heap()  # the last thing the process does before it serves

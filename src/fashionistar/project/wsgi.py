@@ -16,3 +16,7 @@ application: Any = WSGIHandler()
 from fashionistar.project.static import wsgi_with_static_files  # noqa: E402 - after setup
 
 application = wsgi_with_static_files(application)
+
+from fashionistar.project.heap import freeze_startup_heap  # noqa: E402 - after setup
+
+freeze_startup_heap()  # the last thing the process does before it serves

@@ -14,11 +14,13 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from prometheus_client import generate_latest
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
 from fashionistar.kernel.redis_client import redis_client
-from fashionistar.observability.metrics import REGISTRY, task_timed
+from fashionistar.observability.metrics import REGISTRY, process_registry, task_timed
 from fashionistar_dev.processes import free_port, shop_server_command
 from tests.api_support import both_apis, call
 from tests.factories import make_product
@@ -214,6 +216,20 @@ def test_a_forking_worker_serves_its_tasks_durations(clean_redis, tmp_path) -> N
         )
     finally:
         assert stop(worker) == 0
+
+
+def test_a_scrape_leaves_out_a_process_file_not_sized_yet(tmp_path, monkeypatch) -> None:
+    """A process creates its file, then sizes it; one killed in between leaves it empty."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    key = mmap_key("fashionistar_orders", "fashionistar_orders_total", [], [], "Orders.")
+    written.write_value(key, 3.0, 0)
+    written.close()
+    (tmp_path / "counter_102.db").touch()  # created, not sized yet
+
+    families = scraped(generate_latest(process_registry()).decode())
+
+    assert [sample.value for sample in families["fashionistar_orders"].samples] == [3.0]
 
 
 def test_a_forking_worker_without_a_multiprocess_directory_refuses_to_export() -> None:

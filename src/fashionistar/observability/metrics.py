@@ -12,10 +12,12 @@ at scrape time (:class:`QueueCollector`), so every process answers the same.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import glob
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -32,6 +34,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -88,6 +91,32 @@ TASK_DURATION = Histogram(
 # --8<-- [end:metrics]
 
 
+class _SamplesFiles(MultiProcessCollector):
+    """The client library's collector of every process's files, past a file still being created.
+
+    A process creates its file, then sizes it: for a moment the file is empty, and the library
+    reads its header from it all the same, so the whole scrape fails (prometheus/client_python
+    issue 1199). A forking worker creates a file per task, so a scrape met one now and then; a
+    process killed in that moment leaves the empty file behind, and every scrape failed after
+    it. An empty file holds no sample: it is left out. A file only grows, so one seen with a
+    size has its header.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        """Add up the samples of every process's files that hold any.
+
+        Returns:
+            The metrics, each process's samples added up.
+        """
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            with contextlib.suppress(FileNotFoundError):  # the library drops dead gauges' files
+                if os.stat(path).st_size:
+                    files.append(path)
+        merged: Iterable[Metric] = self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return merged
+
+
 def process_registry() -> CollectorRegistry:
     """Return the samples the processes count: every process's (multiprocess mode) or this one's.
 
@@ -97,7 +126,7 @@ def process_registry() -> CollectorRegistry:
     if not os.environ.get(MULTIPROCESS_VARIABLE):
         return REGISTRY
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    _SamplesFiles(registry)  # type: ignore[no-untyped-call]
     return registry
 
 

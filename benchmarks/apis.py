@@ -25,6 +25,7 @@ from report import (
     fmt,
     load_rows,
     ratio,
+    rounds_of,
     table,
     verdict_word,
 )
@@ -162,6 +163,8 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     panels = {}
     for workload, title in (("cpu", "product list"), ("io", "pay an order")):
         runs = figures[workload]
-        panels[f"{title}: requests/s"] = {k: v["requests_per_s"] for k, v in runs.items()}
-        panels[f"{title}: p95 ms"] = {k: v["p95_ms"] for k, v in runs.items()}
+        panels[f"{title}: requests/s"] = {
+            k: rounds_of(v, "requests_per_s") for k, v in runs.items()
+        }
+        panels[f"{title}: p95 ms"] = {k: rounds_of(v, "p95_ms") for k, v in runs.items()}
     bars(path, title="Ninja async vs DRF sync", panels=panels, note=note)

@@ -30,6 +30,7 @@ from report import (
     fmt,
     judge,
     load_rows,
+    rounds_of,
     table,
     verdict_word,
 )
@@ -276,8 +277,8 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     runs = {**figures["runs"], **figures["uncached"]}
     short = {label: label.replace(" (ASGI)", "").replace(", ", "\n") for label in runs}
     panels = {
-        "requests/s": {short[k]: v["requests_per_s"] for k, v in runs.items()},
-        "p95 ms": {short[k]: v["p95_ms"] for k, v in runs.items()},
+        "requests/s": {short[k]: rounds_of(v, "requests_per_s") for k, v in runs.items()},
+        "p95 ms": {short[k]: rounds_of(v, "p95_ms") for k, v in runs.items()},
         "SQL statement p95 ms": {
             short[k]: figures["queries"].get(k, {}).get("p95_ms", 0.0) for k in runs
         },

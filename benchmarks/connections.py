@@ -35,6 +35,7 @@ from report import (
     fmt,
     load_rows,
     ratio,
+    rounds_of,
     table,
     verdict_word,
 )
@@ -217,13 +218,13 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     short = {DIRECT: "direct", BOUNCER: "PgBouncer", POOL: "pool", POOL_BOUNCER: "pool+PgBouncer"}
     panels = {
         "connect + SELECT 1: p50 ms": {
-            short[k]: v["p50_ms"] for k, v in figures["connection"].items()
+            short[k]: rounds_of(v, "p50_ms") for k, v in figures["connection"].items()
         },
         "one request at a time: p50 ms": {
-            short[k]: v["p50_ms"] for k, v in figures["single"].items()
+            short[k]: rounds_of(v, "p50_ms") for k, v in figures["single"].items()
         },
         "under load: requests/s": {
-            short[k]: v["requests_per_s"] for k, v in figures["load"].items()
+            short[k]: rounds_of(v, "requests_per_s") for k, v in figures["load"].items()
         },
     }
     bars(path, title="Database connections", panels=panels, note=note)

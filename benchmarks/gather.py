@@ -35,6 +35,7 @@ from report import (
     fmt,
     load_rows,
     ratio,
+    rounds_of,
     table,
     verdict_word,
 )
@@ -308,8 +309,8 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     """
     panels = {
         f"{title} (ms, median)": {
-            "sequential": figures[key]["sequential_ms"],
-            "gathered": figures[key]["gathered_ms"],
+            "sequential": rounds_of(figures[key], "sequential_ms"),
+            "gathered": rounds_of(figures[key], "gathered_ms"),
         }
         for key, title in (
             ("orm_tiny", "3 tiny ORM queries"),

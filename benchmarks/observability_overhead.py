@@ -57,7 +57,7 @@ from common import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from report import Target, Verdict, bars, fmt, ratio, table, verdict_lines, verdict_word
+from report import Target, Verdict, bars, fmt, ratio, rounds_of, table, verdict_lines, verdict_word
 
 NAME = "observability"
 CLAIM = "project target: observability overhead <= 15% of requests/s"
@@ -435,11 +435,9 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     """
     rows = figures["rows"]
     panels = {
-        "requests/s, off": {k: v["off"]["requests_per_s"] for k, v in rows.items()},
-        "requests/s, on": {k: v["on"]["requests_per_s"] for k, v in rows.items()},
-        "fewer requests/s with it on, %": {
-            k: statistics.median(v["overhead_pct"]) for k, v in rows.items()
-        },
+        "requests/s, off": {k: rounds_of(v["off"], "requests_per_s") for k, v in rows.items()},
+        "requests/s, on": {k: rounds_of(v["on"], "requests_per_s") for k, v in rows.items()},
+        "fewer requests/s with it on, %": {k: v["overhead_pct"] for k, v in rows.items()},
     }
     bars(
         path,

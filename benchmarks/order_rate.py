@@ -50,6 +50,7 @@ from report import (
     Verdict,
     bars,
     fmt,
+    rounds_of,
     table,
     verdict_lines,
     verdict_word,
@@ -378,7 +379,7 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     runs = figures["runs"]
     panels = {
         "p50 ms": {short[k]: v["p50_ms"] for k, v in runs.items()},
-        "p95 ms": {short[k]: v["p95_ms"] for k, v in runs.items()},
+        "p95 ms": {short[k]: rounds_of(v, "p95_ms") for k, v in runs.items()},
     }
     bars(
         path,

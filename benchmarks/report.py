@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 CONFIRMED = "confirmed"
 REFUTED = "refuted"
@@ -272,34 +274,98 @@ def verdict_lines(verdicts: list[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def bars(
-    path: Path,
-    *,
-    title: str,
-    panels: dict[str, dict[str, float]],
-    targets: dict[str, float] | None = None,
-    note: str = "",
-) -> None:
-    """Draw one bar chart per panel, side by side, and save it as PNG.
+Plotted = float | Sequence[float]
+"""A bar's figure: one value, or each round's (drawn as their median with their range)."""
+
+ROUNDS_KEY = "bars: the median of the rounds; lines: lowest to highest"
+"""Under a plot's title when a bar stands for several rounds."""
+
+
+def rounds_of(cell: dict[str, Any], key: str) -> Plotted:
+    """A cell's figure for a plot: each round's value when the cell kept them, else the one.
 
     Args:
-        path: Where to write.
+        cell: A cell of figures (:func:`common.summarise`'s, or any with ``repeats``).
+        key: The figure.
+
+    Returns:
+        The rounds' values, or the cell's single value.
+    """
+    repeated: Sequence[float] | None = cell.get("repeats", {}).get(key)
+    return list(repeated) if repeated else float(cell[key])
+
+
+def bar_figure(
+    *,
+    title: str,
+    panels: dict[str, dict[str, Plotted]],
+    targets: dict[str, float] | None = None,
+    note: str = "",
+) -> Figure:
+    """Draw one bar chart per panel, side by side.
+
+    A bar given each round's values stands at their median, with a line from the lowest round
+    to the highest, so that a plot shows the spread its table gives in brackets.
+
+    Args:
         title: The figure's title.
-        panels: Panel title (with its unit) to bars (label to value).
+        panels: Panel title (with its unit) to bars (label to value, or to each round's).
         targets: Panel title to a target drawn as a dashed line.
         note: Added under the title (``taken on a busy machine``).
+
+    Returns:
+        The figure (closed by the caller).
     """
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    ranged = False
     for axis, (name, values) in zip(axes[0], panels.items(), strict=True):
         labels = list(values)
-        axis.bar(range(len(labels)), [values[label] for label in labels], color="#673ab7")
+        heights, below, above = [], [], []
+        for label in labels:
+            value = values[label]
+            rounds = [float(value)] if isinstance(value, int | float) else list(value)
+            middle = statistics.median(rounds)
+            heights.append(middle)
+            below.append(middle - min(rounds))
+            above.append(max(rounds) - middle)
+            ranged = ranged or len(rounds) > 1
+        axis.bar(
+            range(len(labels)),
+            heights,
+            color="#673ab7",
+            yerr=[below, above] if any(below) or any(above) else None,
+            ecolor="#212121",
+            capsize=4,
+        )
         axis.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         axis.set_title(name, fontsize=10)
         target = (targets or {}).get(name)
         if target is not None:
             axis.axhline(target, color="#e65100", linestyle="--", linewidth=1)
-    figure.suptitle(f"{title}\n{note}" if note else title, fontsize=11)
+    lines = [title, *([ROUNDS_KEY] if ranged else []), *([note] if note else [])]
+    figure.suptitle("\n".join(lines), fontsize=11)
     figure.tight_layout()
+    return figure
+
+
+def bars(
+    path: Path,
+    *,
+    title: str,
+    panels: dict[str, dict[str, Plotted]],
+    targets: dict[str, float] | None = None,
+    note: str = "",
+) -> None:
+    """Draw :func:`bar_figure` and save it as PNG.
+
+    Args:
+        path: Where to write.
+        title: The figure's title.
+        panels: Panel title (with its unit) to bars (label to value, or to each round's).
+        targets: Panel title to a target drawn as a dashed line.
+        note: Added under the title (``taken on a busy machine``).
+    """
+    figure = bar_figure(title=title, panels=panels, targets=targets, note=note)
     figure.savefig(path, dpi=90)
     plt.close(figure)
 

@@ -25,6 +25,7 @@ Client and server share the machine's cores: every figure is for both on the sam
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -163,6 +164,18 @@ def publish(out: Path, *, results: dict[str, Any], header: dict[str, Any], watch
     )
 
 
+def replot(out: Path) -> None:
+    """Draw each scenario's plot again from the ``results.json`` in ``out``; measure nothing.
+
+    Args:
+        out: The folder of a run (its ``results.json``).
+    """
+    report_file = json.loads((out / "results.json").read_text())
+    note = "" if report_file["quiet"] else BUSY_NOTE
+    for module in SCENARIOS:
+        module.plot(report_file["results"][module.NAME], out / f"{module.NAME}.png", note=note)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks.
 
@@ -176,7 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few seconds per scenario")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "assets" / "benchmarks")
     parser.add_argument("--partner-latency-ms", type=int, default=100)
+    parser.add_argument(
+        "--replot", action="store_true", help="draw the plots again from --out's results.json"
+    )
     args = parser.parse_args(argv)
+    if args.replot:
+        replot(args.out)
+        return 0
     ensure_wrk()
     progress = Progress()
     # A quick run checks the harness (the test suite runs it), not the shop: it does not wait.

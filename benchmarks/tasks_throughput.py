@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 from common import FULL, MANAGE, ROOT, Progress, latency_ms, prepared_stack, spread
-from report import Target, Verdict, bars, fmt, judge, table, verdict_word
+from report import Target, Verdict, bars, fmt, judge, rounds_of, table, verdict_word
 
 from fashionistar_dev.processes import free_port
 
@@ -438,8 +438,10 @@ def plot(figures: dict[str, Any], path: Path, *, note: str = "") -> None:
     """
     setups = figures["setups"]
     panels = {
-        "tasks/minute (drain)": {k: v["tasks_per_minute"] for k, v in setups.items()},
-        "enqueue-to-done p95 ms (half rate)": {k: v["p95_ms"] for k, v in setups.items()},
+        "tasks/minute (drain)": {k: rounds_of(v, "tasks_per_minute") for k, v in setups.items()},
+        "enqueue-to-done p95 ms (half rate)": {
+            k: rounds_of(v, "p95_ms") for k, v in setups.items()
+        },
     }
     targets = {"tasks/minute (drain)": 30_000, "enqueue-to-done p95 ms (half rate)": 1000}
     bars(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import apis
 import common
+import matplotlib.pyplot as plt
 import observability_overhead
 import pytest
 import run_all
@@ -35,14 +36,18 @@ from common import (
     summarise,
     taken_on,
 )
+from matplotlib.container import BarContainer
 from report import (
     CONFIRMED,
     NOT_MET,
     REFUTED,
+    ROUNDS_KEY,
     VERDICTS,
     Target,
+    bar_figure,
     judge,
     load_rows,
+    rounds_of,
     verdict_word,
 )
 
@@ -141,6 +146,49 @@ def test_a_cell_keeps_the_medians_the_totals_and_every_round() -> None:
     assert cell["error_kinds"] == {"status": 2}
     assert cell["repeats"]["requests_per_s"] == [100, 300, 200]
     assert cell["repeats"]["p95_ms"] == [50, 30, 40]
+
+
+def test_a_plotted_cell_gives_each_round_and_a_single_figure_stays_one() -> None:
+    cell = summarise([wrk_run(100, 50), wrk_run(300, 30), wrk_run(200, 40)])
+
+    assert rounds_of(cell, "requests_per_s") == [100, 300, 200]
+    assert rounds_of({"p50_ms": 2.5}, "p50_ms") == 2.5
+
+
+def test_a_bar_of_several_rounds_stands_at_their_median_with_a_line_to_each_end() -> None:
+    figure = bar_figure(
+        title="t", panels={"requests/s": {"one run": 120.0, "three rounds": [300.0, 100.0, 200.0]}}
+    )
+    try:
+        (container,) = (c for c in figure.axes[0].containers if isinstance(c, BarContainer))
+        assert [bar.get_height() for bar in container] == [120.0, 200.0]
+        (segments,) = container.errorbar.lines[2]  # the vertical lines
+        ends = [sorted(y for _, y in segment) for segment in segments.get_segments()]
+        assert ends == [[120.0, 120.0], [100.0, 300.0]]
+        assert ROUNDS_KEY in figure.get_suptitle()
+    finally:
+        plt.close(figure)
+
+
+def test_a_plot_of_single_figures_draws_no_range() -> None:
+    figure = bar_figure(title="t", panels={"ms": {"a": 1.0, "b": 2.0}})
+    try:
+        (container,) = figure.axes[0].containers
+        assert isinstance(container, BarContainer)
+        assert container.errorbar is None
+        assert ROUNDS_KEY not in figure.get_suptitle()
+    finally:
+        plt.close(figure)
+
+
+def test_the_plots_are_drawn_again_from_the_published_results(tmp_path: Path) -> None:
+    published = ROOT / "docs" / "assets" / "benchmarks" / "results.json"
+    (tmp_path / "results.json").write_bytes(published.read_bytes())
+
+    assert run_all.main(["--replot", "--out", str(tmp_path)]) == 0
+
+    for name in SCENARIOS:
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG_SIGNATURE), name
 
 
 def test_a_round_of_slices_adds_up_requests_and_keeps_the_slowest_percentiles() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import resource
 import secrets
 import statistics
@@ -167,6 +168,11 @@ async def open_loop(url: str, send: Send, *, rate: float, seconds: float) -> lis
 def order_sender(flavour: str, *, token: str, variant_ids: list[int]) -> Send:
     """Place an order of one unit of each variant in turn, with a new ``Idempotency-Key`` each.
 
+    The keys are numbered over the sender's whole life, not by the request's number, which
+    starts from 0 again in each round: a key sent before would replay the order it placed (the
+    shop answers 201 with ``Idempotent-Replayed: true``) instead of placing one. A replay counts
+    as a failed request.
+
     Args:
         flavour: ``async`` (Ninja) or ``sync`` (DRF).
         token: The customer's API token.
@@ -176,6 +182,7 @@ def order_sender(flavour: str, *, token: str, variant_ids: list[int]) -> Send:
         The sender.
     """
     tag = secrets.token_hex(4)
+    keys = itertools.count()
 
     async def send(session: aiohttp.ClientSession, number: int) -> bool:
         answer = session.post(
@@ -183,10 +190,10 @@ def order_sender(flavour: str, *, token: str, variant_ids: list[int]) -> Send:
             json={"items": [{"variant_id": variant_ids[number % len(variant_ids)], "quantity": 1}]},
             headers={
                 "Authorization": f"Token {token}",
-                "Idempotency-Key": f"rate-{tag}-{number}",
+                "Idempotency-Key": f"rate-{tag}-{next(keys)}",
             },
         )
-        return await _succeeded(answer)
+        return await _succeeded(answer, new_order=True)
 
     return send
 
@@ -207,10 +214,13 @@ def get_sender(path: str) -> Send:
     return send
 
 
-async def _succeeded(request: AbstractAsyncContextManager[aiohttp.ClientResponse]) -> bool:
+async def _succeeded(
+    request: AbstractAsyncContextManager[aiohttp.ClientResponse], *, new_order: bool = False
+) -> bool:
     async with request as response:
         await response.read()  # the whole answer, as a client would; frees the connection
-        return 200 <= response.status < 300
+        replayed = new_order and response.headers.get("Idempotent-Replayed") == "true"
+        return 200 <= response.status < 300 and not replayed
 
 
 def measure(

@@ -7,9 +7,19 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
+import aiohttp
 import pytest
-from order_rate import Outcome, due_offsets, get_sender, open_loop, summarise_round
+from order_rate import (
+    Outcome,
+    _succeeded,
+    due_offsets,
+    get_sender,
+    open_loop,
+    order_sender,
+    summarise_round,
+)
 
 
 def test_requests_are_due_at_fixed_times() -> None:
@@ -79,3 +89,58 @@ def test_a_request_that_cannot_connect_is_an_error_not_a_crash() -> None:
     outcomes = asyncio.run(open_loop(closed, get_sender("/"), rate=20, seconds=0.1))
     assert outcomes
     assert not any(outcome.ok for outcome in outcomes)
+
+
+class RemembersKeys(BaseHTTPRequestHandler):
+    """Answers an order as the shop does: 201, with ``Idempotent-Replayed`` for a key it saw."""
+
+    protocol_version = "HTTP/1.1"
+    keys: ClassVar[list[str]] = []
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        key = self.headers["Idempotency-Key"]
+        with self.lock:
+            replayed = key in self.keys
+            self.keys.append(key)
+        self.send_response(201)
+        if replayed:
+            self.send_header("Idempotent-Replayed", "true")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        """Stay quiet."""
+
+
+@pytest.fixture
+def orders_server() -> Iterator[str]:
+    RemembersKeys.keys.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RemembersKeys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_every_round_places_new_orders_with_keys_no_round_sent_before(orders_server: str) -> None:
+    send = order_sender("async", token="t", variant_ids=[1, 2, 3])
+
+    rounds = [asyncio.run(open_loop(orders_server, send, rate=50, seconds=0.2)) for _ in range(2)]
+
+    assert all(outcome.ok for outcome in rounds[0] + rounds[1])
+    assert len(RemembersKeys.keys) == 20
+    assert len(set(RemembersKeys.keys)) == 20  # each round numbers its requests from 0
+
+
+def test_a_replayed_order_counts_as_a_failed_request(orders_server: str) -> None:
+    async def same_key(session: aiohttp.ClientSession, number: int) -> bool:
+        answer = session.post("/api/async/orders", json={}, headers={"Idempotency-Key": "one"})
+        return await _succeeded(answer, new_order=True)
+
+    outcomes = asyncio.run(open_loop(orders_server, same_key, rate=20, seconds=0.2))
+
+    assert len(outcomes) == 4
+    assert sum(outcome.ok for outcome in outcomes) == 1  # the first placed it, three replayed

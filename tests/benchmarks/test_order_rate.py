@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -64,14 +65,21 @@ class Stalls(BaseHTTPRequestHandler):
         """Stay quiet."""
 
 
-@pytest.fixture
-def stalling_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free port in a thread; yield its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[str]:
+    with serving(Stalls) as url:
+        yield url
 
 
 def test_a_stall_does_not_hold_back_the_requests_due_after_it(stalling_server: str) -> None:
@@ -117,12 +125,8 @@ class RemembersKeys(BaseHTTPRequestHandler):
 @pytest.fixture
 def orders_server() -> Iterator[str]:
     RemembersKeys.keys.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RemembersKeys)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serving(RemembersKeys) as url:
+        yield url
 
 
 def test_every_round_places_new_orders_with_keys_no_round_sent_before(orders_server: str) -> None:

@@ -18,6 +18,7 @@ pod = deployment["spec"]["template"]["spec"]
 containers = {container["name"]: container for container in pod["containers"]}
 service = load_yaml(K8S / "web-service.yaml")
 ingress = load_yaml(K8S / "ingress.yaml")
+metrics_ingress = load_yaml(K8S / "ingress-metrics.yaml")
 PROBES = {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
 
 
@@ -148,3 +149,20 @@ def test_the_ingress_host_is_an_allowed_host_and_its_tls_covers_it() -> None:
     assert configmap["DJANGO_PROXY_SSL_HEADER"] == "X-Forwarded-Proto: https"
     for container in containers.values():
         assert rule["host"] in environment(container)["DJANGO_ALLOWED_HOSTS"].split(",")
+
+
+def test_the_ingress_answers_metrics_to_no_client() -> None:
+    # Prometheus scrapes the pods directly; through the shop's address, /metrics is refused.
+    (rule,) = metrics_ingress["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/metrics", "Exact")
+    assert path["backend"]["service"]["name"] == service["metadata"]["name"]
+    assert rule["host"] == ingress["spec"]["rules"][0]["host"]
+    assert metrics_ingress["spec"]["tls"] == ingress["spec"]["tls"]
+    assert metrics_ingress["spec"]["ingressClassName"] == ingress["spec"]["ingressClassName"]
+    allowed = metrics_ingress["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/whitelist-source-range"
+    ]
+    assert allowed == "127.0.0.1/32"  # the loopback only: no client of the ingress is there
+    scraped = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert (scraped["prometheus.io/scrape"], scraped["prometheus.io/path"]) == ("true", "/metrics")

@@ -7,6 +7,7 @@ The block is the one Compose mounts (``deploy/router/shop.conf.template``), fill
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -98,6 +99,32 @@ def test_the_async_api_goes_to_the_asgi_server_and_the_rest_to_the_wsgi_server(
 ) -> None:
     seen = httpx.get(f"{router}{path}").json()
     assert (seen["server"], seen["path"]) == (server, path)
+
+
+def test_metrics_pass_to_the_wsgi_server_for_this_machine_only(router: str) -> None:
+    seen = httpx.get(f"{router}/metrics").json()
+    assert (seen["server"], seen["path"]) == ("wsgi", "/metrics")
+    # The same loopback port, reached from another address of this machine, as a client of
+    # another machine would come.
+    outside = httpx.HTTPTransport(local_address=_address_not_on_loopback())
+    with httpx.Client(transport=outside) as client:
+        assert client.get(f"{router}/metrics").status_code == 403
+        assert client.get(f"{router}/metrics?format=text").status_code == 403
+        assert client.get(f"{router}/%6Detrics").status_code == 403  # decoded before matching
+        assert client.get(f"{router}/livez").json()["server"] == "wsgi"
+
+
+def _address_not_on_loopback() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: sends nothing, picks a source address
+        except OSError:  # no route out at all
+            address = "127.0.0.1"
+        else:
+            address = probe.getsockname()[0]
+    if address.startswith("127."):
+        pytest.skip("this machine has no address outside the loopback")
+    return address
 
 
 def test_the_servers_see_the_clients_host_and_address_never_one_it_made_up(router: str) -> None:

@@ -9,7 +9,8 @@ stall of the server counts for every request that should have left during it.
 - the shop: ``POST /api/{async,sync}/orders`` (one unit of each demo variant in turn), each with a
   new ``Idempotency-Key``, as the demo customer, as the deploy files serve them: Ninja's through
   the harness's ASGI server, DRF's through a WSGI server;
-- bare Django: ``GET /bare/products`` at the same rate under the same kind of server.
+- bare Django: ``GET /bare/products`` at the same rate under the harness's (ASGI) server; both
+  order rows are compared with it.
 
 Each for ``open_loop_seconds`` in ``rounds`` rounds, after one unmeasured round. Part of
 ``run_all.py``; alone::
@@ -372,8 +373,8 @@ def markdown(figures: dict[str, Any]) -> str:
         "unmeasured round. Latency from the time each request was due to leave, not from when "
         "it left; p95: the median of the rounds (lowest to highest), the other figures the "
         "median of the rounds. *p95 ÷ bare list*: over bare Django's list's at the same rate "
-        "under the same kind of server. *Latest send*: how late the client sent its latest "
-        "request (it shares the cores with the server)."
+        "under the ASGI server (for both rows). *Latest send*: how late the client sent its "
+        "latest request (it shares the cores with the server)."
     )
 
 

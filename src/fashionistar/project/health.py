@@ -5,7 +5,7 @@
 - ``/readyz`` checks PostgreSQL (through PgBouncer) and Redis, with short timeouts: a pod that
   cannot reach them gets no traffic until it can.
 - ``/healthz`` answers whether the database and the cache work through Django's own
-  connections; it is the quick check of ``make serve`` and the load scripts.
+  connections; it is the quick check of the load scripts.
 - ``/healthz/tasks`` reports every task queue (depth, failed jobs, oldest job's wait, live
   workers) and fails when a queue is not being served: for the operator and the alerting that
   probe it, never for a pod's own probes (a web pod is fine when the workers are not).
@@ -27,8 +27,10 @@ from redis.exceptions import RedisError
 from fashionistar.kernel.redis_client import aredis_client
 from fashionistar.tasks.monitoring import queue_stats
 
+# --8<-- [start:ready_timeout]
 READY_TIMEOUT_SECONDS = 1.0
 """Each readiness check gives up after this long (the probe's own timeout must be longer)."""
+# --8<-- [end:ready_timeout]
 
 
 def livez(request: HttpRequest) -> JsonResponse:

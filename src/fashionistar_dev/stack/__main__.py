@@ -10,6 +10,7 @@ command and the stack.
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import signal
@@ -33,10 +34,22 @@ def main(argv: list[str]) -> int:
     Returns:
         The command's exit code (130 when a signal stopped it); 0 without a command.
     """
-    redis_ha = None
-    if argv[:1] == ["--redis-ha"]:
-        redis_ha, argv = True, argv[1:]
-    command = argv[1:] if argv[:1] == ["--"] else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m fashionistar_dev.stack", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--redis-ha",
+        action="store_true",
+        help="a master, a replica and three Sentinels (default: FASHIONISTAR_REDIS_HA)",
+    )
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="run this, then stop the stack (without it: print the environment and wait)",
+    )
+    args = parser.parse_args(argv)
+    redis_ha = True if args.redis_ha else None
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
     with stopped_by_signals():
         try:
             with running_stack(redis_ha=redis_ha) as stack:

@@ -96,17 +96,16 @@ def shipped_command(interface: Interface) -> tuple[str, ...]:
             *args)  # fmt: skip
 
 
-NODELAY = (sys.executable, str(HERE / "serve_nodelay.py"), "{app}", "--port", "{port}")
+UVICORN = (sys.executable, "-m", "uvicorn", "{app}", "--host", "127.0.0.1", "--port", "{port}",
+           "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log")  # fmt: skip
 CANDIDATES = [
     Candidate(
-        "uvicorn, ASGI (h11, asyncio)",
-        "asgi",
-        (*NODELAY, "--workers", str(WORKERS), "--http", "h11", "--loop", "asyncio"),
+        "uvicorn, ASGI (h11, asyncio)", "asgi", (*UVICORN, "--http", "h11", "--loop", "asyncio")
     ),
     Candidate(
         "uvicorn, ASGI (httptools, uvloop)",
         "asgi",
-        (*NODELAY, "--workers", str(WORKERS), "--http", "httptools", "--loop", "uvloop"),
+        (*UVICORN, "--http", "httptools", "--loop", "uvloop"),
     ),
     Candidate(SHIPPED["asgi"], "asgi", shipped_command("asgi")),
     Candidate(SHIPPED["wsgi"], "wsgi", shipped_command("wsgi")),

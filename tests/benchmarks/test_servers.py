@@ -1,13 +1,21 @@
-"""The server table: the shipped candidates are the deploy files' commands; the table names them."""
+"""The server table: the shipped candidates run the deploy files' commands, uvicorn its own."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import servers
+import uvicorn
 
-from fashionistar_dev.processes import SHOP_APPLICATIONS, Interface, shop_server_args
+from fashionistar_dev.processes import SHOP_APPLICATIONS, Interface, free_port, shop_server_args
+from tests.processes import wait_for
 from tests.production import runtime_stage
 
 COLUMNS = ("bare ping", "livez", "bare list", "DRF list", "Ninja list", "bare wait")
@@ -77,3 +85,34 @@ def test_livez_is_judged_run_by_run_against_the_ping_under_each_shipped_server()
     )
     figures["granian, WSGI"]["livez"] = cell(500, 520, 500)
     assert servers.livez_verdict({"figures": figures, "quiet": True}).verdict == "confirmed"
+
+
+HELLO = """
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})
+"""
+
+
+def test_uvicorn_binds_its_shared_socket_as_a_tcp_socket() -> None:
+    """asyncio turns TCP_NODELAY on only for connections of a socket created with IPPROTO_TCP."""
+    sock = uvicorn.Config("hello:app", host="127.0.0.1", port=0).bind_socket()
+    with sock:
+        assert sock.proto == socket.IPPROTO_TCP
+
+
+@pytest.mark.parametrize(
+    "candidate", [c for c in servers.CANDIDATES if c.name.startswith("uvicorn")], ids=str
+)
+def test_each_uvicorn_candidate_serves_with_its_workers(candidate: Any, tmp_path: Path) -> None:
+    (tmp_path / "hello.py").write_text(HELLO)
+    port = free_port()
+    server = subprocess.Popen(
+        candidate.argv("hello:app", port), cwd=tmp_path, start_new_session=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: httpx.get(url, timeout=2).text == "hello", 30, errors=(httpx.HTTPError,))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

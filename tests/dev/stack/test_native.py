@@ -193,6 +193,30 @@ def test_missing_servers_name_the_packages(monkeypatch: pytest.MonkeyPatch) -> N
         binaries.ensure_binaries()
 
 
+@pytest.mark.parametrize(
+    ("printed", "refused"),
+    [
+        (f"postgres (PostgreSQL) {binaries.MIN_POSTGRES_MAJOR - 1}.9", True),
+        (f"postgres (PostgreSQL) {binaries.MIN_POSTGRES_MAJOR}.0 (Debian)", False),
+    ],
+)
+def test_a_postgresql_older_than_the_minimum_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, printed: str, refused: bool
+) -> None:
+    postgres = tmp_path / "postgres"
+    postgres.write_text(f"#!/bin/sh\necho '{printed}'\n")
+    postgres.chmod(0o755)
+    found = binaries.Binaries(
+        initdb="initdb", postgres=str(postgres), pgbouncer="", redis_server="", nginx=""
+    )
+    monkeypatch.setattr(binaries, "find_binaries", lambda: found)
+    if refused:
+        with pytest.raises(StackError, match=f"PostgreSQL {binaries.MIN_POSTGRES_MAJOR} or newer"):
+            binaries.ensure_binaries()
+    else:
+        assert binaries.ensure_binaries() == found
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="apt-get installs only as root")
 def test_parallel_workers_install_packages_one_at_a_time(
     capsys: pytest.CaptureFixture[str],

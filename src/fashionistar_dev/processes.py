@@ -15,6 +15,7 @@ import ctypes
 import functools
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -159,20 +160,44 @@ def job_leader_gone() -> bool:
     return False
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 20000
+"""Ports handed out start here: above the usual services' ports, below Linux's ephemeral range."""
+
+
+def _outside_ephemeral_range() -> list[int]:
+    """Loopback ports the kernel never gives an outgoing connection, in random order.
+
+    A port that the kernel picked for ``bind(("127.0.0.1", 0))`` comes from the ephemeral range,
+    where every outgoing connection of this machine also takes its source port: between the
+    moment it is released and the moment a server binds it, a connection of the test run (to
+    PostgreSQL, Redis, a server) can take it, and the server fails with "Address already in
+    use". Ports below that range are only ever taken on purpose.
+
+    Returns:
+        The ports from :data:`LOWEST_PORT` to the ephemeral range, shuffled (several processes
+        choose at once); empty when the range leaves none.
+    """
+    try:
+        first_ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    ports = list(range(LOWEST_PORT, first_ephemeral))
+    random.shuffle(ports)
+    return ports
+
+
 def free_port() -> int:
-    """Ask the kernel for a free loopback port.
+    """Ask for a free loopback port.
 
     Returns:
         A port number that was free a moment ago.
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
-    """Ask the kernel for several distinct free loopback ports.
+    """Find several distinct free loopback ports, outside the ephemeral range when it allows.
 
     Args:
         count: How many.
@@ -180,11 +205,18 @@ def free_ports(count: int) -> list[int]:
     Returns:
         Port numbers that were free (and different from each other) a moment ago.
     """
+    candidates = iter(_outside_ephemeral_range())
     with contextlib.ExitStack() as held:
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
+        ports = []
+        while len(ports) < count:
+            sock = held.enter_context(socket.socket())
+            port = next(candidates, 0)  # 0: let the kernel choose (no range left)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 @dataclass

@@ -207,7 +207,7 @@ def free_ports(count: int) -> list[int]:
     """
     candidates = iter(_outside_ephemeral_range())
     with contextlib.ExitStack() as held:
-        ports = []
+        ports: list[int] = []
         while len(ports) < count:
             sock = held.enter_context(socket.socket())
             port = next(candidates, 0)  # 0: let the kernel choose (no range left)

@@ -51,6 +51,7 @@ def call(
     session: User | None = None,
     body: Any = _NOTHING,
     raw: str | bytes | None = None,
+    content_type: str = "application/json",
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, Any] | None = None,
     asgi: bool | None = None,
@@ -72,7 +73,7 @@ def call(
         client.force_login(session)
     kwargs: dict[str, Any] = {"headers": all_headers}
     if raw is not None:
-        kwargs.update(data=raw, content_type="application/json")
+        kwargs.update(data=raw, content_type=content_type)
     elif body is not _NOTHING and method != "get":
         kwargs.update(data=json.dumps(body), content_type="application/json")
     elif query is not None:

@@ -253,6 +253,23 @@ def test_a_card_token_that_cannot_be_one_is_400(api, order_of, payload) -> None:
     assert not Payment.objects.exists()
 
 
+@both_apis
+@pytest.mark.parametrize(
+    "raw",
+    ["[" * 100_000 + "]" * 100_000, "\ufeff" + '{"card_token": "tok_visa"}'],
+    ids=["nested 100000 deep", "byte-order mark first"],
+)
+def test_a_payment_body_that_json_cannot_read_is_400(api, order_of, raw) -> None:
+    order_id, user = order_of
+
+    answer = call(
+        api, "post", f"orders/{order_id}/pay", user=user, raw=raw, headers={"Idempotency-Key": "p"}
+    )
+
+    assert_error(answer, 400, "malformed_request")
+    assert not Payment.objects.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Bodies
 
@@ -262,6 +279,7 @@ def test_a_card_token_that_cannot_be_one_is_400(api, order_of, payload) -> None:
     ("raw", "status", "code"),
     [
         ("[" * 100_000 + "]" * 100_000, 400, "malformed_request"),  # was 500 (DRF)
+        ("\ufeff" + '{"items": [{"variant_id": 1, "quantity": 1}]}', 400, "malformed_request"),
         ('{"items": []}\x00', 400, "malformed_request"),
         (b'{"items": "\xff\xfe"}', 400, "malformed_request"),
         ('{"items": [{"variant_id": 1, "quantity": ' + "9" * 5000 + "}]}", 400, None),
@@ -277,6 +295,7 @@ def test_a_card_token_that_cannot_be_one_is_400(api, order_of, payload) -> None:
     ],
     ids=[
         "nested 100000 deep",
+        "byte-order mark first",
         "trailing nul",
         "not utf-8",
         "5000-digit number",

@@ -75,3 +75,20 @@ def test_the_app_refuses_to_start_without_a_required_variable(missing: str) -> N
     )
     assert result.returncode != 0
     assert f"{missing} is not set" in result.stderr
+
+
+@pytest.mark.parametrize("rate", ["1000 per minute", "1000", "0/minute"])
+def test_a_throttle_rate_that_is_not_one_stops_the_start(rate: str) -> None:
+    env = {**os.environ, "API_THROTTLE_USER": rate}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert f"API_THROTTLE_USER must be like 100/minute, got {rate!r}" in result.stderr
+
+
+def test_a_throttle_rate_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_THROTTLE_ANON", " 30/hour ")
+    assert config.env_rate("API_THROTTLE_ANON", default="1/s") == "30/hour"
+    monkeypatch.delenv("API_THROTTLE_ANON")
+    assert config.env_rate("API_THROTTLE_ANON", default="1/s") == "1/s"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import io
+import json
 import os
 import threading
 import time
@@ -263,9 +265,15 @@ def test_with_tracing_on_a_get_still_crosses_the_chain_without_a_hop(thread_hops
 
 
 async def asgi_get(
-    application: Any, path: str, *, leaves: asyncio.Event | None = None
+    application: Any,
+    path: str,
+    *,
+    leaves: asyncio.Event | None = None,
+    method: str = "GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Send a GET through an ASGI application as a server would; return what it sent back.
+    """Send a request (a GET by default) through an ASGI application as a server would; return
+    what it sent back.
 
     The client leaves (``http.disconnect``) once ``leaves`` is set, or never.
     """
@@ -273,12 +281,12 @@ async def asgi_get(
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "root_path": "",
         "query_string": b"",
-        "headers": [],
+        "headers": headers or [],
         "server": ("testserver", 80),
         "client": ("127.0.0.1", 50000),
     }
@@ -440,3 +448,41 @@ def test_csrf_in_the_session_runs_every_csrf_hook_in_a_thread(thread_hops, setti
         "CsrfViewMiddleware.process_response",
         "CsrfViewMiddleware.process_view",
     ]
+
+
+BAD_CONTENT_TYPES = ["application/json; charset*=nope''utf-8", "application/json" + "; a=b" * 2000]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", BAD_CONTENT_TYPES, ids=["bad parameter", "too long"])
+@pytest.mark.parametrize(
+    ("path", "status"), [("/api/async/orders", 415), ("/api/sync/orders", 415), ("/admin/", 400)]
+)
+def test_a_content_type_django_cannot_parse_is_a_4xx_under_both_handlers(
+    content_type: str, path: str, status: int
+) -> None:
+    sent = async_to_sync(asgi_get)(
+        middleware.ASGIHandler(),
+        path,
+        method="POST",
+        headers=[(b"content-type", content_type.encode())],
+    )
+    started: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "CONTENT_TYPE": content_type,
+        "wsgi.input": io.BytesIO(),
+        "wsgi.url_scheme": "http",
+    }
+    response = middleware.WSGIHandler()(environ, lambda status, headers: started.append(status))
+
+    assert sent[0]["status"] == status
+    assert started == [f"{status} {'Unsupported Media Type' if status == 415 else 'Bad Request'}"]
+    if status == 415:
+        body = json.loads(b"".join(m["body"] for m in sent if m["type"] == "http.response.body"))
+        assert body["code"] == "unsupported_media_type"
+        assert json.loads(b"".join(response)) == body
+    response.close()

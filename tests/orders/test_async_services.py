@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -73,6 +76,59 @@ def test_a_partner_error_status_shows_as_unknown(settings, order) -> None:
         result = summary(user=order.user, order_id=order.pk, country="DE")
     assert (result.shipping, result.gateway_charges) == (None, 0)
     assert result.fraud_verdict == "accept"
+
+
+@contextmanager
+def answering(body: bytes) -> Iterator[str]:
+    """An HTTP server that answers every request 200 with this JSON body; yields its URL."""
+
+    class Canned(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.do_GET()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    ("body", "verdict"),
+    [
+        (b"null", "unknown"),
+        (b'["accept"]', "unknown"),
+        (b'{"amount": null, "currency": "EUR", "days": null, "verdict": "accept", "count": null}',
+         "accept"),
+        (b'{"amount": "1e999999999", "currency": "EUR", "days": 2, "verdict": "accept",'
+         b' "count": true}', "accept"),
+        (b'{"amount": "NaN", "currency": "EUR", "days": [2], "verdict": "accept", "count": [1]}',
+         "accept"),
+    ],
+    ids=["null", "a list", "nulls", "huge amount, boolean count", "NaN, lists"],
+)  # fmt: skip
+def test_a_partner_answering_unexpected_json_shows_as_unknown(settings, order, body, verdict):
+    with answering(body) as url:
+        settings.PAYMENT_GATEWAY_URL = settings.SHIPPING_SERVICE_URL = url
+        settings.FRAUD_SERVICE_URL = url
+        result = summary(user=order.user, order_id=order.pk, country="DE")
+    assert (result.shipping, result.gateway_charges) == (None, None)
+    assert result.fraud_verdict == verdict
 
 
 def test_another_customers_order_is_not_found(partners, order) -> None:

@@ -60,6 +60,7 @@ def test_order_is_priced_by_the_catalog_and_takes_stock() -> None:
         ([OrderItem(variant_id=1, quantity=0)], "between 1 and 100"),
         ([OrderItem(variant_id=1, quantity=-3)], "between 1 and 100"),
         ([OrderItem(variant_id=1, quantity=101)], "between 1 and 100"),
+        ([OrderItem(variant_id=1, quantity=100), OrderItem(variant_id=1, quantity=1)], "and 100"),
         ([OrderItem(variant_id=i, quantity=1) for i in range(51)], "at most 50"),
         ([OrderItem(variant_id=999_999, quantity=1)], "Unknown variants"),
     ],
@@ -68,6 +69,16 @@ def test_bad_orders_are_refused_and_write_nothing(items: list[OrderItem], messag
     with pytest.raises(InvalidOrder, match=message):
         order_place(user=make_user(), items=items)
     assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_total_the_order_cannot_store_is_refused_and_writes_nothing() -> None:
+    dear = [variant_of(make_product(price="99999999.99", stock=100)) for _ in range(2)]
+    items = [OrderItem(variant_id=variant.pk, quantity=100) for variant in dear]
+    with pytest.raises(InvalidOrder, match="total is too large"):
+        order_place(user=make_user(), items=items)
+    assert not Order.objects.exists()
+    assert [Stock.objects.get(variant=variant).quantity for variant in dear] == [100, 100]
 
 
 @pytest.mark.django_db

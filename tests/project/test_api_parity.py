@@ -47,6 +47,8 @@ LIST_QUERIES = [
     {"search": "silk"},
     {"search": "DRESS linen"},
     {"search": "nothing-matches"},
+    {"search": "  silk  "},
+    {"category": " shoes"},
     {"category": "shoes"},
     {"category": "unknown-category"},
     {"currency": "USD", "sort": "-price"},
@@ -185,6 +187,21 @@ def test_tokens(shelf) -> None:
 
     assert answer.status == 200
     assert user.auth_token.key == answer.body["token"]
+
+
+@pytest.mark.parametrize(
+    "username", ["parity ", " parity", "   "], ids=["trailing space", "leading space", "blank"]
+)
+def test_a_username_is_trimmed_by_both(shelf, username) -> None:
+    make_user("parity")
+
+    answer = assert_same(
+        method="post",
+        path="auth/token",
+        body={"username": username, "password": "a-long-passphrase"},
+    )
+
+    assert answer.status == (400 if username.isspace() else 200)
 
 
 def test_an_empty_body_is_invalid_input_in_both() -> None:

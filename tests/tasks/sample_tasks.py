@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+from django.db import connection
 from django.tasks import TaskContext, task
 
 from fashionistar.kernel.redis_client import redis_client
@@ -20,6 +21,18 @@ def flaky(context: TaskContext, *, key: str, failures: int) -> int:
     """Fail ``failures`` times, then succeed; returns the attempt that succeeded."""
     if redis_client().incr(f"flaky:{key}") <= failures:
         raise ConnectionError(f"attempt {context.attempt} failed on purpose")
+    return context.attempt
+
+
+@task(queue_name="critical", takes_context=True)
+def loses_its_connection_once(context: TaskContext, *, key: str) -> int:
+    """On its first attempt the worker's database connection dies under it (as when PgBouncer
+    restarts); then it reads the database. Returns the attempt that could."""
+    if redis_client().incr(f"lost:{key}") == 1:
+        connection.ensure_connection()
+        connection.connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
     return context.attempt
 
 

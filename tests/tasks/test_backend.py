@@ -24,7 +24,7 @@ from fashionistar.tasks.models import OutboxEntry
 from fashionistar.tasks.outbox import outbox_sweep
 from fashionistar.tasks.worker import drain, make_worker
 from fashionistar_dev.processes import free_port
-from tests.tasks.sample_tasks import add, always_fails, flaky
+from tests.tasks.sample_tasks import add, always_fails, flaky, loses_its_connection_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -278,3 +278,15 @@ def test_the_sweep_waits_until_an_entry_is_old_enough(settings, clean_redis) -> 
     assert outbox_sweep().pushed == 0  # younger than SWEEP_AFTER_S: its push may be under way
     later = timezone.now() + timedelta(minutes=5)
     assert outbox_sweep(now=later).pushed == 1
+
+
+def test_a_simple_worker_connects_again_for_the_retry_of_a_task_whose_connection_died(
+    fast_retries,
+) -> None:
+    result = loses_its_connection_once.enqueue(key="pgbouncer-restarted")
+
+    make_worker(queues=["critical"], kind="simple").work(burst=True)
+
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.db.models import QuerySet
 
 from fashionistar.tasks.models import OutboxEntry
@@ -63,3 +63,24 @@ def test_a_batch_the_database_refuses_is_logged_and_left_to_the_sweep(monkeypatc
         outbox_settled(str(entry.pk))
     assert "1 outbox entries of finished tasks not deleted; the sweep will" in caplog.text
     assert OutboxEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_after_a_connection_dies_the_next_batch_connects_again(monkeypatch, caplog) -> None:
+    first, second = pending_entry(), pending_entry()
+    delete = QuerySet.delete
+    killed: list[bool] = []
+
+    def on_a_dead_connection(queryset: QuerySet[OutboxEntry]) -> tuple[int, dict[str, int]]:
+        if not killed:  # the batches' thread: its connection dies, as when PgBouncer restarts
+            connection.ensure_connection()
+            connection.connection.close()
+            killed.append(True)
+        return delete(queryset)
+
+    monkeypatch.setattr(QuerySet, "delete", on_a_dead_connection)
+    with caplog.at_level(logging.WARNING), settling_in_batches(every_s=0.05):
+        outbox_settled(str(first.pk))
+        wait_for(lambda: "not deleted; the sweep will" in caplog.text, 10)
+        outbox_settled(str(second.pk))
+        wait_for(lambda: not OutboxEntry.objects.filter(pk=second.pk).exists(), 10)
+    assert OutboxEntry.objects.filter(pk=first.pk).exists()  # left to the sweep

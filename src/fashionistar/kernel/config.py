@@ -32,6 +32,47 @@ def env_required(name: str) -> str:
     return value
 
 
+def parse_rate(rate: str) -> tuple[int, int]:
+    """Parse a throttle rate such as ``"100/minute"``.
+
+    Args:
+        rate: ``<requests>/<second|minute|hour|day>`` (only the first letter of the period counts,
+            as in DRF).
+
+    Returns:
+        ``(requests, window in seconds)``.
+
+    Raises:
+        ValueError: Not a rate.
+    """
+    count, _, period = rate.partition("/")
+    periods = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if period[:1] not in periods or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"Not a throttle rate: {rate!r}")
+    return int(count), periods[period[:1]]
+
+
+def env_rate(name: str, *, default: str) -> str:
+    """Read a throttle rate, checked now: a typo stops the start, not every request later.
+
+    Args:
+        name: The variable.
+        default: The rate when it is not set or empty.
+
+    Returns:
+        The rate, as :func:`parse_rate` reads it.
+
+    Raises:
+        ImproperlyConfigured: It is not a rate.
+    """
+    rate = env_str(name, default=default)
+    try:
+        parse_rate(rate)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be like 100/minute, got {rate!r}") from error
+    return rate
+
+
 def env_str(name: str, *, default: str) -> str:
     """Read an optional variable.
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -34,13 +34,17 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import WSGIHandler as DjangoWSGIHandler
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.utils.csp import CSP, build_policy
 from django.utils.deprecation import MiddlewareMixin
+
+from fashionistar.kernel.apis import UnsupportedMediaType, api_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -392,11 +396,47 @@ class _ChainWithSubclasses:
             settings.MIDDLEWARE = listed
 
 
+def unreadable_request(path: str) -> HttpResponse:
+    """The answer to a request Django cannot build: a ``Content-Type`` header it cannot parse.
+
+    Django raises ``BadRequest`` while it builds the request object, before any middleware or
+    exception handling, and its handlers let it out: a 500 in plain text from the server.
+
+    Args:
+        path: The request's path.
+
+    Returns:
+        415 in the API's error shape under ``/api/``, Django's plain 400 elsewhere.
+    """
+    if path.startswith("/api/"):
+        error = api_error(UnsupportedMediaType)
+        return JsonResponse(error.as_dict(), status=error.status_code)
+    return HttpResponseBadRequest()
+
+
 class ASGIHandler(_ChainWithSubclasses, DjangoASGIHandler):
     """Django's ASGI application, its chain built with :data:`ON_THE_LOOP`'s middleware.
 
-    Each HTTP request's sync code runs in a thread lent by :data:`REQUEST_THREADS`.
+    Each HTTP request's sync code runs in a thread lent by :data:`REQUEST_THREADS`; a request
+    Django cannot build gets :func:`unreadable_request`'s answer.
     """
+
+    def create_request(
+        self, scope: Mapping[str, Any], body_file: Any
+    ) -> tuple[ASGIRequest, None] | tuple[None, HttpResponseBase]:
+        """Build the request as Django does, or the answer to one it cannot build.
+
+        Args:
+            scope: The connection's scope.
+            body_file: The request's body.
+
+        Returns:
+            ``(request, None)``, or ``(None, response)``.
+        """
+        try:
+            return super().create_request(scope, body_file)
+        except BadRequest:
+            return None, unreadable_request(scope["path"])
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Handle one connection's request as Django does, in a lent thread's context.
@@ -421,8 +461,26 @@ class WSGIHandler(_ChainWithSubclasses, DjangoWSGIHandler):
     """Django's WSGI application, its chain built with the same subclasses.
 
     Under WSGI a subclass runs Django's hooks as Django does; the CSP middleware's header is
-    built once per policy (:class:`ContentSecurityPolicyMiddleware`).
+    built once per policy (:class:`ContentSecurityPolicyMiddleware`). A request Django cannot
+    build gets :func:`unreadable_request`'s answer.
     """
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Answer one request as Django does, or answer one it cannot build.
+
+        Args:
+            environ: The WSGI environment.
+            start_response: The server's ``start_response``.
+
+        Returns:
+            The response, which the server iterates and closes.
+        """
+        try:
+            return super().__call__(environ, start_response)
+        except BadRequest:  # from building the request: the chain turns its own into 400s
+            response = unreadable_request(environ.get("PATH_INFO", "/"))
+            start_response(f"{response.status_code} {response.reason_phrase}", [*response.items()])
+            return response
 
 
 # --8<-- [end:asgi_handler]

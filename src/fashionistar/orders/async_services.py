@@ -35,6 +35,8 @@ PARTNER_TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 """Each partner has 1 s to accept the connection and 2 s to answer; checkout never hangs."""
 
 RECENT_VIEWS_WINDOW_S = 3600
+LARGEST_SHIPPING_AMOUNT = Decimal("99999999.99")
+"""A quote above this (or not a finite number) is a partner's fault, shown as no quote."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,23 @@ class CheckoutSummary:
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     response.raise_for_status()
-    body: dict[str, Any] = response.json()
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"not a count: {value!r:.80}")
+    return int(value)
+
+
+def _amount(value: object) -> Decimal:
+    amount = Decimal(str(value))
+    if not amount.is_finite() or abs(amount) > LARGEST_SHIPPING_AMOUNT:
+        raise ValueError(f"not an amount: {value!r:.80}")
+    return amount
 
 
 async def _shipping_quote(client: httpx.AsyncClient, *, country: str, items: int) -> ShippingQuote:
@@ -88,7 +105,7 @@ async def _shipping_quote(client: httpx.AsyncClient, *, country: str, items: int
         json={"country": country, "items": items},
     )
     body = _json(response)
-    return ShippingQuote(Decimal(body["amount"]), str(body["currency"]), int(body["days"]))
+    return ShippingQuote(_amount(body["amount"]), str(body["currency"]), _count(body["days"]))
 
 
 async def _fraud_verdict(client: httpx.AsyncClient, *, order: Order) -> str:
@@ -107,7 +124,7 @@ async def _gateway_charges(client: httpx.AsyncClient, *, order: Order) -> int:
     response = await client.get(
         f"{gateway_base_url()}/v1/charges", params={"reference": f"order-{order.pk}"}
     )
-    return int(_json(response)["count"])
+    return _count(_json(response)["count"])
 
 
 async def _recent_views(*, order: Order) -> int:

@@ -6,9 +6,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, cast
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import DecimalField
 from django.utils import timezone
 
 from fashionistar.accounts.models import User
@@ -68,7 +70,20 @@ def _quantities(items: Sequence[OrderItem]) -> Counter[int]:
                 extra={"variant_id": item.variant_id, "quantity": item.quantity},
             )
         quantities[item.variant_id] += item.quantity
+    for variant_id, quantity in sorted(quantities.items()):
+        if quantity > MAX_QUANTITY:  # lines for the same variant, added up
+            raise InvalidOrder(
+                f"Quantity must be between 1 and {MAX_QUANTITY}.",
+                extra={"variant_id": variant_id, "quantity": quantity},
+            )
     return quantities
+
+
+def _largest_total() -> Decimal:
+    """The largest total the order's ``numeric`` column holds."""
+    field = cast("DecimalField[Any, Any]", Order._meta.get_field("total"))
+    places = field.decimal_places
+    return Decimal(10) ** (field.max_digits - places) - Decimal(1).scaleb(-places)
 
 
 def _as_selected(order: Order, *, lines: list[OrderLine]) -> None:
@@ -112,8 +127,8 @@ def order_place(
         an order selector prefetches them: it answers without being read back.
 
     Raises:
-        InvalidOrder: No items, too many, a bad quantity, an unknown variant, or mixed
-            currencies.
+        InvalidOrder: No items, too many, a bad quantity (also once the lines for a variant are
+            added up), an unknown variant, mixed currencies, or a total too large to store.
         OutOfStock: Not enough units left (nothing is written).
         IntegrityError: The user placed an order with this key before.
     """
@@ -140,10 +155,13 @@ def order_place(
         )
         for variant_id, quantity in sorted(quantities.items())
     ]
+    total = sum((line.line_total for line in lines), Decimal("0"))
+    if total > _largest_total():
+        raise InvalidOrder("The order's total is too large.", extra={"total": str(total)})
     order = Order.objects.create(
         user=user,
         currency=currencies.pop(),
-        total=sum((line.line_total for line in lines), Decimal("0")),
+        total=total,
         idempotency_key=idempotency_key or "",
         request_fingerprint=items_fingerprint(items=items) if idempotency_key else "",
     )

@@ -15,6 +15,7 @@ from fashionistar.kernel.config import (
     env_bool,
     env_list,
     env_logins,
+    env_rate,
     env_required,
     env_str,
     redis_url_from_env,
@@ -220,8 +221,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # Requests per client and window, for both APIs: "anon" by IP, "user" by user id.
 API_THROTTLE_RATES = {
-    "anon": os.environ.get("API_THROTTLE_ANON", "1000/minute"),
-    "user": os.environ.get("API_THROTTLE_USER", "2000/minute"),
+    "anon": env_rate("API_THROTTLE_ANON", default="1000/minute"),
+    "user": env_rate("API_THROTTLE_USER", default="2000/minute"),
 }
 
 # Trust X-Forwarded-For for the client IP (audit log, anonymous throttling) only behind a proxy

@@ -24,6 +24,7 @@ Options (``TASKS["default"]["OPTIONS"]``): ``RETRY`` ``{queue: {"max": 3, "inter
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -36,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.tasks import TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task, TaskContext, TaskError, TaskResult
@@ -380,6 +381,19 @@ def result_from_job(
 
 
 # --8<-- [start:run_task]
+def _close_broken_connections() -> None:
+    """Close this thread's database connections that saw an error.
+
+    Django reuses a connection until something closes it, and a simple worker runs its next
+    task (the retry too) in this thread: after PgBouncer restarted, every task would fail on
+    the dead connection until the maintenance pass closes it. Closed, the next task connects.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.errors_occurred:
+            with contextlib.suppress(DatabaseError):
+                connection.close()
+
+
 def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Run one attempt of a task inside an RQ worker (RQ calls this; nothing else should).
 
@@ -418,7 +432,10 @@ def run_task(module_path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
                 else:
                     value = task.call(*args, **kwargs)
         except Exception as error:
-            _attempt_failed(job, result, error, backend=backend)
+            try:
+                _attempt_failed(job, result, error, backend=backend)
+            finally:
+                _close_broken_connections()
             raise
         outbox_settled(job.id)
         object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)

@@ -81,6 +81,10 @@ class SettleInBatches:
                 len(batch),
                 exc_info=True,
             )
+            # Django keeps a connection that failed until something closes it: the next batch
+            # would fail on it again (PgBouncer restarted, say). The next one connects anew.
+            with contextlib.suppress(DatabaseError):
+                connections.close_all()
 
 
 _batches: SettleInBatches | None = None

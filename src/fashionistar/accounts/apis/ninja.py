@@ -6,7 +6,7 @@ from ninja import Field, Router, Schema
 from fashionistar.accounts.services import atoken_obtain
 from fashionistar.audit.services import audit_mark
 from fashionistar.kernel.apis import ERRORS_WITH_BODY
-from fashionistar.kernel.apis.ninja import Text, async_throttle, responses
+from fashionistar.kernel.apis.ninja import Text, TrimmedText, async_throttle, responses
 
 router = Router(tags=["auth"])
 
@@ -14,7 +14,7 @@ router = Router(tags=["auth"])
 class TokenIn(Schema):
     """Credentials."""
 
-    username: Text = Field(min_length=1, max_length=150)
+    username: TrimmedText = Field(min_length=1, max_length=150)
     password: Text = Field(min_length=1, max_length=128)
 
 

@@ -22,7 +22,7 @@ from fashionistar.kernel.apis.ninja import (
     Money,
     Page,
     PageQuery,
-    Text,
+    TrimmedText,
     apaginate,
     async_throttle,
     responses,
@@ -86,8 +86,8 @@ Price = Annotated[
 class ProductFilters(PageQuery):
     """Query parameters of the product list; an empty price range is the selector's call."""
 
-    search: Text = Field("", max_length=200)
-    category: Text = Field("", max_length=200)
+    search: TrimmedText = Field("", max_length=200)
+    category: TrimmedText = Field("", max_length=200)
     currency: Currency = ""
     min_price: Price | None = Field(
         None, ge=0, max_digits=10, decimal_places=2, description="Lowest price, inclusive."

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseNotModified
 from django.utils.http import parse_etags
 
+from fashionistar.kernel.config import parse_rate
 from fashionistar.kernel.errors import ApplicationError, NotFound
 from fashionistar.kernel.idempotency import MAX_KEY_LENGTH
 
@@ -347,26 +348,6 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(raw))
     except ValueError:
         return None
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """Parse a throttle rate such as ``"100/minute"``.
-
-    Args:
-        rate: ``<requests>/<second|minute|hour|day>`` (only the first letter of the period counts,
-            as in DRF).
-
-    Returns:
-        ``(requests, window in seconds)``.
-
-    Raises:
-        ValueError: Not a rate.
-    """
-    count, _, period = rate.partition("/")
-    periods = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if period[:1] not in periods:
-        raise ValueError(f"Not a throttle rate: {rate!r}")
-    return int(count), periods[period[:1]]
 
 
 @dataclass(frozen=True)

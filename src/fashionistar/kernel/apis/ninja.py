@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
+from django.utils.datastructures import MultiValueDict
 from ninja import Field, Path, Schema
 from ninja.parser import Parser
 from ninja.security.base import AuthBase
@@ -23,6 +24,7 @@ from ninja.utils import check_csrf
 from pydantic import (
     AfterValidator,
     PlainSerializer,
+    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -81,6 +83,10 @@ Text = Annotated[str, AfterValidator(_no_nul)]
 """A string input without NUL characters, which PostgreSQL refuses in a query (a 500 before);
 DRF's ``CharField`` refuses them too, with the same message."""
 
+TrimmedText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_no_nul)]
+""":data:`Text` without blanks around it, checked for its length after, as DRF's ``CharField``
+trims (its default): a username typed with a trailing space logs in through both APIs."""
+
 
 def json_body(request: HttpRequest) -> Any:
     """Parse the body as JSON, if it is declared as JSON: what DRF's JSON parser accepts.
@@ -93,11 +99,15 @@ def json_body(request: HttpRequest) -> Any:
 
     Raises:
         UnsupportedMediaType: The ``Content-Type`` is not ``application/json`` (415).
-        ValueError: The body is not JSON.
+        ValueError: The body is not JSON in UTF-8 (a byte-order mark first is refused, as DRF's
+            parser refuses it), or it is nested deeper than the decoder can go.
     """
     if request.content_type != "application/json":
         raise api_error(UnsupportedMediaType)
-    return json.loads(request.body)
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except RecursionError as error:
+        raise ValueError("JSON nested too deep") from error
 
 
 class JsonParser(Parser):
@@ -277,6 +287,10 @@ class AsyncTokenAuth(AuthBase):
         return user
 
 
+FORM_CONTENT_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+"""The bodies Django parses into ``request.POST``, where its CSRF check looks for the token."""
+
+
 class AsyncSessionAuth(AuthBase):
     """Django's session, read with ``request.auser()``; unsafe methods need a CSRF token."""
 
@@ -299,8 +313,14 @@ class AsyncSessionAuth(AuthBase):
         user = await request.auser()
         if not isinstance(user, get_user_model()) or not user.is_authenticated:
             return None
-        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and check_csrf(request):
-            raise api_error(PermissionDenied, reason="csrf")
+        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            if request.content_type in FORM_CONTENT_TYPES:
+                # The API reads JSON only (a form is a 415 once past this check): the token
+                # comes from the header, and Django's check does not parse the form on the
+                # event loop (nor fail on a malformed one), as Django itself marks it read.
+                request._post, request._files = QueryDict(), MultiValueDict()  # type: ignore[attr-defined]
+            if check_csrf(request):
+                raise api_error(PermissionDenied, reason="csrf")
         return user
 
 

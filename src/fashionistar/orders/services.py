@@ -70,12 +70,6 @@ def _quantities(items: Sequence[OrderItem]) -> Counter[int]:
                 extra={"variant_id": item.variant_id, "quantity": item.quantity},
             )
         quantities[item.variant_id] += item.quantity
-    for variant_id, quantity in sorted(quantities.items()):
-        if quantity > MAX_QUANTITY:  # lines for the same variant, added up
-            raise InvalidOrder(
-                f"Quantity must be between 1 and {MAX_QUANTITY}.",
-                extra={"variant_id": variant_id, "quantity": quantity},
-            )
     return quantities
 
 
@@ -127,8 +121,8 @@ def order_place(
         an order selector prefetches them: it answers without being read back.
 
     Raises:
-        InvalidOrder: No items, too many, a bad quantity (also once the lines for a variant are
-            added up), an unknown variant, mixed currencies, or a total too large to store.
+        InvalidOrder: No items, too many, a bad quantity, an unknown variant, mixed currencies,
+            or a total too large to store.
         OutOfStock: Not enough units left (nothing is written).
         IntegrityError: The user placed an order with this key before.
     """

@@ -6,8 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import aiohttp
@@ -21,6 +20,8 @@ from order_rate import (
     order_sender,
     summarise_round,
 )
+
+from tests.processes import serving
 
 
 def test_requests_are_due_at_fixed_times() -> None:
@@ -63,17 +64,6 @@ class Stalls(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         """Stay quiet."""
-
-
-@contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve ``handler`` on a free port in a thread; yield its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -19,6 +18,7 @@ from fashionistar_dev.partners import GatewayServer, serve_in_thread
 from fashionistar_dev.processes import free_port
 from tests.api_support import ASYNC, assert_error, call
 from tests.factories import make_product, make_user, variant_of
+from tests.processes import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,15 +97,8 @@ def answering(body: bytes) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Canned) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

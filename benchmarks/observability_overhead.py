@@ -32,11 +32,9 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager, ExitStack
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,6 +56,8 @@ from common import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from report import Target, Verdict, bars, fmt, ratio, rounds_of, table, verdict_lines, verdict_word
+
+from fashionistar_dev.processes import serving
 
 NAME = "observability"
 CLAIM = "project target: observability overhead <= 15% of requests/s"
@@ -118,20 +118,13 @@ class Collector(BaseHTTPRequestHandler):
         """Stay quiet."""
 
 
-@contextmanager
-def otlp_collector() -> Iterator[str]:
+def otlp_collector() -> AbstractContextManager[str]:
     """Run :class:`Collector` in a thread.
 
-    Yields:
-        Its base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``).
+    Returns:
+        A context whose value is its base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``).
     """
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    return serving(Collector)
 
 
 def spans_received() -> dict[str, Counter[str]]:

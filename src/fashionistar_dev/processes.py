@@ -20,9 +20,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Literal
@@ -217,6 +219,30 @@ def free_ports(count: int) -> list[int]:
                 continue  # taken
             ports.append(int(sock.getsockname()[1]))
         return ports
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve an HTTP handler on a free loopback port, in a thread of this process.
+
+    For the small servers that tests and benchmarks stand in for an outside party with (a
+    partner's canned answer, an OTLP collector).
+
+    Args:
+        handler: The handler class.
+
+    Yields:
+        The server's base URL.
+    """
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @dataclass

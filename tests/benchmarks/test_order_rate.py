@@ -21,7 +21,7 @@ from order_rate import (
     summarise_round,
 )
 
-from tests.processes import serving
+from fashionistar_dev.processes import serving
 
 
 def test_requests_are_due_at_fixed_times() -> None:

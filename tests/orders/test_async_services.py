@@ -15,10 +15,9 @@ from fashionistar.kernel.errors import NotFound
 from fashionistar.orders.async_services import ShippingQuote, acheckout_summary
 from fashionistar.orders.services import OrderItem, order_place
 from fashionistar_dev.partners import GatewayServer, serve_in_thread
-from fashionistar_dev.processes import free_port
+from fashionistar_dev.processes import free_port, serving
 from tests.api_support import ASYNC, assert_error, call
 from tests.factories import make_product, make_user, variant_of
-from tests.processes import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

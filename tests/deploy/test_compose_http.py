@@ -73,6 +73,14 @@ def plain_http_ok(base: str, path: str, headers: dict[str, str]) -> httpx.Respon
     return response
 
 
+def head_ok(base: str, path: str, headers: dict[str, str]) -> None:
+    """HEAD a path: GET's status and headers, and the server sends no body."""
+    response = httpx.head(f"{base}{path}", headers=headers)
+    assert response.status_code == 200, (path, response.status_code, response.headers)
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.content == b""
+
+
 def test_the_compose_app_serves_its_pages_over_plain_http(production: Production) -> None:
     with compose_server(production, "app") as (base, headers):
         plain_http_ok(base, "/livez", headers)
@@ -80,6 +88,7 @@ def test_the_compose_app_serves_its_pages_over_plain_http(production: Production
         # The home page's stylesheet, under the hashed name the manifest storage gave it.
         (stylesheet,) = STYLESHEET.findall(home.text)
         plain_http_ok(base, stylesheet, headers)
+        head_ok(base, "/api/sync/catalog/products", headers)
 
 
 def test_the_compose_async_server_serves_the_async_api_over_plain_http(
@@ -88,3 +97,4 @@ def test_the_compose_async_server_serves_the_async_api_over_plain_http(
     with compose_server(production, "app-async") as (base, headers):
         plain_http_ok(base, "/livez", headers)
         plain_http_ok(base, f"{ASYNC_API_PREFIX}catalog/products", headers)
+        head_ok(base, f"{ASYNC_API_PREFIX}catalog/products", headers)

@@ -179,6 +179,63 @@ def test_errors(method, path, kwargs) -> None:
     assert 400 <= answer.status < 500
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize(
+    "authorization",
+    ["Token forged", "Token", "Token two words", "token " + "0" * 40],
+    ids=["unknown", "empty", "malformed", "lower-case scheme"],
+)
+def test_a_failed_token_is_refused_even_with_a_session(method, authorization) -> None:
+    user = make_user()
+
+    answer = assert_same(
+        method=method,
+        path="orders",
+        session=user,
+        headers={"Authorization": authorization},
+        body={"items": []},
+    )
+
+    assert answer.status == 401, answer.body
+    assert answer.body["code"] == "not_authenticated"
+
+
+def test_the_session_answers_when_no_token_is_sent() -> None:
+    answer = assert_same(method="get", path="orders", session=make_user())
+
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("catalog/products", {}),
+        ("catalog/products", {"query": {"category": "dresses"}}),
+        ("orders", {"auth": True}),
+        ("orders", {}),
+        ("orders/1/cancel", {"auth": True}),
+    ],
+    ids=["list", "filtered", "own orders", "no user", "post only"],
+)
+def test_head_answers_as_get_without_a_body(shelf, path, kwargs) -> None:
+    kwargs = dict(kwargs)
+    if kwargs.pop("auth", False):
+        kwargs["user"] = make_user()
+    get = call(SYNC, "get", path, **kwargs)
+
+    sync = call(SYNC, "head", path, **kwargs)
+    async_ = call(ASYNC, "head", path, **kwargs)
+
+    assert sync.status == async_.status
+    assert sync.body is async_.body is None
+    if get.status == 405:
+        assert sync.status == 405
+        assert "HEAD" not in async_.headers["Allow"]
+    else:
+        assert sync.status == get.status
+        assert sync.headers.get("ETag") == async_.headers.get("ETag")
+
+
 def test_tokens(shelf) -> None:
     user = make_user("parity")
     credentials = {"username": "parity", "password": "a-long-passphrase"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction
@@ -304,37 +305,68 @@ def drf_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
 def _reshape_not_allowed(response: HttpResponseBase) -> HttpResponseBase:
     if not isinstance(response, HttpResponseNotAllowed):
         return response
+    allowed = {method.strip() for method in response["Allow"].split(",")}
+    if "GET" in allowed:
+        allowed.add("HEAD")  # answered as GET (_head_as_get)
     shaped = JsonResponse(api_error(MethodNotAllowed).as_dict(), status=405)
-    shaped["Allow"] = response["Allow"]
+    shaped["Allow"] = ", ".join(sorted(allowed))
     return shaped
 
 
-def _json_not_allowed(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a Ninja URL view so that its 405 (plain text, from Ninja) has the error shape."""
+# --8<-- [start:head_as_get]
+@contextmanager
+def _head_as_get(request: HttpRequest) -> Iterator[None]:
+    """Answer ``HEAD`` with the ``GET`` operation, as Django's class-based views (and DRF) do.
+
+    Ninja finds an operation by the request's method and has no ``HEAD`` operations. The body
+    stays: the server leaves it out of a ``HEAD`` answer (RFC 9110, section 9.3.2).
+    """
+    if request.method != "HEAD":
+        yield
+        return
+    request.method = "GET"
+    try:
+        yield
+    finally:
+        request.method = "HEAD"
+
+
+# --8<-- [end:head_as_get]
+
+
+def _ninja_view(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Ninja URL view: ``HEAD`` answered as ``GET``, a 405 in the error shape.
+
+    Ninja's own 405 is plain text.
+    """
     if iscoroutinefunction(view):
 
         @functools.wraps(view)
         async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            return _reshape_not_allowed(await view(request, *args, **kwargs))
+            with _head_as_get(request):
+                response = await view(request, *args, **kwargs)
+            return _reshape_not_allowed(response)
 
         return async_view
 
     @functools.wraps(view)
     def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        return _reshape_not_allowed(view(request, *args, **kwargs))
+        with _head_as_get(request):
+            response = view(request, *args, **kwargs)
+        return _reshape_not_allowed(response)
 
     return sync_view
 
 
 def ninja_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
-    """Return the Ninja API's URLs for ``path("api/async/", ...)``, 405s in the error shape.
+    """Return the Ninja API's URLs for ``path("api/async/", ...)``, wrapped (:func:`_ninja_view`).
 
     Returns:
         What ``include()`` takes: the patterns, the app name and the namespace.
     """
     patterns, app_name, namespace = api.urls
     wrapped: list[URLPattern | URLResolver] = [
-        URLPattern(p.pattern, _json_not_allowed(p.callback), p.default_args, p.name)
+        URLPattern(p.pattern, _ninja_view(p.callback), p.default_args, p.name)
         if isinstance(p, URLPattern)
         else p
         for p in patterns

@@ -40,6 +40,7 @@ from fashionistar.kernel.apis import (
     IDEMPOTENCY_KEY_SCHEMA,
     IF_NONE_MATCH,
     MAX_PAGE_SIZE,
+    NotAuthenticated,
     PermissionDenied,
     UnsupportedMediaType,
     api_error,
@@ -253,18 +254,27 @@ class AsyncTokenAuth(AuthBase):
     openapi_name = "Authorization"
 
     async def __call__(self, request: HttpRequest) -> "User | None":
-        """Return the token's user, or ``None`` so that the next auth class is tried.
+        """Return the token's user; ``None`` without a token, so that the session is tried.
+
+        A token that fails is a 401 even with a session cookie, as in DRF: the client said who
+        it is, and it is not.
 
         Args:
             request: The request.
 
         Returns:
-            The active user owning the token, else ``None``.
+            The active user owning the token, or ``None`` when the request sends no token.
+
+        Raises:
+            ApplicationError: A token that is malformed, unknown, or whose user is inactive (401).
         """
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "token" or not is_token_key(key.strip()):
+        if scheme.lower() != "token":
             return None
-        return await self.authenticate(request, key.strip())
+        user = await self.authenticate(request, key.strip())
+        if user is None:
+            raise api_error(NotAuthenticated)
+        return user
 
     async def authenticate(self, request: HttpRequest, key: str) -> "User | None":
         """Look the key up.
@@ -276,6 +286,8 @@ class AsyncTokenAuth(AuthBase):
         Returns:
             The active user owning the token, else ``None``.
         """
+        if not is_token_key(key):
+            return None  # a key PostgreSQL would refuse (a NUL character) is not looked up
         try:
             token = await Token.objects.select_related("user").aget(key=key)
         except Token.DoesNotExist:

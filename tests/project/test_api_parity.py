@@ -261,6 +261,25 @@ def test_a_username_is_trimmed_by_both(shelf, username) -> None:
     assert answer.status == (400 if username.isspace() else 200)
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"username": 12345, "password": "a-long-passphrase"},
+        {"username": "12345", "password": 12345678},
+        {"username": ["12345"], "password": "a-long-passphrase"},
+        {"username": True, "password": "a-long-passphrase"},
+    ],
+    ids=["number", "numeric password", "list", "boolean"],
+)
+def test_credentials_that_are_not_strings_are_invalid_input_in_both(credentials) -> None:
+    make_user("12345", password="12345678")
+
+    answer = assert_same(method="post", path="auth/token", body=credentials)
+
+    assert answer.status == 400
+    assert answer.body["code"] == "invalid_input"
+
+
 def test_an_empty_body_is_invalid_input_in_both() -> None:
     # The one known difference in field paths: DRF validates {} and names the missing "items";
     # Ninja refuses the absent body as a whole ("body").

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from fashionistar.accounts.services import token_obtain
 from fashionistar.audit.services import audit_mark
 from fashionistar.kernel.apis import ERRORS_WITH_BODY
-from fashionistar.kernel.apis.drf import responses, validated
+from fashionistar.kernel.apis.drf import StringField, responses, validated
 from fashionistar.kernel.apis.drf_view import ApiView
 
 
@@ -27,8 +27,8 @@ class TokenObtainApi(ApiView):
     class InputSerializer(serializers.Serializer[Any]):
         """Credentials."""
 
-        username = serializers.CharField(min_length=1, max_length=150)
-        password = serializers.CharField(min_length=1, max_length=128, trim_whitespace=False)
+        username = StringField(min_length=1, max_length=150)
+        password = StringField(min_length=1, max_length=128, trim_whitespace=False)
 
     class OutputSerializer(serializers.Serializer[Any]):
         """The token."""

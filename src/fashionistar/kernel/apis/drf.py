@@ -181,6 +181,30 @@ def page_of(name: str, item: serializers.Serializer[Any]) -> serializers.Seriali
     )
 
 
+class StringField(serializers.CharField):
+    """A ``CharField`` that takes a JSON string only, as Pydantic's ``str`` in the async API.
+
+    DRF's own turns a number into its text, so ``{"username": 123}`` would look ``"123"`` up in
+    one API and be invalid input in the other.
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        """Refuse anything but a string, then validate as a ``CharField``.
+
+        Args:
+            data: The field's JSON value.
+
+        Returns:
+            The string, trimmed unless ``trim_whitespace=False``.
+
+        Raises:
+            ValidationError: Not a string ("Not a valid string.").
+        """
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class PageInput(serializers.Serializer[Any]):
     """``page`` and ``page_size`` query parameters; the base of the lists' filter serializers.
 

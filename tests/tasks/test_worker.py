@@ -79,6 +79,27 @@ def test_a_stop_that_came_before_rq_took_the_signals_over_is_kept(
         worker.run_maintenance_tasks()
 
 
+class SignalledWhileChecked(threading.Event):
+    """An early stop not set, but a SIGTERM comes in while it is checked: RQ's handler is in."""
+
+    def is_set(self) -> bool:
+        signal.raise_signal(signal.SIGTERM)
+        return False
+
+
+def test_a_stop_that_rqs_handler_takes_as_it_is_installed_is_kept(
+    clean_redis, signal_handlers
+) -> None:
+    worker = make_worker(queues=["critical"])
+    worker.early_stop = SignalledWhileChecked()
+
+    worker._install_signal_handlers()  # RQ's loop has not begun: StopRequested must not escape
+
+    assert worker._stop_requested
+    with pytest.raises(StopRequested):
+        worker.run_maintenance_tasks()
+
+
 def test_a_beat_that_would_change_nothing_is_not_sent_and_a_shortened_one_is_renewed(
     clean_redis,
 ) -> None:
@@ -120,12 +141,13 @@ def registered_or_exited(worker: subprocess.Popen[bytes]) -> bool:
     return worker.poll() is not None or queue_stats()[1].workers > 0
 
 
-def test_a_worker_sigtermed_the_moment_it_registers_exits_cleanly(clean_redis) -> None:
-    for _ in range(3):  # the moment RQ starts its scheduler: where the signal used to get lost
-        worker = spawn_worker("critical")
+def test_a_worker_sigtermed_the_moment_it_registers_exits_cleanly(clean_redis, tmp_path) -> None:
+    for attempt in range(3):  # while RQ starts its scheduler, then installs its signal handlers
+        log = tmp_path / f"worker-{attempt}.log"
+        worker = spawn_worker("critical", log=log)
         wait_for(functools.partial(registered_or_exited, worker), 60, interval_s=0.01)
-        assert worker.poll() is None
-        assert stop(worker) == 0
+        assert worker.poll() is None, log.read_text()
+        assert stop(worker) == 0, log.read_text()
         assert queue_stats()[1].workers == 0  # it unregistered on the way out
 
 

@@ -194,7 +194,9 @@ class _TaskWorker(_RoundTrips):
     maintenance pass (every ``maintenance_interval``) turns into ``StopRequested`` again.
 
     ``early_stop`` is the event of :func:`serve_queues`' own handlers: a SIGTERM that lands
-    while ``work()`` starts (registration, scheduler start) reaches them, not RQ's.
+    while ``work()`` starts (registration, scheduler start) reaches them, not RQ's. One that
+    RQ's handler takes the moment it is installed raises ``StopRequested`` before RQ's loop
+    could catch it; the flag keeps it instead.
     """
 
     early_stop: threading.Event | None = None
@@ -205,9 +207,12 @@ class _TaskWorker(_RoundTrips):
         super().request_stop(signum, frame)  # type: ignore[misc]
 
     def _install_signal_handlers(self) -> None:
-        super()._install_signal_handlers()  # type: ignore[misc]
-        if self.early_stop is not None and self.early_stop.is_set():
-            self._stop_requested = True
+        # RQ's handler may take a pending signal as soon as it is in place, before RQ's loop
+        # catches StopRequested: request_stop has set the flag, and the loop stops on it.
+        with contextlib.suppress(StopRequested):
+            super()._install_signal_handlers()  # type: ignore[misc]
+            if self.early_stop is not None and self.early_stop.is_set():
+                self._stop_requested = True
 
     def stop_scheduler(self) -> None:
         """Stop the scheduler process; kill it if it is still running after ``SCHEDULER_STOP_S``.

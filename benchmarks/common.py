@@ -377,14 +377,20 @@ class Watch:
     too.
     """
 
-    def __init__(self, *, wait: bool = True) -> None:
+    def __init__(self, *, wait: bool = True, load: bool = True) -> None:
         """Start watching.
 
         Args:
             wait: Wait for a quiet machine first (a quick check of a script need not).
+            load: Wait for the load average to fall too: not between two parts of one run,
+                whose own load it still shows for minutes (the CPU time counted meanwhile
+                tells other work apart).
         """
         self.started = time.monotonic()
-        self.waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
+        if not wait:
+            self.waited_quiet = load_average()[0] <= QUIET_LOAD
+        else:
+            self.waited_quiet = wait_until_quiet() if load else True
         self.cpu_ms = steady_cpu_probe() if wait else []
         self.load_before = load_average()
         self._machine, self._ours = _busy_ticks(), own_tree_ticks()
@@ -393,14 +399,6 @@ class Watch:
         self.other_cores: float | None = None
         self.stolen_share: float | None = None
         self.elapsed_s: float | None = None
-
-    def probe(self) -> None:
-        """Time the loop again between two parts of a run, when this watch times it at all.
-
-        Timing it only at the ends misses a core that slowed down in between and came back.
-        """
-        if self.cpu_ms and self.other_cores is None:
-            self.cpu_ms += cpu_probe()
 
     def stop(self) -> Watch:
         """Read how much other work ran since the start (the first call only counts).

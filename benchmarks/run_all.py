@@ -2,8 +2,11 @@
 
 One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per scenario):
 
-1. it waits for the machine to be quiet (:class:`common.Watch`; not in quick mode), and times
-   a fixed loop again after each scenario: a core that slowed down meanwhile marks the run busy;
+1. each scenario is judged on its own (:class:`common.Watch`; not in quick mode): it waits for a
+   steady core (the first also for the load average to fall), then counts other processes' CPU
+   time and steal while it measures, and times a fixed loop before and after; a scenario taken
+   on a busy machine is measured again, :data:`ATTEMPTS` times at most, so that a few quiet
+   minutes are enough for one scenario's table;
 2. a throwaway native stack (PostgreSQL, PgBouncer, Redis), migrated, with the demo catalog;
 3. the fake partners (card gateway, shipping, fraud) in their own process, answering after
    ``--partner-latency-ms``;
@@ -15,9 +18,10 @@ One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per sce
    ``observability``, ``tasks``; every cell measured in ``rounds`` rounds (median and range),
    each comparison's baseline in this same run;
 6. ``results.json`` (with the machine's description), and per scenario a Markdown table with
-   its verdicts and a PNG plot, in ``--out`` (``docs/assets/benchmarks`` by default); every
-   Markdown file begins with the run's :func:`common.taken_on` line, which says when the
-   machine was busy.
+   its verdicts and a PNG plot, in ``--out`` (``docs/assets/benchmarks`` by default); each
+   scenario's Markdown file begins with its own :func:`common.taken_on` line, which says when
+   the machine was busy, and the run's files with a line that names the scenarios measured
+   again or busy.
 
 Client and server share the machine's cores: every figure is for both on the same cores.
 """
@@ -27,6 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,6 +49,7 @@ import tasks_throughput
 from common import (
     FULL,
     QUICK,
+    QUIET_LOAD,
     ROOT,
     Bench,
     Budget,
@@ -53,6 +61,8 @@ from common import (
     machine,
     now_utc,
     running_bench,
+    taken_on,
+    wait_until_quiet,
 )
 
 from fashionistar_dev.processes import WSGI_THREADS
@@ -74,39 +84,91 @@ CONDITIONS = (
     "fake partners run on the same machine"
 )
 BUSY_NOTE = "taken on a busy machine: not comparable"
+ATTEMPTS = 3
+"""Times a full run measures one scenario at most: again while the machine was busy during it."""
 
 
-def http_scenarios(bench: Bench, *, watch: Watch) -> dict[str, Any]:
+@dataclass
+class Measured:
+    """One scenario's figures, and the watch of the attempt that took them."""
+
+    figures: dict[str, Any]
+    watch: Watch
+    attempts: int
+
+
+def measured_alone(
+    name: str,
+    measure: Callable[[], dict[str, Any]],
+    *,
+    attempts: int,
+    wait: bool,
+    progress: Progress,
+) -> Measured:
+    """Measure one scenario, again while the machine was busy during it.
+
+    Args:
+        name: The scenario, for the progress lines.
+        measure: Runs it and returns its figures.
+        attempts: How many times at most; the last attempt is kept, busy or not.
+        wait: Wait for a steady core before each attempt (not in quick mode); not for the load
+            average, which the run's own servers weigh on for minutes.
+        progress: Where to report.
+
+    Returns:
+        The figures of the first quiet attempt, or of the last.
+    """
+    attempt = 1
+    while True:
+        watch = Watch(wait=wait, load=False)
+        figures = measure()
+        if watch.quiet or attempt >= attempts:
+            return Measured(figures=figures, watch=watch, attempts=attempt)
+        attempt += 1
+        progress.say(
+            name, f"the machine was busy meanwhile: measuring again ({attempt} of {attempts})"
+        )
+
+
+def http_scenarios(bench: Bench, *, attempts: int, wait: bool) -> dict[str, Measured]:
     """Run the scenarios that load app servers; the shop's SQL timings come when it stops.
 
     Args:
         bench: The harness, its server running.
-        watch: Times the loop after each scenario (:meth:`common.Watch.probe`).
+        attempts: How many times at most each scenario is measured (:func:`measured_alone`).
+        wait: Wait for a quiet machine before each attempt.
 
     Returns:
         Figures by scenario.
     """
-    results: dict[str, Any] = {}
+    results: dict[str, Measured] = {}
     for module in HTTP_SCENARIOS:
         bench.progress.say(module.NAME, "start")
         if module is baselines:
-            results[module.NAME] = baselines.run(bench, catalog=results[apis.NAME]["cpu"])
+            measure = partial(baselines.run, bench, catalog=results[apis.NAME].figures["cpu"])
         else:
-            results[module.NAME] = module.run(bench)
-        watch.probe()
+            measure = partial(module.run, bench)
+        results[module.NAME] = measured_alone(
+            module.NAME,
+            measure,
+            attempts=attempts,
+            wait=wait,
+            progress=bench.progress,
+        )
     return results
 
 
 def measure(
-    *, budget: Budget, partner_latency_ms: int, progress: Progress, watch: Watch
-) -> dict[str, Any]:
+    *, budget: Budget, partner_latency_ms: int, progress: Progress, attempts: int, wait: bool
+) -> dict[str, Measured]:
     """Start everything, run every scenario, stop everything.
 
     Args:
         budget: How long to measure.
         partner_latency_ms: How long the fake partners take to answer.
         progress: Where to report.
-        watch: Whether the machine stays quiet, probed between scenarios.
+        attempts: How many times at most each scenario is measured.
+        wait: Wait for a quiet machine before each attempt.
 
     Returns:
         Figures by scenario.
@@ -115,41 +177,90 @@ def measure(
         with running_bench(
             env, budget=budget, partner_latency_ms=partner_latency_ms, progress=progress
         ) as bench:
-            results = http_scenarios(bench, watch=watch)
-        baselines.add_query_times(results[baselines.NAME], bench.query_times)
-        results[tasks_throughput.NAME] = tasks_throughput.run(
-            env=env,
-            tasks=budget.tasks,
-            live_seconds=budget.live_seconds,
-            setups=tasks_throughput.setups(quick=budget == QUICK),
-            rounds=budget.task_rounds,
+            results = http_scenarios(bench, attempts=attempts, wait=wait)
+        baselines.add_query_times(results[baselines.NAME].figures, bench.query_times)
+        results[tasks_throughput.NAME] = measured_alone(
+            tasks_throughput.NAME,
+            lambda: tasks_throughput.run(
+                env=env,
+                tasks=budget.tasks,
+                live_seconds=budget.live_seconds,
+                setups=tasks_throughput.setups(quick=budget == QUICK),
+                rounds=budget.task_rounds,
+                progress=progress,
+            ),
+            attempts=attempts,
+            wait=wait,
             progress=progress,
         )
     return results
 
 
-def publish(out: Path, *, results: dict[str, Any], header: dict[str, Any], watch: Watch) -> None:
+def run_quiet(results: dict[str, Measured], *, waited_quiet: bool) -> bool:
+    """Whether a whole run was quiet: before it started, and during each scenario kept.
+
+    Args:
+        results: Every scenario's figures and watch.
+        waited_quiet: Whether the load average fell before the run
+            (:func:`common.wait_until_quiet`).
+
+    Returns:
+        True when all were.
+    """
+    return waited_quiet and all(item.watch.quiet for item in results.values())
+
+
+def run_line(results: dict[str, Measured], *, header: dict[str, Any]) -> str:
+    """The first line of the run's own files: the machine, and how each scenario went.
+
+    Args:
+        results: Every scenario's figures and watch.
+        header: The run's description (:func:`main`): its load average before, its length,
+            whether it was quiet.
+
+    Returns:
+        :func:`common.taken_on`'s sentence, then the scenarios measured again and those left
+        busy; busy when any is.
+    """
+    line = taken_on(
+        load_before=header["load_average_before"],
+        quiet=header["quiet"],
+        elapsed_s=header["elapsed_s"],
+    )
+    again = [
+        f"{name} ({item.attempts} times)" for name, item in results.items() if item.attempts > 1
+    ]
+    busy = [name for name, item in results.items() if not item.watch.quiet]
+    said = "Each scenario was judged on its own; its table's first line says how quiet it was"
+    if again:
+        said += f"; measured again after a busy attempt: {', '.join(again)}"
+    if busy:
+        said += f"; busy still: {', '.join(busy)}"
+    body, _, warning = line.partition(" **")
+    return f"{body} {said}.{' **' + warning if warning else ''}"
+
+
+def publish(out: Path, *, results: dict[str, Measured], header: dict[str, Any]) -> None:
     """Write the JSON, each scenario's Markdown and plot, the run's description, the verdicts.
 
     Args:
         out: The folder.
-        results: Figures by scenario.
+        results: Figures and watch by scenario (each file's first line, each verdict).
         header: When, where and how the figures were taken.
-        watch: Whether the machine was quiet (every file's first line, every verdict).
     """
     out.mkdir(parents=True, exist_ok=True)
-    first_line = watch.taken_on()
-    note = "" if watch.quiet else BUSY_NOTE
+    first_line = run_line(results, header=header)
     every_verdict = []
     for module in SCENARIOS:
-        figures = results[module.NAME]
-        verdicts = module.verdicts(figures, quiet=watch.quiet)
+        item = results[module.NAME]
+        verdicts = module.verdicts(item.figures, quiet=item.watch.quiet)
         every_verdict += verdicts
-        parts = [first_line, module.markdown(figures)]
+        parts = [item.watch.taken_on(), module.markdown(item.figures)]
         if verdicts:
             parts.append(report.verdict_lines(verdicts))
         (out / f"{module.NAME}.md.txt").write_text("\n\n".join(parts) + "\n")
-        module.plot(figures, out / f"{module.NAME}.png", note=note)
+        note = "" if item.watch.quiet else BUSY_NOTE
+        module.plot(item.figures, out / f"{module.NAME}.png", note=note)
     (out / "verdicts.md.txt").write_text(f"{first_line}\n\n{report.verdict_table(every_verdict)}\n")
     about = header["machine"]
     (out / "run.md.txt").write_text(
@@ -160,7 +271,16 @@ def publish(out: Path, *, results: dict[str, Any], header: dict[str, Any], watch
         f"{header['conditions']}.\n"
     )
     report.write_json(
-        out / "results.json", {**header, "results": results, "verdicts": every_verdict}
+        out / "results.json",
+        {
+            **header,
+            "scenarios": {
+                name: {"quiet": item.watch.quiet, "attempts": item.attempts}
+                for name, item in results.items()
+            },
+            "results": {name: item.figures for name, item in results.items()},
+            "verdicts": every_verdict,
+        },
     )
 
 
@@ -171,8 +291,11 @@ def replot(out: Path) -> None:
         out: The folder of a run (its ``results.json``).
     """
     report_file = json.loads((out / "results.json").read_text())
-    note = "" if report_file["quiet"] else BUSY_NOTE
+    # A run that judged the machine once for all its scenarios has no "scenarios".
+    judged = report_file.get("scenarios", {})
     for module in SCENARIOS:
+        quiet = judged.get(module.NAME, {"quiet": report_file["quiet"]})["quiet"]
+        note = "" if quiet else BUSY_NOTE
         module.plot(report_file["results"][module.NAME], out / f"{module.NAME}.png", note=note)
 
 
@@ -199,23 +322,27 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk()
     progress = Progress()
     # A quick run checks the harness (the test suite runs it), not the shop: it does not wait.
-    watch = Watch(wait=not args.quick)
+    wait = not args.quick
+    waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
+    load_before = load_average()
     about = machine()
     taken_at = now_utc()
     budget = QUICK if args.quick else FULL
     results = measure(
-        budget=budget, partner_latency_ms=args.partner_latency_ms, progress=progress, watch=watch
+        budget=budget,
+        partner_latency_ms=args.partner_latency_ms,
+        progress=progress,
+        attempts=ATTEMPTS if wait else 1,
+        wait=wait,
     )
-    watch.stop()
     header = {
         "taken_at": taken_at,
         "mode": "quick" if args.quick else "full",
         "elapsed_s": progress.elapsed(),
         "machine": about,
-        "quiet": watch.quiet,
-        "waited_quiet": watch.waited_quiet,
-        "other_cores": watch.other_cores,
-        "load_average_before": watch.load_before,
+        "quiet": run_quiet(results, waited_quiet=waited_quiet),
+        "waited_quiet": waited_quiet,
+        "load_average_before": load_before,
         "load_average_after": load_average(),
         "budget": budget,
         "partner_latency_ms": args.partner_latency_ms,
@@ -229,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             cores=about["cores"],
         ),
     }
-    publish(args.out, results=results, header=header, watch=watch)
+    publish(args.out, results=results, header=header)
     progress.say("done", f"results, tables and plots in {args.out}")
     return 0
 

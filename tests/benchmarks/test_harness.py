@@ -14,8 +14,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from numbers import Number
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import ClassVar
 
 import apis
 import common
@@ -300,53 +303,118 @@ def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
     assert (BUSY in line) is not quiet
 
 
-def test_a_watch_marks_its_files_busy_when_the_core_slowed_between_its_ends(monkeypatch) -> None:
-    steady, slow = [30.0] * 20, [45.0] * 20
-    probes = iter([steady, slow, steady])
-    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
-    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(next(probes)))
-    monkeypatch.setattr(common, "cpu_probe", lambda: list(next(probes)))
-    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
-    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
-    watch = Watch()
+class Judged:
+    """Stands for :class:`common.Watch` in a run: each attempt quiet or not, in turn."""
 
-    watch.probe()  # between two scenarios
+    verdicts: Iterator[bool] = iter(())
+    made: ClassVar[list[dict[str, bool]]] = []
 
-    assert not watch.quiet
-    assert len(watch.cpu_ms) == 60
-    watch.probe()  # once stopped, nothing more is timed
-    assert len(watch.cpu_ms) == 60
+    def __init__(self, *, wait: bool, load: bool) -> None:
+        self.made.append({"wait": wait, "load": load})
+        self.quiet = next(self.verdicts)
 
 
-def test_a_full_run_times_the_loop_after_each_scenario(monkeypatch) -> None:
-    steps: list[str] = []
+@pytest.fixture
+def judged(monkeypatch) -> type[Judged]:
+    monkeypatch.setattr(run_all, "Watch", Judged)
+    Judged.made = []
+    return Judged
 
-    class Scenario:
-        NAME = "scenario"
 
-        @staticmethod
-        def run(bench: object) -> dict[str, object]:
-            steps.append("measure")
-            return {}
+def test_a_scenario_measured_on_a_busy_machine_is_measured_again(judged) -> None:
+    judged.verdicts = iter([False, True])
+    attempts = iter(range(1, 9))
 
-    class Probed:
-        def probe(self) -> None:
-            steps.append("time the loop")
+    kept = run_all.measured_alone(
+        "scenario",
+        lambda: {"attempt": next(attempts)},
+        attempts=3,
+        wait=True,
+        progress=common.Progress(),
+    )
+
+    assert kept.figures == {"attempt": 2}
+    assert kept.attempts == 2
+    assert kept.watch.quiet
+    # Each attempt waits for a steady core, never for the load average the run itself raised.
+    assert judged.made == [{"wait": True, "load": False}] * 2
+
+
+def test_a_scenario_busy_at_every_attempt_keeps_its_last_one_marked_busy(judged) -> None:
+    judged.verdicts = iter([False] * 3)
+    attempts = iter(range(1, 9))
+
+    kept = run_all.measured_alone(
+        "scenario",
+        lambda: {"attempt": next(attempts)},
+        attempts=3,
+        wait=True,
+        progress=common.Progress(),
+    )
+
+    assert kept.figures == {"attempt": 3}
+    assert not kept.watch.quiet
+
+
+def test_a_full_run_judges_each_scenario_on_its_own(judged, monkeypatch) -> None:
+    judged.verdicts = iter([True, False, True])
+    measured: list[str] = []
+
+    def scenario(name: str) -> ModuleType:
+        module = ModuleType(name)
+        module.NAME = name  # type: ignore[attr-defined]
+        module.run = lambda bench: measured.append(name) or {}  # type: ignore[attr-defined]
+        return module
 
     class Harness:
         progress = common.Progress()
 
-    monkeypatch.setattr(run_all, "HTTP_SCENARIOS", [Scenario, Scenario])
-    run_all.http_scenarios(Harness(), watch=Probed())  # type: ignore[arg-type]
+    monkeypatch.setattr(run_all, "HTTP_SCENARIOS", [scenario("first"), scenario("second")])
+    results = run_all.http_scenarios(Harness(), attempts=2, wait=True)  # type: ignore[arg-type]
 
-    assert steps == ["measure", "time the loop"] * 2
+    assert measured == ["first", "second", "second"]
+    assert {name: item.attempts for name, item in results.items()} == {"first": 1, "second": 2}
 
 
-def test_a_watch_that_does_not_time_the_loop_does_not_probe_it(monkeypatch) -> None:
-    monkeypatch.setattr(common, "cpu_probe", lambda: pytest.fail("probed"))
-    watch = Watch(wait=False)
-    watch.probe()
-    assert watch.cpu_ms == []
+@pytest.mark.parametrize(
+    ("quiet", "busy"),
+    [((True, True), False), ((True, False), True)],
+    ids=["every scenario quiet", "one busy still"],
+)
+def test_the_run_s_line_names_the_scenarios_measured_again_and_those_busy(
+    quiet: tuple[bool, bool], busy: bool
+) -> None:
+    first, second = (SimpleNamespace(quiet=each) for each in quiet)
+    results = {
+        "apis": run_all.Measured(figures={}, watch=first, attempts=1),  # type: ignore[arg-type]
+        "orders": run_all.Measured(figures={}, watch=second, attempts=3),  # type: ignore[arg-type]
+    }
+    header = {
+        "load_average_before": [0.1, 0.2, 0.3],
+        "elapsed_s": 600.0,
+        "quiet": run_all.run_quiet(results, waited_quiet=True),
+    }
+
+    line = run_all.run_line(results, header=header)
+
+    assert header["quiet"] is not busy
+    assert "measured again after a busy attempt: orders (3 times)" in line
+    assert ("busy still: orders" in line) is busy
+    assert (BUSY in line) is busy
+    assert line.endswith(BUSY if busy else ".")
+
+
+def test_a_watch_between_two_parts_of_a_run_does_not_wait_for_the_load_average(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(common, "wait_until_quiet", lambda: pytest.fail("waited for the load"))
+    monkeypatch.setattr(common, "steady_cpu_probe", lambda: [30.0] * 20)
+    monkeypatch.setattr(common, "cpu_probe", lambda: [30.0] * 20)
+
+    watch = Watch(load=False)
+
+    assert watch.waited_quiet
+    assert len(watch.cpu_ms) == 20  # timed before, as every waiting watch
 
 
 def test_a_watch_waits_for_a_steady_core_as_long_as_it_may(monkeypatch) -> None:
@@ -504,13 +572,14 @@ def test_quick_run_writes_figures_tables_and_plots(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "results.json").read_text())
     assert report["mode"] == "quick"
     assert report["machine"]["cores"] >= 1
-    assert isinstance(report["quiet"], bool)
+    judged = report["scenarios"].values()
+    assert report["quiet"] is (report["waited_quiet"] and all(each["quiet"] for each in judged))
     assert set(report["results"]) == set(SCENARIOS)
     for name in SCENARIOS:
         assert numbers(report["results"][name]), name
         text = (tmp_path / f"{name}.md.txt").read_text()
         assert text.startswith("Taken "), name
-        assert (BUSY in text.splitlines()[0]) is not report["quiet"], name
+        assert (BUSY in text.splitlines()[0]) is not report["scenarios"][name]["quiet"], name
         assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG_SIGNATURE), name
 
     # Every load run got answers in each of its rounds, beside bare Django.

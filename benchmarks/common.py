@@ -1125,7 +1125,10 @@ class Bench:
         return summarise(runs)
 
     def bare(self, interface: str, connections: int) -> dict[str, Any]:
-        """Bare Django's ping and product list under this kind of server, measured once a run.
+        """Bare Django's ping and product list under this kind of server, measured once.
+
+        Measured at the first call, kept until :attr:`baselines` is cleared: a full run clears
+        it before each attempt of a scenario (``run_all.with_own_baselines``).
 
         Args:
             interface: ``asgi3`` or ``wsgi``.

@@ -16,7 +16,7 @@ One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per sce
    kind of server beside every load run, measured in the same run;
 5. the scenarios: ``gather``, ``apis``, ``connections``, ``baselines``, ``orders``,
    ``observability``, ``tasks``; every cell measured in ``rounds`` rounds (median and range),
-   each comparison's baseline in this same run;
+   each comparison's baseline measured again in each attempt of its scenario;
 6. ``results.json`` (with the machine's description), and per scenario a Markdown table with
    its verdicts and a PNG plot, in ``--out`` (``docs/assets/benchmarks`` by default); each
    scenario's Markdown file begins with its own :func:`common.taken_on` line, which says when
@@ -130,6 +130,20 @@ def measured_alone(
         )
 
 
+def with_own_baselines(bench: Bench, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one attempt of a scenario beside bare Django measured during that same attempt.
+
+    Args:
+        bench: The harness; the bare cells of earlier attempts are forgotten.
+        run: The scenario.
+
+    Returns:
+        Its figures.
+    """
+    bench.baselines.clear()
+    return run()
+
+
 def http_scenarios(bench: Bench, *, attempts: int, wait: bool) -> dict[str, Measured]:
     """Run the scenarios that load app servers; the shop's SQL timings come when it stops.
 
@@ -145,12 +159,12 @@ def http_scenarios(bench: Bench, *, attempts: int, wait: bool) -> dict[str, Meas
     for module in HTTP_SCENARIOS:
         bench.progress.say(module.NAME, "start")
         if module is baselines:
-            measure = partial(baselines.run, bench, catalog=results[apis.NAME].figures["cpu"])
+            run = partial(baselines.run, bench, catalog=results[apis.NAME].figures["cpu"])
         else:
-            measure = partial(module.run, bench)
+            run = partial(module.run, bench)
         results[module.NAME] = measured_alone(
             module.NAME,
-            measure,
+            partial(with_own_baselines, bench, run),
             attempts=attempts,
             wait=wait,
             progress=bench.progress,

@@ -360,14 +360,23 @@ def test_a_full_run_judges_each_scenario_on_its_own(judged, monkeypatch) -> None
     judged.verdicts = iter([True, False, True])
     measured: list[str] = []
 
-    def scenario(name: str) -> ModuleType:
-        module = ModuleType(name)
-        module.NAME = name  # type: ignore[attr-defined]
-        module.run = lambda bench: measured.append(name) or {}  # type: ignore[attr-defined]
-        return module
-
     class Harness:
         progress = common.Progress()
+        baselines: ClassVar[dict[tuple[str, int], dict[str, str]]] = {
+            ("wsgi", 16): {"label": "bare Django, measured before"}
+        }
+
+    def scenario(name: str) -> ModuleType:
+        def run(bench: Harness) -> dict[str, object]:
+            assert not bench.baselines, "bare Django measured in another attempt"
+            bench.baselines[("wsgi", 16)] = {"label": f"bare Django, beside {name}"}
+            measured.append(name)
+            return {}
+
+        module = ModuleType(name)
+        module.NAME = name  # type: ignore[attr-defined]
+        module.run = run  # type: ignore[attr-defined]
+        return module
 
     monkeypatch.setattr(run_all, "HTTP_SCENARIOS", [scenario("first"), scenario("second")])
     results = run_all.http_scenarios(Harness(), attempts=2, wait=True)  # type: ignore[arg-type]

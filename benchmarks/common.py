@@ -196,6 +196,7 @@ def taken_on(
     elapsed_s: float | None = None,
     stolen_share: float | None = None,
     cpu_ms: list[float] | None = None,
+    note: str = "",
 ) -> str:
     """Say when and on what machine a generated figure file was taken, for its first line.
 
@@ -208,11 +209,12 @@ def taken_on(
             meanwhile (:class:`Watch`), when known.
         cpu_ms: :func:`cpu_probe`'s timings before, during (:meth:`Watch.probe`) and after
             measuring, when taken.
+        note: A sentence to add before the warning, if any.
 
     Returns:
         One sentence: date, cores, CPU, Python, how long, load average before and after, the
         other processes' share, the hypervisor's, the fixed loop's CPU time (how fast one core
-        was, and how steady), and a warning when the machine was busy.
+        was, and how steady), the note, and a warning when the machine was busy.
     """
     about = machine()
     took = f", in {elapsed_s:.0f} s" if elapsed_s is not None else ""
@@ -238,7 +240,7 @@ def taken_on(
         f"Taken {now_utc()} of commit {about['code']}{took} on {about['cores']} cores "
         f"({about['cpu']}), Python "
         f"{about['python']}; load average {load_before[0]} before, {load_average()[0]} after"
-        f"{others}{stolen}{loop}.{busy}"
+        f"{others}{stolen}{loop}.{' ' + note if note else ''}{busy}"
     )
 
 

@@ -2,8 +2,8 @@
 
 One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per scenario):
 
-1. each scenario is judged on its own (:class:`common.Watch`; not in quick mode): it waits for a
-   steady core (the first also for the load average to fall), then counts other processes' CPU
+1. it waits once for the load average to fall (not in quick mode), then judges each scenario
+   on its own (:class:`common.Watch`): it waits for a steady core, counts other processes' CPU
    time and steal while it measures, and times a fixed loop before and after; a scenario taken
    on a busy machine is measured again, :data:`ATTEMPTS` times at most, so that a few quiet
    minutes are enough for one scenario's table;
@@ -236,11 +236,6 @@ def run_line(results: dict[str, Measured], *, header: dict[str, Any]) -> str:
         :func:`common.taken_on`'s sentence, then the scenarios measured again and those left
         busy; busy when any is.
     """
-    line = taken_on(
-        load_before=header["load_average_before"],
-        quiet=header["quiet"],
-        elapsed_s=header["elapsed_s"],
-    )
     again = [
         f"{name} ({item.attempts} times)" for name, item in results.items() if item.attempts > 1
     ]
@@ -250,8 +245,12 @@ def run_line(results: dict[str, Measured], *, header: dict[str, Any]) -> str:
         said += f"; measured again after a busy attempt: {', '.join(again)}"
     if busy:
         said += f"; busy still: {', '.join(busy)}"
-    body, _, warning = line.partition(" **")
-    return f"{body} {said}.{' **' + warning if warning else ''}"
+    return taken_on(
+        load_before=header["load_average_before"],
+        quiet=header["quiet"],
+        elapsed_s=header["elapsed_s"],
+        note=f"{said}.",
+    )
 
 
 def publish(out: Path, *, results: dict[str, Measured], header: dict[str, Any]) -> None:

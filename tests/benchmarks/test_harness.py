@@ -321,11 +321,18 @@ def judged(monkeypatch) -> type[Judged]:
     return Judged
 
 
-def test_a_scenario_measured_on_a_busy_machine_is_measured_again(judged) -> None:
-    judged.verdicts = iter([False, True])
+@pytest.mark.parametrize(
+    ("verdicts", "kept"),
+    [([False, True], 2), ([False, False, False], 3)],
+    ids=["quiet at the second attempt", "busy at every attempt: the last kept"],
+)
+def test_a_scenario_measured_on_a_busy_machine_is_measured_again(
+    judged, verdicts: list[bool], kept: int
+) -> None:
+    judged.verdicts = iter(verdicts)
     attempts = iter(range(1, 9))
 
-    kept = run_all.measured_alone(
+    measured = run_all.measured_alone(
         "scenario",
         lambda: {"attempt": next(attempts)},
         attempts=3,
@@ -333,27 +340,11 @@ def test_a_scenario_measured_on_a_busy_machine_is_measured_again(judged) -> None
         progress=common.Progress(),
     )
 
-    assert kept.figures == {"attempt": 2}
-    assert kept.attempts == 2
-    assert kept.watch.quiet
+    assert measured.figures == {"attempt": kept}
+    assert measured.attempts == kept
+    assert measured.watch.quiet is verdicts[-1]
     # Each attempt waits for a steady core, never for the load average the run itself raised.
-    assert judged.made == [{"wait": True, "load": False}] * 2
-
-
-def test_a_scenario_busy_at_every_attempt_keeps_its_last_one_marked_busy(judged) -> None:
-    judged.verdicts = iter([False] * 3)
-    attempts = iter(range(1, 9))
-
-    kept = run_all.measured_alone(
-        "scenario",
-        lambda: {"attempt": next(attempts)},
-        attempts=3,
-        wait=True,
-        progress=common.Progress(),
-    )
-
-    assert kept.figures == {"attempt": 3}
-    assert not kept.watch.quiet
+    assert judged.made == [{"wait": True, "load": False}] * kept
 
 
 def test_a_full_run_judges_each_scenario_on_its_own(judged, monkeypatch) -> None:

@@ -59,14 +59,16 @@ bench: setup
 
 # Every generated figure file of the site (docs/assets/, the backup page's table): bench, then
 # each other script. Each waits for a quiet machine first and begins its file with when, on what
-# machine and for how long it measured. faults.py and oversell_rounds.py exit 1 when they find an
-# anomaly, which their table shows: make goes on to the next script.
+# machine and for how long it measured; the tables of speed run again while their file says busy
+# (until_quiet.py). faults.py and oversell_rounds.py exit 1 when they find an anomaly, which
+# their table shows: make goes on to the next script.
+UNTIL_QUIET := $(RUN) python benchmarks/until_quiet.py
 figures: bench
-	$(RUN) python benchmarks/servers.py --markdown docs/assets/benchmarks/servers.md.txt
-	$(RUN) python benchmarks/profile_request.py --markdown docs/assets/benchmarks/profile.md.txt
-	$(RUN) python benchmarks/observability_parts.py \
+	$(UNTIL_QUIET) benchmarks/servers.py --markdown docs/assets/benchmarks/servers.md.txt
+	$(UNTIL_QUIET) benchmarks/profile_request.py --markdown docs/assets/benchmarks/profile.md.txt
+	$(UNTIL_QUIET) benchmarks/observability_parts.py \
 		--markdown docs/assets/benchmarks/observability-parts.md.txt
-	$(RUN) python benchmarks/observability_parts.py --interface asgi \
+	$(UNTIL_QUIET) benchmarks/observability_parts.py --interface asgi \
 		--markdown docs/assets/benchmarks/observability-parts-asgi.md.txt
 	$(RUN) python benchmarks/observability_parts.py --instructions \
 		--markdown docs/assets/benchmarks/observability-parts-instructions.md.txt

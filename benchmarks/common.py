@@ -117,6 +117,18 @@ def wait_until_quiet(*, timeout_s: float = 300) -> bool:
     return load_average()[0] <= QUIET_LOAD
 
 
+def quiet_load(*, wait: bool) -> bool:
+    """Whether the load average is quiet: after waiting for it (:func:`wait_until_quiet`), or now.
+
+    Args:
+        wait: Wait for it to fall first (a quick check of a script need not).
+
+    Returns:
+        Whether it is at :data:`QUIET_LOAD` or under.
+    """
+    return wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
+
+
 def spread(values: list[float], *, digits: int = 1, unit: str = "") -> str:
     """Format repeated figures as their median and range.
 
@@ -389,10 +401,7 @@ class Watch:
                 tells other work apart).
         """
         self.started = time.monotonic()
-        if not wait:
-            self.waited_quiet = load_average()[0] <= QUIET_LOAD
-        else:
-            self.waited_quiet = wait_until_quiet() if load else True
+        self.waited_quiet = True if wait and not load else quiet_load(wait=wait)
         self.cpu_ms = steady_cpu_probe() if wait else []
         self.load_before = load_average()
         self._machine, self._ours = _busy_ticks(), own_tree_ticks()

@@ -49,7 +49,6 @@ import tasks_throughput
 from common import (
     FULL,
     QUICK,
-    QUIET_LOAD,
     ROOT,
     Bench,
     Budget,
@@ -60,9 +59,9 @@ from common import (
     load_average,
     machine,
     now_utc,
+    quiet_load,
     running_bench,
     taken_on,
-    wait_until_quiet,
 )
 
 from fashionistar_dev.processes import WSGI_THREADS
@@ -336,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
     # A quick run checks the harness (the test suite runs it), not the shop: it does not wait.
     wait = not args.quick
-    waited_quiet = wait_until_quiet() if wait else load_average()[0] <= QUIET_LOAD
+    waited_quiet = quiet_load(wait=wait)
     load_before = load_average()
     about = machine()
     taken_at = now_utc()

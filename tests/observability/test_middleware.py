@@ -9,7 +9,12 @@ through Django's real handler chain.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
 import threading
+import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +34,7 @@ from fashionistar.observability.middleware import (
     REQUEST_ID_HEADER,
     MetricsMiddleware,
     RequestIdMiddleware,
+    request_id_of,
 )
 from tests.middleware_chain import serve_async
 
@@ -147,3 +153,45 @@ def test_a_chain_that_raises_leaves_no_line_and_nothing_bound(chain, caplog) -> 
         assert bound_after_raising(chain) == (None, None)
 
     assert not [record for record in caplog.records if record.name == "fashionistar.request"]
+
+
+REQUEST = RequestFactory().get("/")
+
+
+def test_drawing_a_request_id_lets_no_other_thread_run() -> None:
+    """A thread waiting for the GIL can take it only when a draw releases it: none does."""
+    go = threading.Event()
+    turns: list[int] = []
+    other = threading.Thread(target=lambda: go.wait() and turns.append(1))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)  # no forced switch while the ids are drawn, even on a slow core
+    try:
+        other.start()
+        go.set()
+        awake = time.perf_counter() + 0.02  # holding the GIL, long enough for it to wake
+        while time.perf_counter() < awake:
+            pass
+        drawn = {request_id_of(REQUEST) for _ in range(2000)}  # os.urandom: a release each
+        ran_meanwhile = bool(turns)
+    finally:
+        sys.setswitchinterval(interval)
+        other.join()
+    assert not ran_meanwhile
+    assert len(drawn) == 2000
+    assert turns == [1]
+
+
+def test_forked_workers_draw_their_own_request_ids() -> None:
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running
+        child = os.fork()
+    if child == 0:
+        os.write(write_end, request_id_of(RequestFactory().get("/")).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end) as pipe:
+        childs = pipe.read()
+    assert re.fullmatch(r"[0-9a-f]{32}", childs)
+    assert childs != request_id_of(RequestFactory().get("/"))

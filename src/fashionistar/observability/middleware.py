@@ -8,7 +8,7 @@ counts in the latency.
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +36,13 @@ GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseB
 def request_id_of(request: HttpRequest) -> str:
     """Return the client's ``X-Request-ID`` if it is a safe token, else a new one.
 
+    The new id comes from :mod:`random` (seeded from the system, and again in each forked
+    worker), not from ``os.urandom``, ``uuid.uuid4()`` or :mod:`secrets`: those release the GIL
+    for their system call, and in a process where another thread is runnable (a worker thread
+    of ``sync_to_async``, the log writer, the span exporter) the request then waits for the GIL
+    to come back, up to the switch interval (5 ms). A request id has to be unique, not secret.
+    OpenTelemetry draws its trace and span ids the same way.
+
     Args:
         request: The request.
 
@@ -44,7 +51,7 @@ def request_id_of(request: HttpRequest) -> str:
     """
     # From META: request.headers would build a dictionary of every header for one.
     given = request.META.get(REQUEST_ID_META, "")
-    return given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    return given if _REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
 
 
 class HybridMiddleware:

@@ -187,11 +187,11 @@ def test_forked_workers_draw_their_own_request_ids() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running
         child = os.fork()
     if child == 0:
-        os.write(write_end, request_id_of(RequestFactory().get("/")).encode())
+        os.write(write_end, request_id_of(REQUEST).encode())
         os._exit(0)
     os.close(write_end)
     os.waitpid(child, 0)
     with os.fdopen(read_end) as pipe:
         childs = pipe.read()
     assert re.fullmatch(r"[0-9a-f]{32}", childs)
-    assert childs != request_id_of(RequestFactory().get("/"))
+    assert childs != request_id_of(REQUEST)

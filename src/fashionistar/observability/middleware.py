@@ -50,7 +50,7 @@ def request_id_of(request: HttpRequest) -> str:
         1 to 64 characters of ``[A-Za-z0-9._-]``, or 32 random hexadecimal digits (128 bits).
     """
     # From META: request.headers would build a dictionary of every header for one.
-    given = request.META.get(REQUEST_ID_META, "")
+    given: str = request.META.get(REQUEST_ID_META, "")
     if _REQUEST_ID.fullmatch(given):
         return given
     return f"{random.getrandbits(128):032x}"  # nosec B311: unique, not secret (see above)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -189,7 +190,7 @@ def machine() -> dict[str, object]:
     return {
         "code": code_version(),
         "cores": os.cpu_count(),
-        "cpu": _first_line_with("/proc/cpuinfo", "model name"),
+        "cpu": cpu_model(),
         "memory": _first_line_with("/proc/meminfo", "MemTotal"),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
@@ -208,6 +209,7 @@ def taken_on(
     elapsed_s: float | None = None,
     stolen_share: float | None = None,
     cpu_ms: list[float] | None = None,
+    reference_ms: float | None = None,
     note: str = "",
 ) -> str:
     """Say when and on what machine a generated figure file was taken, for its first line.
@@ -221,12 +223,15 @@ def taken_on(
             meanwhile (:class:`Watch`), when known.
         cpu_ms: :func:`cpu_probe`'s timings before, during (:meth:`Watch.probe`) and after
             measuring, when taken.
+        reference_ms: The fastest median of those timings recorded on this CPU model
+            (:func:`reference_loop_ms`), when known.
         note: A sentence to add before the warning, if any.
 
     Returns:
         One sentence: date, cores, CPU, Python, how long, load average before and after, the
         other processes' share, the hypervisor's, the fixed loop's CPU time (how fast one core
-        was, and how steady), the note, and a warning when the machine was busy.
+        was, how steady, and against this CPU model's fastest), the note, and a warning when
+        the machine was busy.
     """
     about = machine()
     took = f", in {elapsed_s:.0f} s" if elapsed_s is not None else ""
@@ -247,6 +252,11 @@ def taken_on(
         if cpu_ms
         else ""
     )
+    if cpu_ms and reference_ms:
+        loop += (
+            f", {statistics.median(cpu_ms) / reference_ms:.2f} times the fastest median "
+            f"recorded on this CPU model ({reference_ms:.0f} ms)"
+        )
     busy = "" if quiet else f" {BUSY}"
     return (
         f"Taken {now_utc()} of commit {about['code']}{took} on {about['cores']} cores "
@@ -281,6 +291,62 @@ A virtual CPU can share its physical core with another machine's thread without 
 counting any *steal*: our process keeps running, only slower. The same loop then takes more CPU
 time from one moment to the next, and so does every request measured meanwhile.
 """
+
+
+SLOW_CORE = 1.3
+"""The loop's median CPU time over the fastest recorded on this CPU model above this: busy.
+
+A host can also slow a whole virtual machine down for a long spell: every timing steady, no
+steal counted, no other process running, yet each at a fraction of the core's usual speed, and
+so is every request measured meanwhile. Only a reference tells such a spell apart
+(:data:`LOOP_REFERENCE`).
+"""
+
+LOOP_REFERENCE = ROOT / "docs" / "assets" / "benchmarks" / "loop-reference.json"
+"""The fastest median loop time of a quiet scenario, by CPU model (``run_all.py`` keeps it)."""
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as ``/proc/cpuinfo`` gives it.
+
+    Returns:
+        The name (``unknown`` when the file does not say).
+    """
+    return _first_line_with("/proc/cpuinfo", "model name")
+
+
+def _recorded_loop_ms() -> dict[str, float]:
+    try:
+        recorded: dict[str, float] = json.loads(LOOP_REFERENCE.read_text())
+    except FileNotFoundError:
+        return {}
+    return recorded
+
+
+def reference_loop_ms(cpu: str) -> float | None:
+    """The fastest median CPU time of the loop recorded on this CPU model.
+
+    Args:
+        cpu: The model (:func:`cpu_model`).
+
+    Returns:
+        Milliseconds, or ``None`` when no quiet run on this model was recorded yet.
+    """
+    return _recorded_loop_ms().get(cpu)
+
+
+def record_loop_ms(cpu: str, timings: list[float]) -> None:
+    """Keep the median of a quiet measurement's loop timings if it is the model's fastest yet.
+
+    Args:
+        cpu: The model (:func:`cpu_model`).
+        timings: :func:`cpu_probe`'s milliseconds (none: nothing recorded).
+    """
+    recorded = _recorded_loop_ms()
+    if not timings or recorded.get(cpu, math.inf) <= statistics.median(timings):
+        return
+    recorded[cpu] = round(statistics.median(timings), 1)
+    LOOP_REFERENCE.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
 
 
 def cpu_probe(*, timings: int = CPU_PROBE_TIMINGS) -> list[float]:
@@ -388,7 +454,8 @@ class Watch:
     average cannot tell: the measurement's own load shows there too. A watch that waits for a
     quiet machine also waits for a steady core (:func:`steady_cpu_probe`) and times the loop
     again at the end: a core whose speed moved (:data:`UNSTEADY_SPREAD`) makes the machine busy
-    too.
+    too, and so does a core that ran the loop steadily but much slower than this CPU model's
+    fastest quiet run (:data:`SLOW_CORE`).
     """
 
     def __init__(self, *, wait: bool = True, load: bool = True) -> None:
@@ -403,6 +470,8 @@ class Watch:
         self.started = time.monotonic()
         self.waited_quiet = True if wait and not load else quiet_load(wait=wait)
         self.cpu_ms = steady_cpu_probe() if wait else []
+        self.cpu = cpu_model()
+        self.reference_ms = reference_loop_ms(self.cpu)
         self.load_before = load_average()
         self._machine, self._ours = _busy_ticks(), own_tree_ticks()
         self._steal, self._total = _steal_and_total_ticks()
@@ -434,7 +503,7 @@ class Watch:
 
         Other work: other processes (:data:`OTHER_WORK_CORES`) and other virtual machines on
         the same CPUs (:data:`STOLEN_SHARE`, and :data:`UNSTEADY_SPREAD` when they share our
-        cores without steal).
+        cores without steal, :data:`SLOW_CORE` when they slow them down all along).
         """
         self.stop()
         other, stolen = self.other_cores, self.stolen_share
@@ -445,7 +514,15 @@ class Watch:
             and stolen is not None
             and stolen <= STOLEN_SHARE
             and (not self.cpu_ms or cpu_spread(self.cpu_ms) <= UNSTEADY_SPREAD)
+            and not self.slow
         )
+
+    @property
+    def slow(self) -> bool:
+        """Whether the loop's median was beyond :data:`SLOW_CORE` times this model's fastest."""
+        if not self.cpu_ms or self.reference_ms is None:
+            return False
+        return statistics.median(self.cpu_ms) > SLOW_CORE * self.reference_ms
 
     def taken_on(self) -> str:
         """The first line of a file of figures (:func:`taken_on`), after :meth:`stop`.
@@ -461,6 +538,7 @@ class Watch:
             elapsed_s=self.elapsed_s,
             stolen_share=self.stolen_share,
             cpu_ms=self.cpu_ms,
+            reference_ms=self.reference_ms,
         )
 
 

@@ -21,7 +21,10 @@ One command (``make bench``, or ``make bench QUICK=1`` for a few seconds per sce
    its verdicts and a PNG plot, in ``--out`` (``docs/assets/benchmarks`` by default); each
    scenario's Markdown file begins with its own :func:`common.taken_on` line, which says when
    the machine was busy, and the run's files with a line that names the scenarios measured
-   again or busy.
+   again or busy;
+7. the loop's median of each quiet scenario, kept in ``common.LOOP_REFERENCE`` when it is the
+   fastest this CPU model has run it: the yardstick by which the next runs tell a slowed-down
+   machine (:data:`common.SLOW_CORE`).
 
 Client and server share the machine's cores: every figure is for both on the same cores.
 """
@@ -60,6 +63,7 @@ from common import (
     machine,
     now_utc,
     quiet_load,
+    record_loop_ms,
     running_bench,
     taken_on,
 )
@@ -369,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     publish(args.out, results=results, header=header)
+    for item in results.values():  # the loop's speed on a quiet machine: the next runs' yardstick
+        if item.watch.quiet:
+            record_loop_ms(item.watch.cpu, item.watch.cpu_ms)
     progress.say("done", f"results, tables and plots in {args.out}")
     return 0
 

@@ -303,6 +303,42 @@ def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
     assert (BUSY in line) is not quiet
 
 
+@pytest.mark.parametrize(
+    ("timings", "quiet"),
+    [([25.0] * 20, True), ([27.0] * 20, False)],
+    ids=["near the fastest", "steadily slower"],
+)
+def test_a_watch_marks_its_files_busy_when_its_core_runs_slower_than_this_model_s_fastest(
+    monkeypatch, timings: list[float], quiet: bool
+) -> None:
+    common.record_loop_ms(common.cpu_model(), [20.0] * 20)
+    monkeypatch.setattr(common, "SLOW_CORE", 1.3)  # 26 ms at most
+    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
+    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(timings))
+    monkeypatch.setattr(common, "cpu_probe", lambda: list(timings))
+    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
+    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
+    watch = Watch()
+
+    assert watch.quiet is quiet
+    line = watch.taken_on()
+    ratio = timings[0] / 20
+    assert f"{ratio:.2f} times the fastest median recorded on this CPU model (20 ms)" in line
+    assert (BUSY in line) is not quiet
+
+
+def test_the_fastest_quiet_loop_is_kept_for_each_cpu_model(loop_reference) -> None:
+    assert common.reference_loop_ms("AMD EPYC") is None  # nothing recorded yet
+    common.record_loop_ms("AMD EPYC", [22.0, 21.0, 23.0])
+    common.record_loop_ms("AMD EPYC", [30.0] * 3)  # slower: not kept
+    common.record_loop_ms("Intel Xeon", [18.04] * 3)
+    common.record_loop_ms("Intel Xeon", [])  # no timings: nothing recorded
+
+    assert json.loads(loop_reference.read_text()) == {"AMD EPYC": 22.0, "Intel Xeon": 18.0}
+    common.record_loop_ms("AMD EPYC", [20.0] * 3)
+    assert common.reference_loop_ms("AMD EPYC") == 20.0
+
+
 class Judged:
     """Stands for :class:`common.Watch` in a run: each attempt quiet or not, in turn."""
 

@@ -281,6 +281,19 @@ def test_a_watch_marks_its_files_busy_when_other_machines_took_the_cpus(monkeypa
     assert BUSY in watch.taken_on()
 
 
+def watched_loop(monkeypatch, timings: list[float]) -> Watch:
+    """A watch that waited for a quiet machine, whose loop took these times, before and after.
+
+    Nothing else counts: no other process, no steal.
+    """
+    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
+    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(timings))
+    monkeypatch.setattr(common, "cpu_probe", lambda: list(timings))
+    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))
+    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
+    return Watch()
+
+
 @pytest.mark.parametrize(
     ("timings", "quiet"),
     [([30.0] * 20, True), ([30.0] * 10 + [45.0] * 10, False)],
@@ -289,12 +302,7 @@ def test_a_watch_marks_its_files_busy_when_other_machines_took_the_cpus(monkeypa
 def test_a_watch_marks_its_files_busy_when_a_core_s_speed_moved(
     monkeypatch, timings: list[float], quiet: bool
 ) -> None:
-    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
-    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(timings))
-    monkeypatch.setattr(common, "cpu_probe", lambda: list(timings))
-    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
-    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
-    watch = Watch()
+    watch = watched_loop(monkeypatch, timings)
 
     assert watch.quiet is quiet
     assert len(watch.cpu_ms) == 2 * len(timings)  # timed before and after
@@ -313,12 +321,7 @@ def test_a_watch_marks_its_files_busy_when_its_core_runs_slower_than_this_model_
 ) -> None:
     common.record_loop_ms(common.cpu_model(), [20.0] * 20)
     monkeypatch.setattr(common, "SLOW_CORE", 1.3)  # 26 ms at most
-    monkeypatch.setattr(common, "wait_until_quiet", lambda: True)
-    monkeypatch.setattr(common, "steady_cpu_probe", lambda: list(timings))
-    monkeypatch.setattr(common, "cpu_probe", lambda: list(timings))
-    monkeypatch.setattr(common, "OTHER_WORK_CORES", float("inf"))  # only the loop counts
-    monkeypatch.setattr(common, "STOLEN_SHARE", float("inf"))
-    watch = Watch()
+    watch = watched_loop(monkeypatch, timings)
 
     assert watch.quiet is quiet
     line = watch.taken_on()
